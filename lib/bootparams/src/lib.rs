@@ -1,0 +1,252 @@
+//! The kernel command line (`/chosen/bootargs`), parsed into typed parameters.
+//!
+//! Owns the list of parameters Catena understands and their value syntax. Words are separated
+//! by spaces; a value may be double-quoted to hold spaces (`name="a b"`), as on Linux. A
+//! parameter Catena does not know is *kept and reported* ([`Params::unknown`]), and a known one
+//! with a bad value is reported with the reason ([`Params::invalid`]); neither stops parsing and
+//! neither panics, whatever the bytes.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+
+/// A deliberate fault, for proving that the runner judges a broken boot as failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Read from an unmapped address (data abort, EC 0x25).
+    DataAbort,
+    /// Execute an undefined instruction (EC 0x00).
+    Undefined,
+    /// `panic!` in an initcall.
+    Panic,
+    /// A fatal initcall error.
+    InitcallError,
+}
+
+impl Fault {
+    /// Every fault and its command-line spelling.
+    pub const ALL: [(Fault, &'static str); 4] = [
+        (Fault::DataAbort, "data-abort"),
+        (Fault::Undefined, "undefined"),
+        (Fault::Panic, "panic"),
+        (Fault::InitcallError, "initcall-error"),
+    ];
+
+    /// The command-line spelling.
+    pub fn name(self) -> &'static str {
+        Fault::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map_or("?", |(_, n)| n)
+    }
+}
+
+/// Log verbosity (the `log` crate's levels).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Errors only.
+    Error = 1,
+    /// And warnings.
+    Warn,
+    /// And information (default).
+    Info,
+    /// And debug.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+/// A parameter with a value Catena cannot use.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Invalid<'a> {
+    /// Parameter name.
+    pub name: &'a str,
+    /// The value given.
+    pub value: &'a str,
+    /// Why it was refused.
+    pub why: &'static str,
+}
+
+/// The parsed command line. Borrowed from the command-line string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Params<'a> {
+    /// `loglevel=` (Linux numbers 0-7, or error|warn|info|debug|trace). Default info.
+    pub loglevel: LogLevel,
+    /// `catena.fault=`: inject a fault at the `device` level.
+    pub fault: Option<Fault>,
+    /// `catena.tick_hz=`: periodic timer tick rate, 1-1000. Default 100.
+    pub tick_hz: u32,
+    /// `catena.tick_proof=`: ticks that must arrive before boot goes on, 1-100. Default 3.
+    pub tick_proof: u32,
+    /// `catena.nosmp`: do not start secondary CPUs.
+    pub nosmp: bool,
+    /// Words Catena does not know (`name` or `name=value`).
+    pub unknown: Vec<&'a str>,
+    /// Known parameters with values Catena refuses.
+    pub invalid: Vec<Invalid<'a>>,
+}
+
+impl Default for Params<'_> {
+    fn default() -> Self {
+        Params {
+            loglevel: LogLevel::Info,
+            fault: None,
+            tick_hz: 100,
+            tick_proof: 3,
+            nosmp: false,
+            unknown: Vec::new(),
+            invalid: Vec::new(),
+        }
+    }
+}
+
+/// Splits a command line into words, keeping double-quoted spans together.
+/// An unterminated quote runs to the end of the line.
+pub fn words(cmdline: &str) -> impl Iterator<Item = &str> {
+    let mut rest = cmdline;
+    core::iter::from_fn(move || {
+        rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace());
+        if rest.is_empty() {
+            return None;
+        }
+        let mut in_quotes = false;
+        let mut end = rest.len();
+        for (i, c) in rest.char_indices() {
+            if c == '"' {
+                in_quotes = !in_quotes;
+            } else if c.is_ascii_whitespace() && !in_quotes {
+                end = i;
+                break;
+            }
+        }
+        let (word, tail) = rest.split_at(end);
+        rest = tail;
+        Some(word)
+    })
+}
+
+fn unquote(v: &str) -> &str {
+    let v = v.strip_prefix('"').unwrap_or(v);
+    v.strip_suffix('"').unwrap_or(v)
+}
+
+fn parse_u32_in(v: &str, lo: u32, hi: u32) -> Result<u32, &'static str> {
+    let n: u32 = v.parse().map_err(|_| "not a decimal number")?;
+    if n < lo || n > hi {
+        return Err("out of range");
+    }
+    Ok(n)
+}
+
+/// Parses a command line. Never fails: problems are collected in the result.
+pub fn parse(cmdline: &str) -> Params<'_> {
+    let mut p = Params::default();
+    for word in words(cmdline) {
+        let (name, value) = match word.split_once('=') {
+            Some((n, v)) => (n, Some(unquote(v))),
+            None => (word, None),
+        };
+        let mut bad = |why: &'static str| {
+            p.invalid.push(Invalid {
+                name,
+                value: value.unwrap_or(""),
+                why,
+            })
+        };
+        match (name, value) {
+            ("loglevel", Some(v)) => match v {
+                "0" | "1" | "2" | "3" | "error" => p.loglevel = LogLevel::Error,
+                "4" | "warn" => p.loglevel = LogLevel::Warn,
+                "5" | "6" | "info" => p.loglevel = LogLevel::Info,
+                "7" | "debug" => p.loglevel = LogLevel::Debug,
+                "trace" => p.loglevel = LogLevel::Trace,
+                _ => bad("expected 0-7 or error|warn|info|debug|trace"),
+            },
+            ("catena.fault", Some(v)) => match Fault::ALL.iter().find(|(_, n)| *n == v) {
+                Some((f, _)) => p.fault = Some(*f),
+                None => bad("expected data-abort|undefined|panic|initcall-error"),
+            },
+            ("catena.tick_hz", Some(v)) => match parse_u32_in(v, 1, 1000) {
+                Ok(n) => p.tick_hz = n,
+                Err(why) => bad(why),
+            },
+            ("catena.tick_proof", Some(v)) => match parse_u32_in(v, 1, 100) {
+                Ok(n) => p.tick_proof = n,
+                Err(why) => bad(why),
+            },
+            ("catena.nosmp", None) => p.nosmp = true,
+            ("loglevel" | "catena.fault" | "catena.tick_hz" | "catena.tick_proof", None) => {
+                bad("needs a value")
+            }
+            ("catena.nosmp", Some(_)) => bad("takes no value"),
+            _ => p.unknown.push(word),
+        }
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn empty_line_gives_defaults() {
+        assert_eq!(parse(""), Params::default());
+        assert_eq!(parse("   \t "), Params::default());
+    }
+
+    #[test]
+    fn known_parameters_are_typed() {
+        let p = parse("loglevel=7 catena.fault=data-abort catena.tick_hz=250 catena.tick_proof=5 catena.nosmp");
+        assert_eq!(p.loglevel, LogLevel::Debug);
+        assert_eq!(p.fault, Some(Fault::DataAbort));
+        assert_eq!(p.tick_hz, 250);
+        assert_eq!(p.tick_proof, 5);
+        assert!(p.nosmp);
+        assert!(p.unknown.is_empty() && p.invalid.is_empty());
+        for (f, n) in Fault::ALL {
+            assert_eq!(f.name(), n);
+            let line = alloc::format!("catena.fault={n}");
+            assert_eq!(parse(&line).fault, Some(f));
+        }
+    }
+
+    #[test]
+    fn unknown_parameters_are_reported_not_dropped() {
+        let p = parse("console=ttyAMA0 quiet loglevel=debug foo=\"a b\"");
+        assert_eq!(p.unknown, vec!["console=ttyAMA0", "quiet", "foo=\"a b\""]);
+        assert_eq!(p.loglevel, LogLevel::Debug);
+    }
+
+    #[test]
+    fn bad_values_are_reported_with_reasons() {
+        let p = parse("catena.tick_hz=0 catena.tick_hz=abc catena.fault=explode loglevel catena.nosmp=1");
+        assert_eq!(p.tick_hz, 100, "a refused value leaves the default");
+        let whys: Vec<(&str, &str, &str)> =
+            p.invalid.iter().map(|i| (i.name, i.value, i.why)).collect();
+        assert_eq!(
+            whys,
+            vec![
+                ("catena.tick_hz", "0", "out of range"),
+                ("catena.tick_hz", "abc", "not a decimal number"),
+                ("catena.fault", "explode", "expected data-abort|undefined|panic|initcall-error"),
+                ("loglevel", "", "needs a value"),
+                ("catena.nosmp", "1", "takes no value"),
+            ]
+        );
+    }
+
+    #[test]
+    fn quotes_and_odd_bytes_never_panic() {
+        assert_eq!(words("a=\"x y\" b").collect::<Vec<_>>(), vec!["a=\"x y\"", "b"]);
+        assert_eq!(words("a=\"unterminated b").collect::<Vec<_>>(), vec!["a=\"unterminated b"]);
+        let p = parse("loglevel=\"debug\"");
+        assert_eq!(p.loglevel, LogLevel::Debug);
+        for s in ["=", "==", "\"", "é=ü", "catena.fault=", "\u{0}"] {
+            let _ = parse(s);
+        }
+    }
+}

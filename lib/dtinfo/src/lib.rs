@@ -1,0 +1,527 @@
+//! The platform as the device tree describes it, read with the `fdt` crate.
+//!
+//! Owns turning a DTB from outside (QEMU, firmware, U-Boot) into a typed [`Platform`]: memory,
+//! reserved ranges, `/chosen`, the interrupt controller, the timer, PSCI, CPUs and the platform
+//! devices with their MMIO regions (translated through `simple-bus` `ranges`) and interrupts.
+//!
+//! `fdt` 0.1.5 is the design card's reader, but it trusts the blob: malformed structure blocks
+//! reach `unwrap`s inside it, and its `interrupts()` helper cannot decode GICv3's 3-cell
+//! specifiers. So [`Platform::parse`] first checks the whole blob itself ([`validate`]: header
+//! bounds, token stream, name and string-table bounds, the size of cell-count properties), and
+//! decodes `interrupts` from the raw property with the inherited `interrupt-parent` and its
+//! `#interrupt-cells`. Nothing here panics on any input.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+mod validate;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use fdt::Fdt;
+use fdt::node::FdtNode;
+
+pub use validate::validate;
+
+/// A physical address range.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Range {
+    /// Base address.
+    pub base: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl Range {
+    /// One past the last byte, saturating.
+    pub fn end(&self) -> u64 {
+        self.base.saturating_add(self.size)
+    }
+}
+
+/// Why a DTB was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DtError {
+    /// Header missing, bad magic, or sizes/offsets outside the blob.
+    BadHeader(&'static str),
+    /// The structure block is malformed at this byte offset.
+    BadStructure(&'static str, usize),
+    /// A required node or property is missing or unusable.
+    Missing(&'static str),
+}
+
+impl fmt::Display for DtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DtError::BadHeader(w) => write!(f, "bad DTB header: {w}"),
+            DtError::BadStructure(w, off) => {
+                write!(f, "bad DTB structure at struct offset {off:#x}: {w}")
+            }
+            DtError::Missing(w) => write!(f, "DT lacks {w}"),
+        }
+    }
+}
+
+/// How PSCI is called.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PsciMethod {
+    /// SMC conduit.
+    Smc,
+    /// HVC conduit.
+    Hvc,
+}
+
+/// The interrupt controller.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Gic {
+    /// GICv2: distributor and CPU interface.
+    V2 {
+        /// GICD.
+        dist: Range,
+        /// GICC.
+        cpu: Range,
+    },
+    /// GICv3: distributor and the (first) redistributor region.
+    V3 {
+        /// GICD.
+        dist: Range,
+        /// GICR region.
+        redist: Range,
+    },
+}
+
+/// The architected timer's interrupts (GIC INTIDs), from `arm,armv8-timer`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Timer {
+    /// Secure physical timer.
+    pub sec_phys: u32,
+    /// Non-secure physical timer.
+    pub phys: u32,
+    /// Virtual timer (what EL1 uses).
+    pub virt: u32,
+    /// Hypervisor timer, when given.
+    pub hyp: Option<u32>,
+}
+
+/// A CPU node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cpu {
+    /// MPIDR affinity bits from `reg`.
+    pub mpidr: u64,
+    /// `enable-method`, if any.
+    pub enable_method: Option<String>,
+}
+
+/// A device node that becomes a platform device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DtDevice {
+    /// Node name with unit address (`pl011@9000000`).
+    pub name: String,
+    /// Full path (`/pl011@9000000`, `/platform-bus@c000000/tpm_tis@0`).
+    pub path: String,
+    /// `compatible` strings, most specific first.
+    pub compatible: Vec<String>,
+    /// `reg` regions, in CPU physical addresses.
+    pub regions: Vec<Range>,
+    /// Interrupts as GIC INTIDs (SPI n → 32+n, PPI n → 16+n).
+    pub irqs: Vec<u32>,
+    /// `status` is absent, "okay" or "ok".
+    pub enabled: bool,
+}
+
+/// Everything the kernel needs from the DT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Platform {
+    /// `model`.
+    pub model: String,
+    /// RAM from the memory nodes.
+    pub memory: Vec<Range>,
+    /// `/memreserve/` entries and `/reserved-memory` children with `reg`.
+    pub reserved: Vec<Range>,
+    /// `/chosen/bootargs`.
+    pub bootargs: Option<String>,
+    /// `/chosen/stdout-path` resolved to a node path (options after `:` dropped).
+    pub stdout_path: Option<String>,
+    /// The interrupt controller.
+    pub gic: Option<Gic>,
+    /// The architected timer.
+    pub timer: Option<Timer>,
+    /// `/psci` method when the node is compatible with PSCI 0.2 or later.
+    pub psci: Option<PsciMethod>,
+    /// CPUs.
+    pub cpus: Vec<Cpu>,
+    /// Devices: children of `/` and of `simple-bus` nodes that have a `compatible`.
+    pub devices: Vec<DtDevice>,
+}
+
+fn be32(b: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(..4)?.try_into().ok()?))
+}
+
+fn read_cells(b: &[u8], cells: usize) -> Option<u64> {
+    match cells {
+        1 => be32(b).map(u64::from),
+        2 => Some(u64::from_be_bytes(b.get(..8)?.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+fn prop_u32(node: FdtNode<'_, '_>, name: &str) -> Option<u32> {
+    node.property(name).and_then(|p| be32(p.value))
+}
+
+fn prop_str<'a>(node: FdtNode<'_, 'a>, name: &str) -> Option<&'a str> {
+    let p = node.property(name)?;
+    core::str::from_utf8(p.value)
+        .ok()
+        .map(|s| s.trim_end_matches('\0'))
+}
+
+fn str_list<'a>(node: FdtNode<'_, 'a>, name: &str) -> Vec<&'a str> {
+    node.property(name)
+        .and_then(|p| core::str::from_utf8(p.value).ok())
+        .map(|s| s.split('\0').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+#[derive(Copy, Clone)]
+struct Cells {
+    addr: usize,
+    size: usize,
+}
+
+fn cells_of(node: FdtNode<'_, '_>) -> Cells {
+    // Defaults per the DT spec (2 address cells, 1 size cell) when a parent omits them.
+    Cells {
+        addr: prop_u32(node, "#address-cells").map_or(2, |v| v as usize),
+        size: prop_u32(node, "#size-cells").map_or(1, |v| v as usize),
+    }
+}
+
+/// A `ranges` entry: child bus address → parent bus address.
+#[derive(Copy, Clone, Debug)]
+struct Window {
+    child: u64,
+    parent: u64,
+    size: u64,
+}
+
+/// Decodes `reg` with the parent's cell sizes and translates it through the bus windows.
+fn regions(node: FdtNode<'_, '_>, cells: Cells, windows: Option<&[Window]>) -> Vec<Range> {
+    let Some(p) = node.property("reg") else {
+        return Vec::new();
+    };
+    let stride = (cells.addr + cells.size) * 4;
+    if stride == 0 || cells.addr > 2 || cells.size > 2 {
+        return Vec::new();
+    }
+    p.value
+        .chunks_exact(stride)
+        .filter_map(|c| {
+            let base = read_cells(c, cells.addr)?;
+            let size = if cells.size == 0 {
+                0
+            } else {
+                read_cells(&c[cells.addr * 4..], cells.size)?
+            };
+            let base = match windows {
+                None => base,
+                Some(ws) => {
+                    let w = ws.iter().find(|w| {
+                        base >= w.child && base.saturating_add(size) <= w.child.saturating_add(w.size)
+                    })?;
+                    w.parent.checked_add(base - w.child)?
+                }
+            };
+            Some(Range { base, size })
+        })
+        .collect()
+}
+
+/// Interrupt specifiers → GIC INTIDs. Only GIC-style 3-cell (and 2-cell: type, number)
+/// specifiers are understood; anything else yields nothing rather than a guess.
+fn decode_irqs(raw: &[u8], cells: usize) -> Vec<u32> {
+    if !(2..=4).contains(&cells) {
+        return Vec::new();
+    }
+    raw.chunks_exact(cells * 4)
+        .filter_map(|c| {
+            let kind = be32(c)?;
+            let num = be32(&c[4..])?;
+            match kind {
+                0 if num < 988 => Some(num + 32), // SPI
+                1 if num < 16 => Some(num + 16),  // PPI
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+fn is_enabled(node: FdtNode<'_, '_>) -> bool {
+    matches!(prop_str(node, "status"), None | Some("okay") | Some("ok"))
+}
+
+impl Platform {
+    /// Validates and reads a DTB.
+    pub fn parse(blob: &[u8]) -> Result<Platform, DtError> {
+        let blob = validate(blob)?;
+        let fdt = Fdt::new(blob).map_err(|_| DtError::BadHeader("rejected by fdt"))?;
+        let root = fdt.find_node("/").ok_or(DtError::Missing("a root node"))?;
+        let root_cells = cells_of(root);
+        let root_irq_parent = prop_u32(root, "interrupt-parent");
+
+        let mut p = Platform {
+            model: prop_str(root, "model").unwrap_or("").into(),
+            memory: Vec::new(),
+            reserved: fdt
+                .memory_reservations()
+                .map(|r| Range {
+                    base: r.address() as u64,
+                    size: r.size() as u64,
+                })
+                .filter(|r| r.size != 0)
+                .collect(),
+            bootargs: None,
+            stdout_path: None,
+            gic: None,
+            timer: None,
+            psci: None,
+            cpus: Vec::new(),
+            devices: Vec::new(),
+        };
+
+        // #interrupt-cells of an interrupt controller, by phandle.
+        let irq_cells = |phandle: Option<u32>| -> usize {
+            phandle
+                .and_then(|ph| fdt.find_phandle(ph))
+                .and_then(|n| prop_u32(n, "#interrupt-cells"))
+                .map_or(0, |c| c as usize)
+        };
+
+        for node in root.children() {
+            let base_name = node.name.split('@').next().unwrap_or("");
+            let compat = str_list(node, "compatible");
+            if prop_str(node, "device_type") == Some("memory") {
+                p.memory
+                    .extend(regions(node, root_cells, None).into_iter().filter(|r| r.size != 0));
+                continue;
+            }
+            match base_name {
+                "chosen" => {
+                    p.bootargs = prop_str(node, "bootargs").map(String::from);
+                    p.stdout_path = prop_str(node, "stdout-path")
+                        .map(|s| s.split(':').next().unwrap_or(s))
+                        .map(|s| resolve_alias(&fdt, s));
+                    continue;
+                }
+                "reserved-memory" => {
+                    let cells = cells_of(node);
+                    for child in node.children() {
+                        p.reserved.extend(regions(child, cells, None));
+                    }
+                    continue;
+                }
+                "cpus" => {
+                    let cells = cells_of(node);
+                    for cpu in node.children() {
+                        if prop_str(cpu, "device_type") != Some("cpu") {
+                            continue;
+                        }
+                        let Some(reg) = cpu.property("reg") else { continue };
+                        let Some(mpidr) = read_cells(reg.value, cells.addr) else {
+                            continue;
+                        };
+                        p.cpus.push(Cpu {
+                            mpidr,
+                            enable_method: prop_str(cpu, "enable-method").map(String::from),
+                        });
+                    }
+                    continue;
+                }
+                "psci" => {
+                    if compat.iter().any(|c| *c == "arm,psci-0.2" || *c == "arm,psci-1.0") {
+                        p.psci = match prop_str(node, "method") {
+                            Some("smc") => Some(PsciMethod::Smc),
+                            Some("hvc") => Some(PsciMethod::Hvc),
+                            _ => None,
+                        };
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let irq_parent = prop_u32(node, "interrupt-parent").or(root_irq_parent);
+            let irqs = node
+                .property("interrupts")
+                .map(|prop| decode_irqs(prop.value, irq_cells(irq_parent)))
+                .unwrap_or_default();
+            if compat.contains(&"arm,armv8-timer") {
+                if irqs.len() >= 3 {
+                    p.timer = Some(Timer {
+                        sec_phys: irqs[0],
+                        phys: irqs[1],
+                        virt: irqs[2],
+                        hyp: irqs.get(3).copied(),
+                    });
+                }
+                continue;
+            }
+            let regs = regions(node, root_cells, None);
+            if p.gic.is_none() && node.property("interrupt-controller").is_some() {
+                if compat.contains(&"arm,gic-v3") && regs.len() >= 2 {
+                    p.gic = Some(Gic::V3 {
+                        dist: regs[0],
+                        redist: regs[1],
+                    });
+                } else if compat
+                    .iter()
+                    .any(|c| matches!(*c, "arm,cortex-a15-gic" | "arm,gic-400" | "arm,cortex-a9-gic"))
+                    && regs.len() >= 2
+                {
+                    p.gic = Some(Gic::V2 {
+                        dist: regs[0],
+                        cpu: regs[1],
+                    });
+                }
+            }
+            if compat.is_empty() {
+                continue;
+            }
+            p.devices.push(DtDevice {
+                name: node.name.into(),
+                path: alloc::format!("/{}", node.name),
+                compatible: compat.iter().map(|s| String::from(*s)).collect(),
+                regions: regs,
+                irqs,
+                enabled: is_enabled(node),
+            });
+            if compat.contains(&"simple-bus") {
+                p.add_bus_children(node, irq_parent, &irq_cells);
+            }
+        }
+        if p.memory.is_empty() {
+            return Err(DtError::Missing("a memory node with a non-empty reg"));
+        }
+        Ok(p)
+    }
+
+    fn add_bus_children(
+        &mut self,
+        bus: FdtNode<'_, '_>,
+        irq_parent: Option<u32>,
+        irq_cells: &dyn Fn(Option<u32>) -> usize,
+    ) {
+        let cells = cells_of(bus);
+        // Parent address cells are the root's: simple-bus nodes here are children of `/`.
+        let parent_cells = 2usize;
+        let windows: Option<Vec<Window>> = bus.property("ranges").map(|r| {
+            let stride = (cells.addr + parent_cells + cells.size) * 4;
+            if r.value.is_empty() || stride == 0 {
+                // Empty `ranges`: identity.
+                return alloc::vec![Window {
+                    child: 0,
+                    parent: 0,
+                    size: u64::MAX
+                }];
+            }
+            r.value
+                .chunks_exact(stride)
+                .filter_map(|c| {
+                    Some(Window {
+                        child: read_cells(c, cells.addr)?,
+                        parent: read_cells(&c[cells.addr * 4..], parent_cells)?,
+                        size: read_cells(&c[(cells.addr + parent_cells) * 4..], cells.size)?,
+                    })
+                })
+                .collect()
+        });
+        // No `ranges` at all: children are not CPU-addressable.
+        let Some(windows) = windows else { return };
+        for child in bus.children() {
+            let compat = str_list(child, "compatible");
+            if compat.is_empty() {
+                continue;
+            }
+            let parent = prop_u32(child, "interrupt-parent").or(irq_parent);
+            let irqs = child
+                .property("interrupts")
+                .map(|prop| decode_irqs(prop.value, irq_cells(parent)))
+                .unwrap_or_default();
+            self.devices.push(DtDevice {
+                name: child.name.into(),
+                path: alloc::format!("/{}/{}", bus.name, child.name),
+                compatible: compat.iter().map(|s| String::from(*s)).collect(),
+                regions: regions(child, cells, Some(&windows)),
+                irqs,
+                enabled: is_enabled(child),
+            });
+        }
+    }
+
+    /// The device at a DT path.
+    pub fn device_at(&self, path: &str) -> Option<&DtDevice> {
+        self.devices.iter().find(|d| d.path == path)
+    }
+
+    /// The first enabled device with a compatible string.
+    pub fn compatible(&self, compat: &str) -> Option<&DtDevice> {
+        self.devices
+            .iter()
+            .find(|d| d.enabled && d.compatible.iter().any(|c| c == compat))
+    }
+
+    /// The stdout device, if `/chosen/stdout-path` names one.
+    pub fn stdout(&self) -> Option<&DtDevice> {
+        self.device_at(self.stdout_path.as_deref()?)
+    }
+
+    /// Total RAM in bytes.
+    pub fn memory_size(&self) -> u64 {
+        self.memory.iter().map(|r| r.size).sum()
+    }
+}
+
+/// Resolves an alias (`serial0`) to a path; paths pass through.
+fn resolve_alias(fdt: &Fdt<'_>, name: &str) -> String {
+    if name.starts_with('/') {
+        return name.into();
+    }
+    fdt.find_node("/aliases")
+        .and_then(|a| prop_str(a, name))
+        .unwrap_or(name)
+        .into()
+}
+
+/// Free RAM: `memory` minus every range in `holes`, as sorted, non-overlapping ranges.
+pub fn subtract(memory: &[Range], holes: &[Range]) -> Vec<Range> {
+    let mut free: Vec<Range> = memory.to_vec();
+    for hole in holes {
+        let mut next = Vec::new();
+        for r in free {
+            if hole.end() <= r.base || hole.base >= r.end() {
+                next.push(r);
+                continue;
+            }
+            if hole.base > r.base {
+                next.push(Range {
+                    base: r.base,
+                    size: hole.base - r.base,
+                });
+            }
+            if hole.end() < r.end() {
+                next.push(Range {
+                    base: hole.end(),
+                    size: r.end() - hole.end(),
+                });
+            }
+        }
+        free = next;
+    }
+    free.sort();
+    free
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+//! The `@event` line protocol shared by the kernel (writer) and `tools/` (parser).
+//!
+//! A line is `@event <kind> key=value key=value ...`. Keys are `[a-z0-9_-]+`. A value that is
+//! empty or holds a space, a quote, a backslash or `=` is written in double quotes with `\"`
+//! and `\\` escapes; control characters are replaced by `?` so a line never breaks. The writer
+//! needs no allocation; the parser needs `alloc`.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::{self, Write};
+
+/// The marker that starts every event line.
+pub const PREFIX: &str = "@event ";
+
+/// Writes one event line (without the trailing newline) into `w`.
+pub struct EventWriter<'a, W: Write> {
+    w: &'a mut W,
+    res: fmt::Result,
+}
+
+impl<'a, W: Write> EventWriter<'a, W> {
+    /// Starts a line of `kind`.
+    pub fn new(w: &'a mut W, kind: &str) -> Self {
+        let res = w.write_str(PREFIX).and_then(|_| w.write_str(kind));
+        EventWriter { w, res }
+    }
+
+    /// Adds a string field, quoted if it needs to be.
+    pub fn str(mut self, key: &str, value: &str) -> Self {
+        if self.res.is_ok() {
+            self.res = write_field(self.w, key, value);
+        }
+        self
+    }
+
+    /// Adds a decimal field.
+    pub fn u64(mut self, key: &str, value: u64) -> Self {
+        if self.res.is_ok() {
+            self.res = write!(self.w, " {key}={value}");
+        }
+        self
+    }
+
+    /// Adds a hexadecimal field (`0x...`).
+    pub fn hex(mut self, key: &str, value: u64) -> Self {
+        if self.res.is_ok() {
+            self.res = write!(self.w, " {key}={value:#x}");
+        }
+        self
+    }
+
+    /// Ends the line and reports whether every write succeeded.
+    pub fn finish(self) -> fmt::Result {
+        self.res
+    }
+}
+
+fn needs_quotes(v: &str) -> bool {
+    v.is_empty()
+        || v.chars()
+            .any(|c| c == ' ' || c == '"' || c == '\\' || c == '=' || c.is_control())
+}
+
+fn write_field<W: Write>(w: &mut W, key: &str, value: &str) -> fmt::Result {
+    write!(w, " {key}=")?;
+    if !needs_quotes(value) {
+        return w.write_str(value);
+    }
+    w.write_char('"')?;
+    for c in value.chars() {
+        match c {
+            '"' => w.write_str("\\\"")?,
+            '\\' => w.write_str("\\\\")?,
+            c if c.is_control() => w.write_char('?')?,
+            c => w.write_char(c)?,
+        }
+    }
+    w.write_char('"')
+}
+
+/// A parsed event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The kind (`boot`, `initcall`, `probe`, `done`, ...).
+    pub kind: String,
+    /// Fields in line order.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Event {
+    /// The value of a field.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a line that starts with `@event ` is not a valid event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// No kind after the marker.
+    MissingKind,
+    /// A field without `=`.
+    MissingEquals(String),
+    /// A quoted value without its closing quote.
+    UnterminatedQuote(String),
+    /// A key with characters outside `[a-z0-9_-]`.
+    BadKey(String),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::MissingKind => f.write_str("event line has no kind"),
+            ParseError::MissingEquals(t) => write!(f, "field `{t}` has no `=`"),
+            ParseError::UnterminatedQuote(k) => write!(f, "value of `{k}` has no closing quote"),
+            ParseError::BadKey(k) => write!(f, "bad key `{k}`"),
+        }
+    }
+}
+
+fn valid_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Parses a console line. `Ok(None)` when the line is not an event line (the marker may follow
+/// other output on the same line, e.g. a log prefix, and is found anywhere).
+pub fn parse_line(line: &str) -> Result<Option<Event>, ParseError> {
+    let Some(start) = line.find(PREFIX) else {
+        return Ok(None);
+    };
+    let rest = line[start + PREFIX.len()..].trim_end_matches(['\r', '\n']);
+    let (kind, mut rest) = match rest.find(' ') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, ""),
+    };
+    if !valid_word(kind) {
+        return Err(ParseError::MissingKind);
+    }
+    let mut fields = Vec::new();
+    loop {
+        rest = rest.trim_start_matches(' ');
+        if rest.is_empty() {
+            break;
+        }
+        let Some(eq) = rest.find('=') else {
+            let tok = rest.split(' ').next().unwrap_or(rest);
+            return Err(ParseError::MissingEquals(tok.into()));
+        };
+        let key = &rest[..eq];
+        if !valid_word(key) {
+            return Err(ParseError::BadKey(key.into()));
+        }
+        let after = &rest[eq + 1..];
+        if let Some(q) = after.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = q.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some((_, e)) => value.push(e),
+                        None => break,
+                    },
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            let Some(end) = end else {
+                return Err(ParseError::UnterminatedQuote(key.into()));
+            };
+            fields.push((key.into(), value));
+            rest = &q[end..];
+        } else {
+            let end = after.find(' ').unwrap_or(after.len());
+            fields.push((key.into(), after[..end].into()));
+            rest = &after[end..];
+        }
+    }
+    Ok(Some(Event {
+        kind: kind.into(),
+        fields,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    fn line(f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'_, String>) -> String {
+        let mut s = String::new();
+        f(EventWriter::new(&mut s, "probe")).finish().unwrap();
+        s
+    }
+
+    #[test]
+    fn writes_plain_and_quoted_values() {
+        let s = line(|e| {
+            e.str("dev", "platform/pl011@9000000")
+                .str("reason", "hyp not finalised")
+                .u64("us", 12)
+                .hex("id", 0x8001)
+        });
+        assert_eq!(
+            s,
+            "@event probe dev=platform/pl011@9000000 reason=\"hyp not finalised\" us=12 id=0x8001"
+        );
+    }
+
+    #[test]
+    fn round_trip_with_escapes() {
+        let nasty = "a \"quoted\" \\ value=x\nnext";
+        let s = line(|e| e.str("msg", nasty).str("empty", ""));
+        assert!(!s.contains('\n'));
+        let ev = parse_line(&s).unwrap().unwrap();
+        assert_eq!(ev.kind, "probe");
+        assert_eq!(ev.get("msg"), Some("a \"quoted\" \\ value=x?next"));
+        assert_eq!(ev.get("empty"), Some(""));
+    }
+
+    #[test]
+    fn parses_after_other_output_and_ignores_non_events() {
+        assert_eq!(parse_line("[INFO] hello").unwrap(), None);
+        let ev = parse_line("noise @event done status=ok\r\n").unwrap().unwrap();
+        assert_eq!(ev.kind, "done");
+        assert_eq!(ev.fields, [("status".to_string(), "ok".to_string())]);
+    }
+
+    #[test]
+    fn rejects_malformed_lines() {
+        assert_eq!(parse_line("@event "), Err(ParseError::MissingKind));
+        assert_eq!(
+            parse_line("@event x novalue"),
+            Err(ParseError::MissingEquals("novalue".into()))
+        );
+        assert_eq!(
+            parse_line("@event x k=\"open"),
+            Err(ParseError::UnterminatedQuote("k".into()))
+        );
+        assert_eq!(parse_line("@event x K=1"), Err(ParseError::BadKey("K".into())));
+    }
+}
