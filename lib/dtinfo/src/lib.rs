@@ -16,6 +16,7 @@
 extern crate alloc;
 
 mod validate;
+pub mod early;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -208,36 +209,71 @@ struct Window {
     size: u64,
 }
 
-/// Decodes `reg` with the parent's cell sizes and translates it through the bus windows.
-fn regions(node: FdtNode<'_, '_>, cells: Cells, windows: Option<&[Window]>) -> Vec<Range> {
-    let Some(p) = node.property("reg") else {
-        return Vec::new();
-    };
+/// Decodes `reg` with the parent's cell sizes and translates it through the bus windows
+/// (`None`: the parent is `/`, addresses are CPU addresses). Needs no allocation.
+fn reg_iter<'a>(
+    node: FdtNode<'_, 'a>,
+    cells: Cells,
+    windows: Option<&'a [Window]>,
+) -> impl Iterator<Item = Range> + 'a {
     let stride = (cells.addr + cells.size) * 4;
-    if stride == 0 || cells.addr > 2 || cells.size > 2 {
-        return Vec::new();
+    let usable = stride != 0 && cells.addr <= 2 && cells.size <= 2;
+    let value: &'a [u8] = match node.property("reg") {
+        Some(p) if usable => p.value,
+        _ => &[],
+    };
+    value.chunks_exact(stride.max(1)).filter_map(move |c| {
+        let base = read_cells(c, cells.addr)?;
+        let size = if cells.size == 0 {
+            0
+        } else {
+            read_cells(&c[cells.addr * 4..], cells.size)?
+        };
+        let base = match windows {
+            None => base,
+            Some(ws) => {
+                let w = ws.iter().find(|w| {
+                    base >= w.child && base.saturating_add(size) <= w.child.saturating_add(w.size)
+                })?;
+                w.parent.checked_add(base - w.child)?
+            }
+        };
+        Some(Range { base, size })
+    })
+}
+
+fn regions(node: FdtNode<'_, '_>, cells: Cells, windows: Option<&[Window]>) -> Vec<Range> {
+    reg_iter(node, cells, windows).collect()
+}
+
+/// Most `ranges` windows of one bus that are honoured.
+const MAX_WINDOWS: usize = 8;
+
+/// A `simple-bus` node's `ranges` as windows (`None`: no `ranges`, children are not
+/// CPU-addressable). The bus's parent is `/` with two address cells.
+fn bus_windows(bus: FdtNode<'_, '_>) -> Option<([Window; MAX_WINDOWS], usize)> {
+    let cells = cells_of(bus);
+    let parent_cells = 2usize;
+    let r = bus.property("ranges")?;
+    let mut out = [Window { child: 0, parent: 0, size: 0 }; MAX_WINDOWS];
+    let stride = (cells.addr + parent_cells + cells.size) * 4;
+    if r.value.is_empty() {
+        out[0].size = u64::MAX; // empty `ranges`: identity
+        return Some((out, 1));
     }
-    p.value
-        .chunks_exact(stride)
-        .filter_map(|c| {
-            let base = read_cells(c, cells.addr)?;
-            let size = if cells.size == 0 {
-                0
-            } else {
-                read_cells(&c[cells.addr * 4..], cells.size)?
-            };
-            let base = match windows {
-                None => base,
-                Some(ws) => {
-                    let w = ws.iter().find(|w| {
-                        base >= w.child && base.saturating_add(size) <= w.child.saturating_add(w.size)
-                    })?;
-                    w.parent.checked_add(base - w.child)?
-                }
-            };
-            Some(Range { base, size })
-        })
-        .collect()
+    let mut n = 0;
+    for c in r.value.chunks_exact(stride).take(MAX_WINDOWS) {
+        let (Some(child), Some(parent), Some(size)) = (
+            read_cells(c, cells.addr),
+            read_cells(&c[cells.addr * 4..], parent_cells),
+            read_cells(&c[(cells.addr + parent_cells) * 4..], cells.size),
+        ) else {
+            continue;
+        };
+        out[n] = Window { child, parent, size };
+        n += 1;
+    }
+    Some((out, n))
 }
 
 /// Interrupt specifiers → GIC INTIDs. Only GIC-style 3-cell (and 2-cell: type, number)
@@ -366,7 +402,6 @@ impl Platform {
                         hyp: irqs.get(3).copied(),
                     });
                 }
-                continue;
             }
             let regs = regions(node, root_cells, None);
             if p.gic.is_none() && node.property("interrupt-controller").is_some() {
@@ -414,31 +449,11 @@ impl Platform {
         irq_cells: &dyn Fn(Option<u32>) -> usize,
     ) {
         let cells = cells_of(bus);
-        // Parent address cells are the root's: simple-bus nodes here are children of `/`.
-        let parent_cells = 2usize;
-        let windows: Option<Vec<Window>> = bus.property("ranges").map(|r| {
-            let stride = (cells.addr + parent_cells + cells.size) * 4;
-            if r.value.is_empty() || stride == 0 {
-                // Empty `ranges`: identity.
-                return alloc::vec![Window {
-                    child: 0,
-                    parent: 0,
-                    size: u64::MAX
-                }];
-            }
-            r.value
-                .chunks_exact(stride)
-                .filter_map(|c| {
-                    Some(Window {
-                        child: read_cells(c, cells.addr)?,
-                        parent: read_cells(&c[cells.addr * 4..], parent_cells)?,
-                        size: read_cells(&c[(cells.addr + parent_cells) * 4..], cells.size)?,
-                    })
-                })
-                .collect()
-        });
         // No `ranges` at all: children are not CPU-addressable.
-        let Some(windows) = windows else { return };
+        let Some((windows, n)) = bus_windows(bus) else {
+            return;
+        };
+        let windows = &windows[..n];
         for child in bus.children() {
             let compat = str_list(child, "compatible");
             if compat.is_empty() {
@@ -453,7 +468,7 @@ impl Platform {
                 name: child.name.into(),
                 path: alloc::format!("/{}/{}", bus.name, child.name),
                 compatible: compat.iter().map(|s| String::from(*s)).collect(),
-                regions: regions(child, cells, Some(&windows)),
+                regions: regions(child, cells, Some(windows)),
                 irqs,
                 enabled: is_enabled(child),
             });

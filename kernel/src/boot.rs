@@ -1,0 +1,163 @@
+//! The boot sequence, top to bottom.
+//!
+//! entry.rs (EL2 → EL1, vectors, stack, .bss, relocations) → [`kernel_main`]: DTB → early
+//! console → first page table and caches → heap → platform from the DT → command line →
+//! `@event boot` → the initcall levels (`init.rs`) → `@event done` → PSCI SYSTEM_OFF.
+
+use crate::exceptions::finish_fail;
+use crate::{console, exceptions, heap, init, mm, psci, smp};
+use bootparams::Params;
+use core::fmt::Write;
+use dtinfo::early::RegionKind;
+use dtinfo::{Platform, Range};
+use spin::Once;
+
+/// What the boot CPU learnt before the initcalls.
+pub struct Boot {
+    /// The platform from the DT.
+    pub platform: Platform,
+}
+
+static BOOT: Once<Boot> = Once::new();
+static PARAMS: Once<Params<'static>> = Once::new();
+
+/// Boot facts (set before the first initcall).
+pub fn boot() -> &'static Boot {
+    BOOT.get().expect("boot facts are set before any initcall runs")
+}
+
+/// The parsed command line (set before the first initcall).
+pub fn params() -> &'static Params<'static> {
+    PARAMS.get().expect("parameters are parsed before any initcall runs")
+}
+
+/// Largest DTB accepted.
+const DTB_MAX: usize = 2 << 20;
+const FDT_MAGIC: u32 = 0xd00d_feed;
+
+/// The DTB the loader passed in x0, bounded by its header.
+///
+/// # Safety
+/// `pa` is what the loader passed in x0: per the arm64 boot protocol, a DTB in RAM that
+/// nothing else writes while the kernel reads it.
+unsafe fn dtb_slice(pa: usize) -> Option<&'static [u8]> {
+    if pa == 0 || pa % 8 != 0 {
+        return None;
+    }
+    // SAFETY: the header's first 8 bytes are in the DTB the caller vouches for.
+    let (magic, size) = unsafe {
+        (
+            u32::from_be(core::ptr::read_volatile(pa as *const u32)),
+            u32::from_be(core::ptr::read_volatile((pa + 4) as *const u32)) as usize,
+        )
+    };
+    if magic != FDT_MAGIC || !(40..=DTB_MAX).contains(&size) {
+        return None;
+    }
+    // SAFETY: `size` bytes from `pa` are the DTB (bounded above); never written by the kernel.
+    Some(unsafe { core::slice::from_raw_parts(pa as *const u8, size) })
+}
+
+/// The heap: the largest stretch of RAM outside the image, the DTB and reserved memory.
+fn heap_region(dtb: &[u8], dtb_range: Range) -> Option<Range> {
+    let mut memory = [Range { base: 0, size: 0 }; 16];
+    let mut holes = [Range { base: 0, size: 0 }; 32];
+    let (mut nm, mut nh) = (0, 0);
+    holes[0] = mm::image_range();
+    holes[1] = dtb_range;
+    nh += 2;
+    dtinfo::early::for_each_region(dtb, &mut |kind, r| match kind {
+        RegionKind::Memory if nm < memory.len() => {
+            memory[nm] = r;
+            nm += 1;
+        }
+        RegionKind::Reserved if nh < holes.len() => {
+            holes[nh] = r;
+            nh += 1;
+        }
+        _ => {}
+    })
+    .ok()?;
+    dtinfo::early::largest_free(&memory[..nm], &holes[..nh])
+}
+
+fn psci_version() -> alloc::string::String {
+    match psci::version() {
+        Some((major, minor)) => alloc::format!("{major}.{minor}"),
+        None => "none".into(),
+    }
+}
+
+/// The boot CPU's whole boot.
+pub fn kernel_main(dtb_pa: usize, entry_el: u64, load_base: usize, bad_relocs: u64) -> ! {
+    smp::set_this_cpu(0);
+    // SAFETY: x0 from the loader, per the boot protocol.
+    let Some(dtb) = (unsafe { dtb_slice(dtb_pa) }) else {
+        // No DT, so no console and no PSCI method to report or power off with.
+        exceptions::halt()
+    };
+    console::early_init(dtinfo::early::stdout_region(dtb));
+    let _ = writeln!(
+        console::Emergency,
+        "Catena: entered at EL{entry_el}, image at {load_base:#x}, DT at {dtb_pa:#x} ({} bytes)",
+        dtb.len()
+    );
+    if bad_relocs != 0 {
+        finish_fail("unknown-relocation");
+    }
+    // SAFETY: boot CPU, once, MMU off, no other CPU running.
+    if let Err(e) = unsafe { mm::early_enable(dtb) } {
+        match e {
+            mm::EarlyError::Dt(e) => {
+                let _ = writeln!(console::Emergency, "early page table: device tree: {e}");
+            }
+            mm::EarlyError::ImageNotInRam => {
+                let _ = writeln!(console::Emergency, "early page table: the image is not in DT RAM");
+            }
+        }
+        finish_fail("early-mmu");
+    }
+    let dtb_range = Range { base: dtb_pa as u64, size: dtb.len() as u64 };
+    let Some(heap) = heap_region(dtb, dtb_range) else {
+        finish_fail("no-free-ram");
+    };
+    // SAFETY: `heap` is RAM outside the image, the DTB and every reserved range, identity
+    // mapped as normal memory by the early table; this is the only call.
+    unsafe { heap::init(heap) };
+    let platform = match Platform::parse(dtb) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(console::Emergency, "device tree: {e}");
+            finish_fail("dt-invalid")
+        }
+    };
+    psci::init(platform.psci);
+    let boot = BOOT.call_once(|| Boot { platform });
+    let params = PARAMS.call_once(|| bootparams::parse(boot.platform.bootargs.as_deref().unwrap_or("")));
+    console::init_logger(match params.loglevel {
+        bootparams::LogLevel::Error => log::LevelFilter::Error,
+        bootparams::LogLevel::Warn => log::LevelFilter::Warn,
+        bootparams::LogLevel::Info => log::LevelFilter::Info,
+        bootparams::LogLevel::Debug => log::LevelFilter::Debug,
+        bootparams::LogLevel::Trace => log::LevelFilter::Trace,
+    });
+    log::info!("heap {:#x}..{:#x}", heap.base, heap.end());
+    console::emit("boot", |e| {
+        e.u64("el", entry_el)
+            .u64("cpus", boot.platform.cpus.len() as u64)
+            .u64("memory", boot.platform.memory_size())
+            .hex("dtb", dtb_pa as u64)
+            .hex("base", load_base as u64)
+            .str("model", &boot.platform.model)
+            .str("psci", &psci_version())
+            .str("cmdline", boot.platform.bootargs.as_deref().unwrap_or(""))
+    });
+
+    if let Err(reason) = init::run_initcalls() {
+        finish_fail(&reason);
+    }
+
+    console::emit("done", |e| e.str("status", "ok"));
+    psci::system_off();
+    exceptions::halt()
+}

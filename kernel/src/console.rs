@@ -1,0 +1,143 @@
+//! The console: a lock-free emergency path, the `log` logger and `@event` lines.
+//!
+//! Before the PL011 driver binds, and always for panics and exceptions, text goes straight to
+//! the UART's data register at the address `/chosen/stdout-path` gave ([`Emergency`]): no lock,
+//! no allocation. Normal output ([`write_str`], the logger, [`emit`]) takes the console lock
+//! with interrupts masked so lines from two CPUs or an interrupt handler never interleave.
+
+use alloc::string::String;
+use catena_event::EventWriter;
+use core::arch::asm;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use dtinfo::Range;
+
+static UART_BASE: AtomicUsize = AtomicUsize::new(0);
+/// Serialises the emergency path's whole lines against the locked path.
+static RAW_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+
+/// PL011 data register and flag register offsets, and FR.TXFF (PL011 TRM, 3.3).
+const UARTDR: usize = 0x00;
+const UARTFR: usize = 0x18;
+const FR_TXFF: u32 = 1 << 5;
+
+/// Remembers the stdout UART for the emergency path.
+pub fn early_init(region: Option<Range>) {
+    if let Some(r) = region
+        && r.size >= 0x1000
+        && let Ok(base) = usize::try_from(r.base)
+    {
+        UART_BASE.store(base, Ordering::Relaxed);
+    }
+}
+
+/// The stdout UART's base, if known.
+pub fn uart_base() -> Option<usize> {
+    match UART_BASE.load(Ordering::Relaxed) {
+        0 => None,
+        b => Some(b),
+    }
+}
+
+/// Lock-free writer straight to the UART registers.
+pub struct Emergency;
+
+impl Emergency {
+    fn put(base: usize, b: u8) {
+        // SAFETY: `base` is the stdout PL011 from the DT, mapped as Device memory by every page
+        // table the kernel installs (and accessed with the MMU off before the first one);
+        // volatile 32-bit accesses to FR and DR have no effect beyond sending the byte.
+        unsafe {
+            while core::ptr::read_volatile((base + UARTFR) as *const u32) & FR_TXFF != 0 {
+                core::hint::spin_loop();
+            }
+            core::ptr::write_volatile((base + UARTDR) as *mut u32, u32::from(b));
+        }
+    }
+}
+
+impl Write for Emergency {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let Some(base) = uart_base() else {
+            return Ok(());
+        };
+        for b in s.bytes() {
+            if b == b'\n' {
+                Self::put(base, b'\r');
+            }
+            Self::put(base, b);
+        }
+        Ok(())
+    }
+}
+
+/// Masks IRQs for the guard's lifetime, restoring the previous mask on drop.
+pub struct IrqGuard(u64);
+
+impl IrqGuard {
+    /// Masks IRQs.
+    pub fn new() -> Self {
+        let daif: u64;
+        // SAFETY: reads DAIF and sets the I bit; touches no memory.
+        unsafe { asm!("mrs {}, daif", "msr daifset, #2", out(reg) daif, options(nomem, nostack)) };
+        IrqGuard(daif)
+    }
+}
+
+impl Drop for IrqGuard {
+    fn drop(&mut self) {
+        // SAFETY: restores the DAIF value read in `new`.
+        unsafe { asm!("msr daif, {}", in(reg) self.0, options(nomem, nostack)) };
+    }
+}
+
+/// Writes text to the console (through the PL011 driver once it is bound).
+pub fn write_str(s: &str) {
+    let _irq = IrqGuard::new();
+    if !catena_drivers::pl011::write_str(s) {
+        let _raw = RAW_LOCK.lock();
+        let _ = Emergency.write_str(s);
+    }
+}
+
+/// Emits one `@event` line.
+pub fn emit(kind: &str, f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'_, String>) {
+    let mut line = String::with_capacity(96);
+    let _ = f(EventWriter::new(&mut line, kind)).finish();
+    line.push('\n');
+    write_str(&line);
+}
+
+/// Emits one `@event` line on the emergency path (no lock, no allocation).
+pub fn emit_emergency(kind: &str, f: impl FnOnce(EventWriter<'_, Emergency>) -> EventWriter<'_, Emergency>) {
+    let mut w = Emergency;
+    let _ = f(EventWriter::new(&mut w, kind)).finish();
+    let _ = w.write_str("\n");
+}
+
+struct Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let mut line = String::with_capacity(96);
+        let _ = writeln!(line, "[{:5}] {}", record.level(), record.args());
+        write_str(&line);
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: Logger = Logger;
+
+/// Installs the logger.
+pub fn init_logger(level: log::LevelFilter) {
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(level);
+}

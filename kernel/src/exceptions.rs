@@ -1,0 +1,258 @@
+//! EL1 exception vectors, the IRQ path, and the fatal-report path.
+//!
+//! Every vector saves the full register file (x0–x30, ELR, SPSR) into a [`Frame`] on the
+//! current stack and calls [`exception_handler`]. IRQs go to the GIC; everything else is
+//! unexpected in this kernel and ends the boot: a decoded report (class by name, ESR, FAR, ELR,
+//! the EL, the offset in the image for `addr2line`) and `@event done status=fail
+//! reason=exception:<class>` on the lock-free console path, then power off.
+
+use crate::console::{self, Emergency};
+use core::arch::{asm, global_asm};
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Registers saved by the vectors.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Frame {
+    /// x0–x30.
+    pub x: [u64; 31],
+    /// ELR_EL1.
+    pub elr: u64,
+    /// SPSR_EL1.
+    pub spsr: u64,
+    _pad: u64,
+}
+
+const FRAME_SIZE: usize = size_of::<Frame>();
+const _: () = assert!(FRAME_SIZE % 16 == 0);
+
+global_asm!(
+    r#"
+.macro vector kind
+    .balign 0x80
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #0]
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x0, elr_el1
+    stp     x30, x0, [sp, #240]
+    mrs     x0, spsr_el1
+    str     x0, [sp, #256]
+    mov     x0, sp
+    mov     x1, #\kind
+    bl      exception_handler
+    b       exception_return
+.endm
+
+.section .text.vectors, "ax"
+.balign 0x800
+.global exception_vectors
+exception_vectors:
+    vector 0
+    vector 1
+    vector 2
+    vector 3
+    vector 4
+    vector 5
+    vector 6
+    vector 7
+    vector 8
+    vector 9
+    vector 10
+    vector 11
+    vector 12
+    vector 13
+    vector 14
+    vector 15
+
+exception_return:
+    ldr     x0, [sp, #256]
+    msr     spsr_el1, x0
+    ldp     x30, x0, [sp, #240]
+    msr     elr_el1, x0
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    add     sp, sp, #{frame}
+    eret
+"#,
+    frame = const FRAME_SIZE,
+);
+
+/// Vector index → (taken from, type).
+const VECTOR_NAMES: [&str; 16] = [
+    "current-el-sp0-sync",
+    "current-el-sp0-irq",
+    "current-el-sp0-fiq",
+    "current-el-sp0-serror",
+    "current-el-spx-sync",
+    "current-el-spx-irq",
+    "current-el-spx-fiq",
+    "current-el-spx-serror",
+    "lower-el-a64-sync",
+    "lower-el-a64-irq",
+    "lower-el-a64-fiq",
+    "lower-el-a64-serror",
+    "lower-el-a32-sync",
+    "lower-el-a32-irq",
+    "lower-el-a32-fiq",
+    "lower-el-a32-serror",
+];
+const IRQ_CURRENT_SPX: u64 = 5;
+
+#[unsafe(no_mangle)]
+extern "C" fn exception_handler(frame: &mut Frame, kind: u64) {
+    if kind == IRQ_CURRENT_SPX {
+        crate::gic::handle_irq();
+        return;
+    }
+    unexpected(frame, kind)
+}
+
+fn read_esr_far() -> (u64, u64) {
+    let (esr, far): (u64, u64);
+    // SAFETY: reading ESR_EL1 and FAR_EL1 has no side effects.
+    unsafe {
+        asm!("mrs {}, esr_el1", "mrs {}, far_el1", out(reg) esr, out(reg) far, options(nomem, nostack))
+    };
+    (esr, far)
+}
+
+/// Set once the kernel is failing, so a fault inside the failure path does not recurse.
+static FAILING: AtomicBool = AtomicBool::new(false);
+
+fn unexpected(frame: &Frame, kind: u64) -> ! {
+    let (esr, far) = read_esr_far();
+    let syn = esr::Syndrome::new(esr);
+    let vector = VECTOR_NAMES.get(kind as usize).copied().unwrap_or("?");
+    let (image_start, ..) = crate::mm::image_layout();
+    if FAILING.swap(true, Ordering::SeqCst) {
+        halt();
+    }
+    let _ = writeln!(
+        Emergency,
+        "\n*** unexpected exception: {} ({vector}) ESR={esr:#x} FAR={far:#x} ELR={:#x} (image+{:#x}) EL1 cpu {}",
+        syn.class_name(),
+        frame.elr,
+        frame.elr.wrapping_sub(image_start),
+        crate::smp::this_cpu(),
+    );
+    if let Some(fs) = syn.fault_status() {
+        let _ = write!(Emergency, "    {fs}");
+        if let Some(level) = syn.fault_level() {
+            let _ = write!(Emergency, " at level {level}");
+        }
+        let _ = writeln!(Emergency, " on {}", if syn.is_write() { "write" } else { "read" });
+    }
+    console::emit_emergency("fault", |e| {
+        let e = e
+            .str("class", syn.class_name())
+            .str("vector", vector)
+            .hex("esr", esr)
+            .hex("far", far)
+            .hex("elr", frame.elr)
+            .hex("elr_offset", frame.elr.wrapping_sub(image_start))
+            .u64("el", 1);
+        match syn.fault_status() {
+            Some(fs) => e.str("fault", fs),
+            None => e,
+        }
+    });
+    let mut reason = heapless_reason();
+    let _ = write!(reason, "exception:{}", syn.class_name());
+    finish_fail(reason.as_str())
+}
+
+/// A small fixed buffer for a failure reason (the heap may be what failed).
+struct Reason {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Reason {
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")
+    }
+}
+
+impl Write for Reason {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for b in s.bytes() {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn heapless_reason() -> Reason {
+    Reason { buf: [0; 64], len: 0 }
+}
+
+/// Ends the boot as failed: the `done` event, then power off.
+pub fn finish_fail(reason: &str) -> ! {
+    console::emit_emergency("done", |e| e.str("status", "fail").str("reason", reason));
+    crate::psci::system_off();
+    halt()
+}
+
+/// The panic path: report on the lock-free console and fail the boot.
+pub fn fatal_panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: masking interrupts only.
+    unsafe { asm!("msr daifset, #0xf", options(nomem, nostack)) };
+    if FAILING.swap(true, Ordering::SeqCst) {
+        halt();
+    }
+    let mut msg = heapless_reason();
+    let _ = write!(msg, "{}", info.message());
+    let _ = writeln!(Emergency, "\n*** kernel panic: {info}");
+    console::emit_emergency("panic", |e| {
+        let e = e.str("msg", msg.as_str());
+        match info.location() {
+            Some(l) => e.str("file", l.file()).u64("line", u64::from(l.line())),
+            None => e,
+        }
+    });
+    finish_fail("panic")
+}
+
+/// Stops this CPU for good.
+pub fn halt() -> ! {
+    loop {
+        // SAFETY: masks interrupts and waits; no memory is touched.
+        unsafe { asm!("msr daifset, #0xf", "wfe", options(nomem, nostack)) };
+    }
+}
+
+/// Enables IRQs on this CPU.
+pub fn irq_enable() {
+    // SAFETY: clears DAIF.I; handlers are installed (VBAR_EL1 is set in entry).
+    unsafe { asm!("msr daifclr, #2", options(nomem, nostack)) };
+}

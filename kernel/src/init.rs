@@ -1,0 +1,276 @@
+//! Catena's initcalls, level by level, and the runner that reports them.
+//!
+//! | level       | initcall              | what it does                                        |
+//! |-------------|-----------------------|-----------------------------------------------------|
+//! | early       | mm                    | the kernel's real page table (aarch64-paging)       |
+//! | pure        | bootparams            | report unknown / refused command-line parameters    |
+//! | core        | irqchip, device_model | GIC up, IRQs on; the device model and platform bus  |
+//! | postcore    | clocksource           | check the architected counter the timeline uses     |
+//! | arch        | smp                   | secondary CPUs through PSCI CPU_ON                  |
+//! | subsys      | platform_populate     | one platform device per DT device node              |
+//! | device      | pl011, armv8_timer    | drivers registered and bound; fault injection       |
+//! | late        | deferred_probe_flush  | retry every deferred probe; prove the tick arrives  |
+//! | late_sync   | deferred_report       | report every device still deferred, with its reason |
+//!
+//! Levels without initcalls (fs, rootfs, device_sync today) still run and are reported.
+
+use crate::boot::{boot, params};
+use crate::{console, exceptions, gic, mm, smp, time};
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::{String, ToString};
+use catena_drivers::{armv8_timer, pl011};
+use devmodel::{Device, DeviceModel, ModelEvent, Region};
+use initcall::{InitError, Initcall, Level, Observer, initcall};
+use spin::Mutex;
+
+static MODEL: Mutex<Option<DeviceModel>> = Mutex::new(None);
+
+/// Runs `f` on the device model.
+fn with_model<R>(f: impl FnOnce(&mut DeviceModel) -> R) -> Result<R, InitError> {
+    MODEL
+        .lock()
+        .as_mut()
+        .map(f)
+        .ok_or(InitError::fatal("no-device-model"))
+}
+
+fn model_event(e: &ModelEvent) {
+    match e {
+        ModelEvent::Probe { dev, drv, outcome } => console::emit("probe", |w| {
+            let w = w.str("dev", dev).str("drv", drv).str("result", outcome.word());
+            match outcome.reason() {
+                Some(r) => w.str("reason", r),
+                None => w,
+            }
+        }),
+        ModelEvent::DeferredRetry { pending, trigger } => console::emit("deferred-retry", |w| {
+            w.u64("pending", *pending as u64).u64("trigger", *trigger)
+        }),
+        ModelEvent::DeviceAdded { path } => log::debug!("device {path}"),
+    }
+}
+
+fn mm_init() -> Result<(), InitError> {
+    let stats = mm::init_final(&boot().platform).map_err(|e| {
+        log::error!("page table: {e}");
+        InitError::fatal("page-table")
+    })?;
+    log::info!("kernel page table: {} MiB RAM, {} device regions", stats.ram >> 20, stats.devices);
+    Ok(())
+}
+initcall!(MM = early("mm") => mm_init);
+
+fn bootparams_report() -> Result<(), InitError> {
+    let p = params();
+    for u in &p.unknown {
+        log::warn!("unknown kernel parameter `{u}` (ignored)");
+        console::emit("param", |e| e.str("name", u).str("result", "unknown"));
+    }
+    for i in &p.invalid {
+        log::warn!("kernel parameter `{}={}` refused: {}", i.name, i.value, i.why);
+        console::emit("param", |e| {
+            e.str("name", i.name).str("value", i.value).str("result", "invalid").str("why", i.why)
+        });
+    }
+    Ok(())
+}
+initcall!(BOOTPARAMS = pure("bootparams") => bootparams_report);
+
+fn irqchip_init() -> Result<(), InitError> {
+    let p = &boot().platform;
+    let desc = p.gic.ok_or(InitError::fatal("no-interrupt-controller"))?;
+    let version = gic::init(desc, p.cpus.len().max(1)).map_err(|e| {
+        log::error!("GIC: {e}");
+        InitError::fatal("gic-init")
+    })?;
+    console::emit("irqchip", |e| e.str("gic", if version == 3 { "v3" } else { "v2" }));
+    exceptions::irq_enable();
+    Ok(())
+}
+initcall!(IRQCHIP = core("irqchip") => irqchip_init);
+
+fn device_model_init() -> Result<(), InitError> {
+    let mut m = DeviceModel::new(Box::new(model_event));
+    m.register_bus("platform").map_err(|_| InitError::fatal("platform-bus"))?;
+    *MODEL.lock() = Some(m);
+    Ok(())
+}
+initcall!(DEVICE_MODEL = core("device_model") => device_model_init);
+
+fn clocksource_init() -> Result<(), InitError> {
+    let hz = time::counter_hz();
+    if hz == 0 {
+        return Err(InitError::fatal("cntfrq-zero"));
+    }
+    console::emit("clock", |e| e.u64("hz", hz).u64("now_us", time::now_us()));
+    Ok(())
+}
+initcall!(CLOCKSOURCE = postcore("clocksource") => clocksource_init);
+
+fn smp_init() -> Result<(), InitError> {
+    if params().nosmp {
+        log::info!("smp: catena.nosmp given, secondary CPUs stay off");
+        return Ok(());
+    }
+    let me = smp::mpidr();
+    let cpus = &boot().platform.cpus;
+    for (index, cpu) in cpus.iter().enumerate().filter(|(_, c)| c.mpidr != me) {
+        if cpu.enable_method.as_deref() != Some("psci") {
+            console::emit("cpu", |e| e.u64("id", index as u64).hex("mpidr", cpu.mpidr).str("state", "no-enable-method"));
+            continue;
+        }
+        let state = match smp::start(index, cpu.mpidr) {
+            smp::Started::Online => continue, // the CPU reports itself
+            smp::Started::Refused(why) => why,
+            smp::Started::Timeout => "timeout",
+        };
+        log::warn!("cpu {index} (mpidr {:#x}) did not start: {state}", cpu.mpidr);
+        console::emit("cpu", |e| e.u64("id", index as u64).hex("mpidr", cpu.mpidr).str("state", state));
+    }
+    log::info!("smp: {} of {} CPUs online", smp::online_count(), cpus.len());
+    Ok(())
+}
+initcall!(SMP = arch("smp", after [IRQCHIP, MM]) => smp_init);
+
+fn platform_populate() -> Result<(), InitError> {
+    let p = &boot().platform;
+    let stdout = p.stdout_path.as_deref();
+    let added = with_model(|m| {
+        let mut n = 0;
+        for d in p.devices.iter().filter(|d| d.enabled) {
+            let mut dev = Device::new("platform", &d.name);
+            dev.compatible = d.compatible.clone();
+            dev.regions = d.regions.iter().map(|r| Region { base: r.base, size: r.size }).collect();
+            dev.irqs = d.irqs.clone();
+            if Some(d.path.as_str()) == stdout {
+                dev.props.push((pl011::STDOUT_PROP.to_string(), 1));
+            }
+            match m.add_device(dev, None) {
+                Ok(_) => n += 1,
+                Err(e) => log::warn!("platform device {}: {e}", d.path),
+            }
+        }
+        n
+    })?;
+    log::info!("platform bus: {added} devices from the DT");
+    Ok(())
+}
+initcall!(PLATFORM_POPULATE = subsys("platform_populate", after [DEVICE_MODEL]) => platform_populate);
+
+fn pl011_register() -> Result<(), InitError> {
+    with_model(|m| m.register_driver(pl011::DRIVER))?.map_err(|_| InitError::soft("driver-register"))
+}
+initcall!(PL011 = device("pl011", after [PLATFORM_POPULATE]) => pl011_register);
+
+fn armv8_timer_register() -> Result<(), InitError> {
+    armv8_timer::set_hz(params().tick_hz);
+    with_model(|m| m.register_driver(armv8_timer::DRIVER))?.map_err(|_| InitError::soft("driver-register"))
+}
+initcall!(ARMV8_TIMER = device("armv8_timer", after [PLATFORM_POPULATE, IRQCHIP]) => armv8_timer_register);
+
+fn fault_injection() -> Result<(), InitError> {
+    let Some(fault) = params().fault else {
+        return Ok(());
+    };
+    log::warn!("catena.fault={}: injecting a fault now", fault.name());
+    match fault {
+        bootparams::Fault::DataAbort => {
+            // An address above every mapping: the kernel maps 39 bits of VA.
+            let addr = 1usize << 40;
+            // SAFETY: deliberately not sound: this read must fault; the exception path
+            // reports it and ends the boot, so the read never completes.
+            let v = unsafe { core::ptr::read_volatile(addr as *const u64) };
+            log::error!("read of unmapped {addr:#x} returned {v:#x}");
+            Err(InitError::fatal("fault-not-taken"))
+        }
+        bootparams::Fault::Undefined => {
+            // SAFETY: UDF raises an undefined-instruction exception, which ends the boot.
+            unsafe { core::arch::asm!("udf #0xca7e", options(nomem, nostack)) };
+            Err(InitError::fatal("fault-not-taken"))
+        }
+        bootparams::Fault::Panic => panic!("deliberate panic (catena.fault=panic)"),
+        bootparams::Fault::InitcallError => Err(InitError::fatal("deliberate-initcall-error")),
+    }
+}
+initcall!(FAULT_INJECTION = device("fault_injection", after [BOOTPARAMS]) => fault_injection);
+
+fn deferred_probe_flush() -> Result<(), InitError> {
+    let bound = with_model(|m| m.flush_deferred())?;
+    log::info!("deferred probe flush: {bound} device(s) bound");
+    Ok(())
+}
+initcall!(DEFERRED_PROBE_FLUSH = late("deferred_probe_flush", after [DEVICE_MODEL]) => deferred_probe_flush);
+
+fn tick_proof() -> Result<(), InitError> {
+    let want = u64::from(params().tick_proof);
+    let hz = u64::from(armv8_timer::hz());
+    let start = armv8_timer::ticks();
+    // Generous bound: the ticks we want at the configured rate, plus a second.
+    let budget_us = want * 1_000_000 / hz + 1_000_000;
+    let arrived = time::wait_until(budget_us, || armv8_timer::ticks() - start >= want);
+    let got = armv8_timer::ticks() - start;
+    console::emit("tick", |e| e.u64("count", got).u64("hz", hz).u64("total", armv8_timer::ticks()));
+    if arrived { Ok(()) } else { Err(InitError::fatal("no-timer-tick")) }
+}
+initcall!(TICK_PROOF = late("tick_proof", after [ARMV8_TIMER]) => tick_proof);
+
+fn deferred_report() -> Result<(), InitError> {
+    let left = with_model(|m| m.still_deferred())?;
+    for (dev, drv, reason) in &left {
+        log::warn!("{dev}: probe by {drv} still deferred: {reason}");
+        console::emit("deferred", |e| e.str("dev", dev).str("drv", drv).str("reason", reason));
+    }
+    let (used, free) = crate::heap::stats();
+    log::info!("heap: {} KiB used, {} MiB free", used >> 10, free >> 20);
+    Ok(())
+}
+initcall!(DEFERRED_REPORT = late_sync("deferred_report", after [DEFERRED_PROBE_FLUSH]) => deferred_report);
+
+/// Reports each call and level as `@event` lines.
+struct EventObserver {
+    level_start_us: u64,
+    calls: u64,
+}
+
+impl Observer for EventObserver {
+    fn now_us(&mut self) -> u64 {
+        time::now_us()
+    }
+
+    fn level_start(&mut self, _level: Level) {
+        self.level_start_us = time::now_us();
+        self.calls = 0;
+    }
+
+    fn call_done(&mut self, call: &Initcall, result: &Result<(), InitError>, us: u64) {
+        self.calls += 1;
+        console::emit("initcall", |e| {
+            let e = e.str("level", call.level.name()).str("name", call.name);
+            let e = match result {
+                Ok(()) => e.str("result", "ok"),
+                Err(err) => e.str("result", "err").str("reason", err.reason),
+            };
+            e.u64("us", us)
+        });
+    }
+
+    fn level_end(&mut self, level: Level) {
+        let us = time::now_us().saturating_sub(self.level_start_us);
+        console::emit("level", |e| e.str("level", level.name()).u64("calls", self.calls).u64("us", us));
+    }
+}
+
+/// Plans and runs every registered initcall; the error is the boot's failure reason.
+pub fn run_initcalls() -> Result<(), String> {
+    let planned = initcall::plan(&initcall::INITCALLS).map_err(|e| {
+        log::error!("initcalls: {e}");
+        String::from("initcall-plan")
+    })?;
+    let mut obs = EventObserver { level_start_us: 0, calls: 0 };
+    let summary = initcall::run(&planned, &mut obs);
+    match summary.fatal {
+        Some((name, err)) => Err(format!("initcall:{name}:{}", err.reason)),
+        None => Ok(()),
+    }
+}

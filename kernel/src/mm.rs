@@ -1,0 +1,329 @@
+//! Memory management: the boot CPU's first page table, and the kernel's real one.
+//!
+//! [`early_enable`] runs with the MMU off and no heap. It builds a coarse identity map in .bss
+//! (1 GiB blocks, 2 MiB where RAM and MMIO share a gigabyte) from the DT's RAM and device
+//! regions, and turns on the MMU and caches, so that locks (exclusive accesses) and the heap
+//! work on cacheable memory, as the architecture requires.
+//!
+//! [`init_final`] (the `early` initcall `mm`) builds the real identity map with
+//! `aarch64-paging`: kernel text read-only and executable, rodata read-only, data/bss/stack and
+//! the rest of RAM read-write and never executable, DT device regions as Device-nGnRE; nothing
+//! else is mapped. It switches TTBR0_EL1 to it and invalidates the TLB.
+
+use aarch64_paging::descriptor::El1Attributes as A;
+use aarch64_paging::idmap::IdMap;
+use aarch64_paging::paging::{El1And0, MemoryRegion};
+use core::arch::asm;
+use core::cell::UnsafeCell;
+use dtinfo::early::RegionKind;
+use dtinfo::{Platform, Range};
+
+/// MAIR_EL1: index 0 Device-nGnRE, index 1 Normal write-back RW-allocate, index 2 Device-nGnRnE.
+pub const MAIR: u64 = 0x04 | (0xff << 8);
+const GIB: u64 = 1 << 30;
+const MIB2: u64 = 2 << 20;
+/// 39-bit VA: TTBR0 walks start at level 1 with 512 x 1 GiB entries.
+const VA_BITS: u64 = 39;
+const ASID: usize = 1;
+/// SCTLR_EL1: RES1 bits | M | C | SA | SA0 | I.
+pub const SCTLR_MMU_ON: u64 = 0x30d0_0800 | 1 | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 12);
+
+/// Early (1 GiB / 2 MiB) block descriptors: valid block, AttrIndx, inner shareable, AF.
+const EARLY_NORMAL: u64 = 1 | (1 << 2) | (3 << 8) | (1 << 10);
+const EARLY_DEVICE: u64 = 1 | (1 << 10) | (1 << 53) | (1 << 54);
+const L2_POOL: usize = 4;
+
+#[repr(C, align(4096))]
+struct Table([u64; 512]);
+
+struct EarlyTables {
+    l1: Table,
+    l2: [Table; L2_POOL],
+}
+
+struct EarlyCell(UnsafeCell<EarlyTables>);
+
+// SAFETY: written only by the boot CPU in `early_enable`, with the MMU off, before any other
+// CPU runs; afterwards only the table walker reads it until `init_final` replaces it.
+unsafe impl Sync for EarlyCell {}
+
+static EARLY: EarlyCell = EarlyCell(UnsafeCell::new(EarlyTables {
+    l1: Table([0; 512]),
+    l2: [const { Table([0; 512]) }; L2_POOL],
+}));
+
+unsafe extern "C" {
+    static __image_start: u8;
+    static __text_end: u8;
+    static __rodata_end: u8;
+    static __image_end: u8;
+}
+
+/// The image's runtime bounds: (start, end of text, end of rodata, end).
+pub fn image_layout() -> (u64, u64, u64, u64) {
+    let a = |p: *const u8| p as u64;
+    (
+        a(&raw const __image_start),
+        a(&raw const __text_end),
+        a(&raw const __rodata_end),
+        a(&raw const __image_end),
+    )
+}
+
+/// The whole image as a range.
+pub fn image_range() -> Range {
+    let (start, _, _, end) = image_layout();
+    Range { base: start, size: end - start }
+}
+
+fn pa_range_bits() -> u64 {
+    let mmfr0: u64;
+    // SAFETY: reading ID_AA64MMFR0_EL1 has no side effects.
+    unsafe { asm!("mrs {}, id_aa64mmfr0_el1", out(reg) mmfr0, options(nomem, nostack)) };
+    // TCR.IPS takes the same encoding as ID_AA64MMFR0_EL1.PARange (max 48 bits: 0b101).
+    (mmfr0 & 0xf).min(5)
+}
+
+/// TCR_EL1 for a 39-bit TTBR0 space, 4 KiB granule, inner-shareable write-back walks, TTBR1
+/// walks disabled, IPS from the CPU's PA range.
+pub fn tcr() -> u64 {
+    (64 - VA_BITS) | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23) | (pa_range_bits() << 32)
+}
+
+fn dcache_line() -> u64 {
+    let ctr: u64;
+    // SAFETY: reading CTR_EL0 has no side effects.
+    unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
+    4 << ((ctr >> 16) & 0xf)
+}
+
+/// Invalidates the data cache to the point of coherency over `r` (discarding stale lines).
+fn dcache_invalidate(r: Range) {
+    let line = dcache_line();
+    let mut a = r.base & !(line - 1);
+    while a < r.end() {
+        // SAFETY: DC IVAC only drops cache lines of memory we own (the image); with the MMU
+        // off there is no dirty data of ours in the cache to lose.
+        unsafe { asm!("dc ivac, {}", in(reg) a, options(nostack)) };
+        a += line;
+    }
+    // SAFETY: barrier only.
+    unsafe { asm!("dsb sy", options(nostack)) };
+}
+
+/// Cleans the data cache to the point of coherency over `r` (for readers with the MMU off).
+pub fn dcache_clean(r: Range) {
+    let line = dcache_line();
+    let mut a = r.base & !(line - 1);
+    while a < r.end() {
+        // SAFETY: DC CVAC writes back a line; it changes no memory contents.
+        unsafe { asm!("dc cvac, {}", in(reg) a, options(nostack)) };
+        a += line;
+    }
+    // SAFETY: barrier only.
+    unsafe { asm!("dsb sy", options(nostack)) };
+}
+
+/// Why the first page table could not be built.
+#[derive(Debug)]
+pub enum EarlyError {
+    /// The DT could not be read.
+    Dt(dtinfo::DtError),
+    /// No RAM covers the kernel image.
+    ImageNotInRam,
+}
+
+/// Builds the coarse identity map from the DT and enables the MMU and caches.
+///
+/// # Safety
+/// Boot CPU only, once, MMU off, before any other CPU runs.
+pub unsafe fn early_enable(dtb: &[u8]) -> Result<(), EarlyError> {
+    // SAFETY: the caller guarantees we are the only CPU and the only user of EARLY.
+    let t = unsafe { &mut *EARLY.0.get() };
+    // Per gigabyte: does it hold RAM / device MMIO?
+    let mut ram = [false; 512];
+    let mut dev = [false; 512];
+    let mut image_in_ram = false;
+    let image = image_range();
+    let mut mark = |kind: RegionKind, r: Range| {
+        if r.size == 0 || r.base >= 1 << VA_BITS {
+            return;
+        }
+        let first = (r.base / GIB) as usize;
+        let last = ((r.end().min(1 << VA_BITS) - 1) / GIB) as usize;
+        for g in first..=last {
+            match kind {
+                RegionKind::Memory => ram[g] = true,
+                RegionKind::Device => dev[g] = true,
+                RegionKind::Reserved => {}
+            }
+        }
+        if kind == RegionKind::Memory && r.base <= image.base && image.end() <= r.end() {
+            image_in_ram = true;
+        }
+    };
+    dtinfo::early::for_each_region(dtb, &mut mark).map_err(EarlyError::Dt)?;
+    if !image_in_ram {
+        return Err(EarlyError::ImageNotInRam);
+    }
+    let mut pool = 0;
+    for g in 0..512 {
+        let base = g as u64 * GIB;
+        t.l1.0[g] = match (ram[g], dev[g]) {
+            (false, false) => 0,
+            (true, false) => base | EARLY_NORMAL,
+            (false, true) => base | EARLY_DEVICE,
+            (true, true) if pool < L2_POOL => {
+                // Mixed gigabyte: 2 MiB blocks, RAM where RAM is, Device elsewhere.
+                let l2 = &mut t.l2[pool];
+                pool += 1;
+                let mut ram2 = [false; 512];
+                let _ = dtinfo::early::for_each_region(dtb, &mut |k, r| {
+                    if k == RegionKind::Memory && r.end() > base && r.base < base + GIB {
+                        let lo = (r.base.max(base) - base) / MIB2;
+                        let hi = (r.end().min(base + GIB) - base).div_ceil(MIB2);
+                        (lo..hi).for_each(|i| ram2[i as usize] = true);
+                    }
+                });
+                for (i, e) in l2.0.iter_mut().enumerate() {
+                    let b = base + i as u64 * MIB2;
+                    *e = b | if ram2[i] { EARLY_NORMAL } else { EARLY_DEVICE };
+                }
+                (&raw const l2.0) as u64 | 0b11
+            }
+            // Out of level-2 tables: RAM wins (devices in this gigabyte wait for init_final).
+            (true, true) => base | EARLY_NORMAL,
+        };
+    }
+    // Drop any stale cache lines over what we wrote with the MMU off (image, .bss, tables).
+    dcache_invalidate(image);
+    // SAFETY: the table identity-maps the running image as normal memory and the UART as
+    // device memory; the sequence is the architectural MMU enable (Arm ARM D8.2: program
+    // MAIR/TCR/TTBR0, invalidate TLB and I-cache, then set SCTLR_EL1.M/C/I with ISBs).
+    unsafe {
+        asm!(
+            "msr mair_el1, {mair}",
+            "msr tcr_el1, {tcr}",
+            "msr ttbr0_el1, {ttbr}",
+            "isb",
+            "tlbi vmalle1",
+            "ic iallu",
+            "dsb nsh",
+            "isb",
+            "msr sctlr_el1, {sctlr}",
+            "isb",
+            mair = in(reg) MAIR,
+            tcr = in(reg) tcr(),
+            ttbr = in(reg) (&raw const t.l1.0) as u64,
+            sctlr = in(reg) SCTLR_MMU_ON,
+            options(nostack)
+        );
+    }
+    Ok(())
+}
+
+/// What a secondary CPU loads to share the boot CPU's address space.
+#[derive(Debug, Clone, Copy)]
+pub struct MmuConfig {
+    /// TTBR0_EL1 (root | ASID).
+    pub ttbr0: u64,
+    /// TCR_EL1.
+    pub tcr: u64,
+    /// MAIR_EL1.
+    pub mair: u64,
+    /// SCTLR_EL1.
+    pub sctlr: u64,
+}
+
+static KERNEL_MAP: spin::Once<spin::Mutex<IdMap<El1And0>>> = spin::Once::new();
+static CONFIG: spin::Once<MmuConfig> = spin::Once::new();
+
+/// The active configuration, once [`init_final`] ran.
+pub fn config() -> Option<MmuConfig> {
+    CONFIG.get().copied()
+}
+
+const NORMAL: A = A::VALID
+    .union(A::ATTRIBUTE_INDEX_1)
+    .union(A::INNER_SHAREABLE)
+    .union(A::ACCESSED);
+const DEVICE: A = A::VALID
+    .union(A::ATTRIBUTE_INDEX_0)
+    .union(A::ACCESSED)
+    .union(A::PXN)
+    .union(A::UXN);
+
+fn page_round(r: Range) -> (usize, usize) {
+    let start = r.base & !0xfff;
+    let end = r.end().saturating_add(0xfff) & !0xfff;
+    (start as usize, end as usize)
+}
+
+/// Mapping statistics for the boot report.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MapStats {
+    /// RAM bytes mapped.
+    pub ram: u64,
+    /// Device regions mapped.
+    pub devices: usize,
+}
+
+/// Builds the kernel's identity map and switches to it.
+pub fn init_final(platform: &Platform) -> Result<MapStats, &'static str> {
+    let (start, text_end, rodata_end, end) = image_layout();
+    let mut map = IdMap::with_asid(ASID, 1, El1And0);
+    let mut put = |s: u64, e: u64, flags: A| -> Result<(), &'static str> {
+        if s >= e {
+            return Ok(());
+        }
+        if e > 1 << VA_BITS {
+            return Err("region beyond the 39-bit address space");
+        }
+        map.map_range(&MemoryRegion::new(s as usize, e as usize), flags)
+            .map_err(|_| "aarch64-paging refused a mapping")
+    };
+    put(start, text_end, NORMAL | A::READ_ONLY | A::UXN)?;
+    put(text_end, rodata_end, NORMAL | A::READ_ONLY | A::PXN | A::UXN)?;
+    put(rodata_end, end, NORMAL | A::PXN | A::UXN)?;
+    let mut stats = MapStats::default();
+    for r in dtinfo::subtract(&platform.memory, &[image_range()]) {
+        let (s, e) = page_round(r);
+        put(s as u64, e as u64, NORMAL | A::PXN | A::UXN)?;
+        stats.ram += r.size;
+    }
+    let gic_regions = match platform.gic {
+        Some(dtinfo::Gic::V2 { dist, cpu }) => [Some(dist), Some(cpu)],
+        Some(dtinfo::Gic::V3 { dist, redist }) => [Some(dist), Some(redist)],
+        None => [None, None],
+    };
+    let device_regions = platform
+        .devices
+        .iter()
+        .filter(|d| d.enabled)
+        .flat_map(|d| d.regions.iter().copied())
+        .chain(gic_regions.into_iter().flatten());
+    for r in device_regions {
+        if r.size == 0 || platform.memory.iter().any(|m| r.base < m.end() && m.base < r.end()) {
+            continue; // a "device" inside RAM is not mapped as device memory
+        }
+        let (s, e) = page_round(r);
+        put(s as u64, e as u64, DEVICE)?;
+        stats.devices += 1;
+    }
+    // SAFETY: the new map covers the image (text executable), all RAM, and every device the
+    // kernel touches (the console, the GIC), with the same memory types as the early map, so
+    // nothing in use becomes unmapped; the TLB is invalidated right after the switch.
+    unsafe {
+        map.activate();
+        asm!("tlbi vmalle1", "dsb nsh", "isb", options(nostack));
+    }
+    let root = map.root_address().0 as u64;
+    CONFIG.call_once(|| MmuConfig {
+        ttbr0: root | ((ASID as u64) << 48),
+        tcr: tcr(),
+        mair: MAIR,
+        sctlr: SCTLR_MMU_ON,
+    });
+    KERNEL_MAP.call_once(|| spin::Mutex::new(map));
+    Ok(stats)
+}

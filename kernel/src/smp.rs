@@ -1,0 +1,113 @@
+//! Secondary CPUs: started with PSCI CPU_ON, parked after they report in.
+
+use crate::entry::SecondaryBoot;
+use crate::{console, gic, mm, time};
+use alloc::boxed::Box;
+use alloc::vec;
+use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
+use dtinfo::Range;
+
+/// Per-CPU stack size.
+const STACK: usize = 64 * 1024;
+/// Bit per CPU index that came online.
+static ONLINE: AtomicU64 = AtomicU64::new(1);
+
+unsafe extern "C" {
+    fn secondary_entry();
+}
+
+/// This CPU's linear index (TPIDR_EL1, set at bring-up).
+pub fn this_cpu() -> usize {
+    let v: u64;
+    // SAFETY: reading TPIDR_EL1 has no side effects.
+    unsafe { asm!("mrs {}, tpidr_el1", out(reg) v, options(nomem, nostack)) };
+    v as usize
+}
+
+/// Sets this CPU's linear index.
+pub fn set_this_cpu(cpu: usize) {
+    // SAFETY: TPIDR_EL1 is the kernel's per-CPU index register; nothing else uses it.
+    unsafe { asm!("msr tpidr_el1, {}", in(reg) cpu as u64, options(nomem, nostack)) };
+}
+
+/// This CPU's MPIDR affinity bits.
+pub fn mpidr() -> u64 {
+    let v: u64;
+    // SAFETY: reading MPIDR_EL1 has no side effects.
+    unsafe { asm!("mrs {}, mpidr_el1", out(reg) v, options(nomem, nostack)) };
+    v & 0xff_00ff_ffff
+}
+
+/// Result of bringing up one CPU.
+pub enum Started {
+    /// It reported in.
+    Online,
+    /// PSCI refused CPU_ON.
+    Refused(&'static str),
+    /// CPU_ON succeeded but the CPU never reported in.
+    Timeout,
+}
+
+/// Starts CPU `index` with `mpidr` and waits (bounded) for it to report in.
+pub fn start(index: usize, mpidr: u64) -> Started {
+    let Some(mmu) = mm::config() else {
+        return Started::Refused("no kernel page table yet");
+    };
+    if index >= 64 {
+        return Started::Refused("more than 64 CPUs");
+    }
+    let stack = vec![0u8; STACK].leak();
+    let boot = Box::leak(Box::new(SecondaryBoot {
+        stack_top: stack.as_ptr_range().end as u64 & !0xf,
+        ttbr0: mmu.ttbr0,
+        tcr: mmu.tcr,
+        mair: mmu.mair,
+        sctlr: mmu.sctlr,
+        cpu: index as u64,
+        mpidr,
+    }));
+    let ctx = boot as *const SecondaryBoot as u64;
+    // The secondary reads its boot block with the MMU (and caches) off.
+    mm::dcache_clean(Range { base: ctx, size: size_of::<SecondaryBoot>() as u64 });
+    let entry = secondary_entry as *const () as u64;
+    if let Err(e) = crate::psci::cpu_on(mpidr, entry, ctx) {
+        return Started::Refused(match e {
+            smccc::psci::error::Error::AlreadyOn => "already-on",
+            smccc::psci::error::Error::InvalidParameters => "invalid-parameters",
+            smccc::psci::error::Error::NotSupported => "not-supported",
+            _ => "psci-error",
+        });
+    }
+    let bit = 1u64 << index;
+    if time::wait_until(1_000_000, || ONLINE.load(Ordering::Acquire) & bit != 0) {
+        Started::Online
+    } else {
+        Started::Timeout
+    }
+}
+
+/// How many CPUs are online.
+pub fn online_count() -> u32 {
+    ONLINE.load(Ordering::Acquire).count_ones()
+}
+
+/// Rust entry of a secondary CPU: MMU on, at EL1, on its own stack.
+#[unsafe(no_mangle)]
+extern "C" fn secondary_main(boot: &SecondaryBoot, entry_el: u64) -> ! {
+    let cpu = boot.cpu as usize;
+    set_this_cpu(cpu);
+    gic::init_secondary(cpu);
+    console::emit("cpu", |e| {
+        e.u64("id", cpu as u64)
+            .hex("mpidr", mpidr())
+            .u64("el", entry_el)
+            .str("state", "online")
+    });
+    ONLINE.fetch_or(1 << cpu, Ordering::Release);
+    loop {
+        // Parked: interrupts stay masked until the kernel has work for other CPUs.
+        // SAFETY: WFE only waits.
+        unsafe { asm!("wfe", options(nomem, nostack)) };
+    }
+}

@@ -1,0 +1,149 @@
+//! What the kernel reads from the DT before it has a heap: no allocation here.
+//!
+//! The boot CPU needs RAM, reserved ranges and device MMIO regions to build its first page
+//! table and place its heap, and the stdout UART to print. [`Platform`](crate::Platform) reads
+//! the rest once the heap exists.
+
+use crate::{Cells, DtError, Range, bus_windows, cells_of, prop_str, reg_iter};
+use fdt::node::FdtNode;
+use fdt::Fdt;
+
+/// What a region is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RegionKind {
+    /// RAM (a `memory` node).
+    Memory,
+    /// Reserved RAM (`/memreserve/` or a `/reserved-memory` child).
+    Reserved,
+    /// MMIO of a device node (children of `/` and of `simple-bus` nodes).
+    Device,
+}
+
+/// Validates `blob` and calls `f` for every memory, reserved and device region.
+pub fn for_each_region(blob: &[u8], f: &mut dyn FnMut(RegionKind, Range)) -> Result<(), DtError> {
+    let blob = crate::validate(blob)?;
+    let fdt = Fdt::new(blob).map_err(|_| DtError::BadHeader("rejected by fdt"))?;
+    for r in fdt.memory_reservations() {
+        if r.size() != 0 {
+            f(RegionKind::Reserved, Range { base: r.address() as u64, size: r.size() as u64 });
+        }
+    }
+    let root = fdt.find_node("/").ok_or(DtError::Missing("a root node"))?;
+    let root_cells = cells_of(root);
+    for node in root.children() {
+        let base_name = node.name.split('@').next().unwrap_or("");
+        if prop_str(node, "device_type") == Some("memory") {
+            reg_iter(node, root_cells, None)
+                .filter(|r| r.size != 0)
+                .for_each(|r| f(RegionKind::Memory, r));
+        } else if base_name == "reserved-memory" {
+            let cells = cells_of(node);
+            for child in node.children() {
+                reg_iter(child, cells, None).for_each(|r| f(RegionKind::Reserved, r));
+            }
+        } else if base_name != "cpus" && base_name != "chosen" {
+            reg_iter(node, root_cells, None).for_each(|r| f(RegionKind::Device, r));
+            if has_compatible(node, "simple-bus")
+                && let Some((windows, n)) = bus_windows(node)
+            {
+                let cells: Cells = cells_of(node);
+                for child in node.children() {
+                    reg_iter(child, cells, Some(&windows[..n]))
+                        .for_each(|r| f(RegionKind::Device, r));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `node`'s `compatible` list holds `compat` (without allocating).
+fn has_compatible(node: FdtNode<'_, '_>, compat: &str) -> bool {
+    node.property("compatible")
+        .is_some_and(|p| p.value.split(|b| *b == 0).any(|s| s == compat.as_bytes()))
+}
+
+/// The first MMIO region of the `/chosen/stdout-path` device, if any.
+pub fn stdout_region(blob: &[u8]) -> Option<Range> {
+    let blob = crate::validate(blob).ok()?;
+    let fdt = Fdt::new(blob).ok()?;
+    let chosen = fdt.find_node("/chosen")?;
+    let path = prop_str(chosen, "stdout-path")?;
+    let path = path.split(':').next().unwrap_or(path);
+    let path = if path.starts_with('/') {
+        path
+    } else {
+        prop_str(fdt.find_node("/aliases")?, path)?
+    };
+    let node = fdt.find_node(path)?;
+    // Only devices directly under `/` are decoded this early.
+    let root_cells = cells_of(fdt.find_node("/")?);
+    reg_iter(node, root_cells, None).next()
+}
+
+/// The largest free range: `memory` minus `holes`, found without allocating.
+pub fn largest_free(memory: &[Range], holes: &[Range]) -> Option<Range> {
+    let mut best: Option<Range> = None;
+    for m in memory {
+        // Candidate starts: the region start and every hole end inside it.
+        let starts = core::iter::once(m.base).chain(holes.iter().map(|h| h.end()));
+        for start in starts.filter(|s| *s >= m.base && *s < m.end()) {
+            if holes.iter().any(|h| h.base <= start && start < h.end()) {
+                continue;
+            }
+            let end = holes
+                .iter()
+                .filter(|h| h.base > start)
+                .map(|h| h.base)
+                .fold(m.end(), u64::min);
+            let r = Range { base: start, size: end - start };
+            if best.is_none_or(|b| r.size > b.size) {
+                best = Some(r);
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::vec::Vec;
+
+    const EL2_V3: &[u8] = include_bytes!("../../../testdata/qemu-virt/el2-gicv3.dtb");
+    const SECURE_TPM: &[u8] = include_bytes!("../../../testdata/qemu-virt/secure-gicv3-tpm.dtb");
+
+    #[test]
+    fn regions_of_qemu_virt() {
+        let mut seen = Vec::new();
+        for_each_region(EL2_V3, &mut |k, r| seen.push((k, r))).unwrap();
+        assert!(seen.contains(&(RegionKind::Memory, Range { base: 0x4000_0000, size: 0x4000_0000 })));
+        assert!(seen.contains(&(RegionKind::Device, Range { base: 0x900_0000, size: 0x1000 })));
+        assert!(seen.contains(&(RegionKind::Device, Range { base: 0x80a_0000, size: 0xf6_0000 })));
+        assert!(!seen.iter().any(|(k, _)| *k == RegionKind::Reserved));
+        let mut tpm = false;
+        for_each_region(SECURE_TPM, &mut |k, r| {
+            tpm |= k == RegionKind::Device && r == Range { base: 0xc00_0000, size: 0x5000 }
+        })
+        .unwrap();
+        assert!(tpm, "platform-bus child translated through ranges");
+        assert_eq!(stdout_region(EL2_V3), Some(Range { base: 0x900_0000, size: 0x1000 }));
+        assert!(for_each_region(&EL2_V3[..100], &mut |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn largest_free_picks_the_biggest_gap() {
+        let mem = [Range { base: 0x4000_0000, size: 0x4000_0000 }];
+        let holes = [
+            Range { base: 0x4020_0000, size: 0x20_0000 }, // kernel
+            Range { base: 0x4800_0000, size: 0x10_0000 }, // dtb
+        ];
+        assert_eq!(
+            largest_free(&mem, &holes),
+            Some(Range { base: 0x4810_0000, size: 0x8000_0000 - 0x4810_0000 })
+        );
+        assert_eq!(largest_free(&mem, &[Range { base: 0, size: u64::MAX }]), None);
+        assert_eq!(largest_free(&[], &holes), None);
+    }
+}
