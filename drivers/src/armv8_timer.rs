@@ -80,6 +80,9 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
     INTERVAL.store(interval, Ordering::Relaxed);
     crate::irq::request(virt, on_tick).map_err(ProbeError::Failed)?;
     arm(interval);
-    log::info!("armv8-timer: virtual timer INTID {virt}, {} Hz tick, counter {freq} Hz", hz());
+    log::info!(
+        "armv8-timer: virtual timer INTID {virt}, {} Hz tick, counter {freq} Hz",
+        hz()
+    );
     Ok(())
 }

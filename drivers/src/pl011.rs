@@ -30,9 +30,12 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
     let dev = ctx.device();
     let region = *dev.regions.first().ok_or(ProbeError::Failed("no reg"))?;
     if (region.size as usize) < size_of::<PL011Registers>() {
-        return Err(ProbeError::Failed("reg smaller than the PL011 register block"));
+        return Err(ProbeError::Failed(
+            "reg smaller than the PL011 register block",
+        ));
     }
-    let base = usize::try_from(region.base).map_err(|_| ProbeError::Failed("reg beyond the address space"))?;
+    let base = usize::try_from(region.base)
+        .map_err(|_| ProbeError::Failed("reg beyond the address space"))?;
     let regs = NonNull::new(base as *mut PL011Registers).ok_or(ProbeError::Failed("reg at 0"))?;
     // SAFETY: `regs` is the MMIO block the DT gives for this device; the kernel maps every DT
     // device region as Device memory before drivers probe, and the device model binds a device

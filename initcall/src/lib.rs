@@ -298,7 +298,10 @@ impl fmt::Display for PlanError {
         match self {
             PlanError::DuplicateName(n) => write!(f, "initcall name `{n}` registered twice"),
             PlanError::UnknownNeed { call, need } => {
-                write!(f, "initcall `{call}` needs `{need}`, which is not registered")
+                write!(
+                    f,
+                    "initcall `{call}` needs `{need}`, which is not registered"
+                )
             }
             PlanError::NeedNotEarlier {
                 call,

@@ -38,8 +38,18 @@ fn fatal_fail() -> Result<(), InitError> {
     Err(InitError::fatal("broken"))
 }
 
-const fn call(name: &'static str, level: Level, after: &'static [&'static str], func: InitFn) -> Initcall {
-    Initcall { name, level, after, func }
+const fn call(
+    name: &'static str,
+    level: Level,
+    after: &'static [&'static str],
+    func: InitFn,
+) -> Initcall {
+    Initcall {
+        name,
+        level,
+        after,
+        func,
+    }
 }
 
 #[derive(Default)]
@@ -61,7 +71,8 @@ impl Observer for Recorder {
             Ok(()) => "ok".to_string(),
             Err(e) => alloc::format!("err:{}", e.reason),
         };
-        self.lines.push(alloc::format!("{} {} {r} {us}", call.level, call.name));
+        self.lines
+            .push(alloc::format!("{} {} {r} {us}", call.level, call.name));
     }
     fn level_end(&mut self, level: Level) {
         self.lines.push(alloc::format!("end {level}"));
@@ -74,8 +85,18 @@ fn levels_are_in_linux_order() {
     assert_eq!(
         names,
         [
-            "early", "pure", "core", "postcore", "arch", "subsys", "fs", "rootfs", "device",
-            "device_sync", "late", "late_sync"
+            "early",
+            "pure",
+            "core",
+            "postcore",
+            "arch",
+            "subsys",
+            "fs",
+            "rootfs",
+            "device",
+            "device_sync",
+            "late",
+            "late_sync"
         ]
     );
     for (i, l) in Level::ALL.iter().enumerate() {
@@ -130,7 +151,11 @@ fn later_level_need_is_rejected() {
     ];
     assert!(matches!(
         plan(&calls),
-        Err(PlanError::NeedNotEarlier { call: "early_thing", need: "late_thing", .. })
+        Err(PlanError::NeedNotEarlier {
+            call: "early_thing",
+            need: "late_thing",
+            ..
+        })
     ));
     assert!(!need_is_satisfiable(Level::Early, Level::Late));
     assert!(need_is_satisfiable(Level::Late, Level::Early));
@@ -141,9 +166,15 @@ fn unknown_need_and_duplicate_names_are_rejected() {
     let unknown = [call("a", Level::Late, &["ghost"], ok_a)];
     assert_eq!(
         plan(&unknown).unwrap_err(),
-        PlanError::UnknownNeed { call: "a", need: "ghost" }
+        PlanError::UnknownNeed {
+            call: "a",
+            need: "ghost"
+        }
     );
-    let dup = [call("a", Level::Early, &[], ok_a), call("a", Level::Late, &[], ok_b)];
+    let dup = [
+        call("a", Level::Early, &[], ok_a),
+        call("a", Level::Late, &[], ok_b),
+    ];
     assert_eq!(plan(&dup).unwrap_err(), PlanError::DuplicateName("a"));
     let msg = plan(&dup).unwrap_err().to_string();
     assert!(msg.contains("registered twice"), "{msg}");
@@ -161,9 +192,20 @@ fn run_goes_level_by_level_and_times_each_call() {
     let mut rec = Recorder::default();
     let summary = run(&planned, &mut rec);
     assert_eq!(take_trace(), ["a", "b", "c"]);
-    assert_eq!(summary, RunSummary { ran: 3, soft_errors: 0, fatal: None });
+    assert_eq!(
+        summary,
+        RunSummary {
+            ran: 3,
+            soft_errors: 0,
+            fatal: None
+        }
+    );
     // Every level is started and ended, in order, even the empty ones.
-    let starts: Vec<&String> = rec.lines.iter().filter(|l| l.starts_with("start ")).collect();
+    let starts: Vec<&String> = rec
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("start "))
+        .collect();
     assert_eq!(starts.len(), 12);
     assert_eq!(rec.lines[0], "start early");
     assert_eq!(rec.lines[1], "early a ok 5");

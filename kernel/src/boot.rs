@@ -23,12 +23,15 @@ static PARAMS: Once<Params<'static>> = Once::new();
 
 /// Boot facts (set before the first initcall).
 pub fn boot() -> &'static Boot {
-    BOOT.get().expect("boot facts are set before any initcall runs")
+    BOOT.get()
+        .expect("boot facts are set before any initcall runs")
 }
 
 /// The parsed command line (set before the first initcall).
 pub fn params() -> &'static Params<'static> {
-    PARAMS.get().expect("parameters are parsed before any initcall runs")
+    PARAMS
+        .get()
+        .expect("parameters are parsed before any initcall runs")
 }
 
 /// Largest DTB accepted.
@@ -41,7 +44,7 @@ const FDT_MAGIC: u32 = 0xd00d_feed;
 /// `pa` is what the loader passed in x0: per the arm64 boot protocol, a DTB in RAM that
 /// nothing else writes while the kernel reads it.
 unsafe fn dtb_slice(pa: usize) -> Option<&'static [u8]> {
-    if pa == 0 || pa % 8 != 0 {
+    if pa == 0 || !pa.is_multiple_of(8) {
         return None;
     }
     // SAFETY: the header's first 8 bytes are in the DTB the caller vouches for.
@@ -112,12 +115,18 @@ pub fn kernel_main(dtb_pa: usize, entry_el: u64, load_base: usize, bad_relocs: u
                 let _ = writeln!(console::Emergency, "early page table: device tree: {e}");
             }
             mm::EarlyError::ImageNotInRam => {
-                let _ = writeln!(console::Emergency, "early page table: the image is not in DT RAM");
+                let _ = writeln!(
+                    console::Emergency,
+                    "early page table: the image is not in DT RAM"
+                );
             }
         }
         finish_fail("early-mmu");
     }
-    let dtb_range = Range { base: dtb_pa as u64, size: dtb.len() as u64 };
+    let dtb_range = Range {
+        base: dtb_pa as u64,
+        size: dtb.len() as u64,
+    };
     let Some(heap) = heap_region(dtb, dtb_range) else {
         finish_fail("no-free-ram");
     };
@@ -133,7 +142,8 @@ pub fn kernel_main(dtb_pa: usize, entry_el: u64, load_base: usize, bad_relocs: u
     };
     psci::init(platform.psci);
     let boot = BOOT.call_once(|| Boot { platform });
-    let params = PARAMS.call_once(|| bootparams::parse(boot.platform.bootargs.as_deref().unwrap_or("")));
+    let params =
+        PARAMS.call_once(|| bootparams::parse(boot.platform.bootargs.as_deref().unwrap_or("")));
     console::init_logger(match params.loglevel {
         bootparams::LogLevel::Error => log::LevelFilter::Error,
         bootparams::LogLevel::Warn => log::LevelFilter::Warn,

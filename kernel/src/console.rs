@@ -109,7 +109,10 @@ pub fn emit(kind: &str, f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'
 }
 
 /// Emits one `@event` line on the emergency path (no lock, no allocation).
-pub fn emit_emergency(kind: &str, f: impl FnOnce(EventWriter<'_, Emergency>) -> EventWriter<'_, Emergency>) {
+pub fn emit_emergency(
+    kind: &str,
+    f: impl FnOnce(EventWriter<'_, Emergency>) -> EventWriter<'_, Emergency>,
+) {
     let mut w = Emergency;
     let _ = f(EventWriter::new(&mut w, kind)).finish();
     let _ = w.write_str("\n");

@@ -25,7 +25,7 @@ pub struct Frame {
 }
 
 const FRAME_SIZE: usize = size_of::<Frame>();
-const _: () = assert!(FRAME_SIZE % 16 == 0);
+const _: () = assert!(FRAME_SIZE.is_multiple_of(16));
 
 global_asm!(
     r#"
@@ -167,7 +167,11 @@ fn unexpected(frame: &Frame, kind: u64) -> ! {
         if let Some(level) = syn.fault_level() {
             let _ = write!(Emergency, " at level {level}");
         }
-        let _ = writeln!(Emergency, " on {}", if syn.is_write() { "write" } else { "read" });
+        let _ = writeln!(
+            Emergency,
+            " on {}",
+            if syn.is_write() { "write" } else { "read" }
+        );
     }
     console::emit_emergency("fault", |e| {
         let e = e
@@ -213,7 +217,10 @@ impl Write for Reason {
 }
 
 fn heapless_reason() -> Reason {
-    Reason { buf: [0; 64], len: 0 }
+    Reason {
+        buf: [0; 64],
+        len: 0,
+    }
 }
 
 /// Ends the boot as failed: the `done` event, then power off.

@@ -8,7 +8,10 @@ use dtinfo::Gic as DtGic;
 use spin::{Mutex, Once};
 
 enum Gic {
-    V2 { gic: GicV2<'static>, group: InterruptGroup },
+    V2 {
+        gic: GicV2<'static>,
+        group: InterruptGroup,
+    },
     V3(GicV3<'static>),
 }
 
@@ -30,8 +33,9 @@ pub fn init(desc: DtGic, cpus: usize) -> Result<u8, &'static str> {
             }
             let gicd = NonNull::new(dist.base as usize as *mut arm_gic::gicv3::registers::Gicd)
                 .ok_or("GICD at 0")?;
-            let gicr = NonNull::new(redist.base as usize as *mut arm_gic::gicv3::registers::GicrSgi)
-                .ok_or("GICR at 0")?;
+            let gicr =
+                NonNull::new(redist.base as usize as *mut arm_gic::gicv3::registers::GicrSgi)
+                    .ok_or("GICR at 0")?;
             // SAFETY: GICD and GICR are the DT's interrupt-controller regions, mapped as device
             // memory by `mm::init_final`; this is the only driver instance for them.
             let mut g = unsafe { GicV3::new(UniqueMmioPointer::new(gicd), gicr, cpus) }
@@ -83,7 +87,8 @@ impl catena_drivers::irq::IrqChip for Chip {
             }
             Gic::V2 { gic, .. } => {
                 gic.set_interrupt_priority(id, 0x80);
-                gic.enable_interrupt(id, enabled).map_err(|_| "GICv2 refused the interrupt")
+                gic.enable_interrupt(id, enabled)
+                    .map_err(|_| "GICv2 refused the interrupt")
             }
         }
     }

@@ -38,7 +38,10 @@ fn with_model<R>(f: impl FnOnce(&mut DeviceModel) -> R) -> Result<R, InitError> 
 fn model_event(e: &ModelEvent) {
     match e {
         ModelEvent::Probe { dev, drv, outcome } => console::emit("probe", |w| {
-            let w = w.str("dev", dev).str("drv", drv).str("result", outcome.word());
+            let w = w
+                .str("dev", dev)
+                .str("drv", drv)
+                .str("result", outcome.word());
             match outcome.reason() {
                 Some(r) => w.str("reason", r),
                 None => w,
@@ -56,7 +59,11 @@ fn mm_init() -> Result<(), InitError> {
         log::error!("page table: {e}");
         InitError::fatal("page-table")
     })?;
-    log::info!("kernel page table: {} MiB RAM, {} device regions", stats.ram >> 20, stats.devices);
+    log::info!(
+        "kernel page table: {} MiB RAM, {} device regions",
+        stats.ram >> 20,
+        stats.devices
+    );
     Ok(())
 }
 initcall!(MM = early("mm") => mm_init);
@@ -68,9 +75,17 @@ fn bootparams_report() -> Result<(), InitError> {
         console::emit("param", |e| e.str("name", u).str("result", "unknown"));
     }
     for i in &p.invalid {
-        log::warn!("kernel parameter `{}={}` refused: {}", i.name, i.value, i.why);
+        log::warn!(
+            "kernel parameter `{}={}` refused: {}",
+            i.name,
+            i.value,
+            i.why
+        );
         console::emit("param", |e| {
-            e.str("name", i.name).str("value", i.value).str("result", "invalid").str("why", i.why)
+            e.str("name", i.name)
+                .str("value", i.value)
+                .str("result", "invalid")
+                .str("why", i.why)
         });
     }
     Ok(())
@@ -84,7 +99,9 @@ fn irqchip_init() -> Result<(), InitError> {
         log::error!("GIC: {e}");
         InitError::fatal("gic-init")
     })?;
-    console::emit("irqchip", |e| e.str("gic", if version == 3 { "v3" } else { "v2" }));
+    console::emit("irqchip", |e| {
+        e.str("gic", if version == 3 { "v3" } else { "v2" })
+    });
     exceptions::irq_enable();
     Ok(())
 }
@@ -92,7 +109,8 @@ initcall!(IRQCHIP = core("irqchip") => irqchip_init);
 
 fn device_model_init() -> Result<(), InitError> {
     let mut m = DeviceModel::new(Box::new(model_event));
-    m.register_bus("platform").map_err(|_| InitError::fatal("platform-bus"))?;
+    m.register_bus("platform")
+        .map_err(|_| InitError::fatal("platform-bus"))?;
     *MODEL.lock() = Some(m);
     Ok(())
 }
@@ -117,7 +135,11 @@ fn smp_init() -> Result<(), InitError> {
     let cpus = &boot().platform.cpus;
     for (index, cpu) in cpus.iter().enumerate().filter(|(_, c)| c.mpidr != me) {
         if cpu.enable_method.as_deref() != Some("psci") {
-            console::emit("cpu", |e| e.u64("id", index as u64).hex("mpidr", cpu.mpidr).str("state", "no-enable-method"));
+            console::emit("cpu", |e| {
+                e.u64("id", index as u64)
+                    .hex("mpidr", cpu.mpidr)
+                    .str("state", "no-enable-method")
+            });
             continue;
         }
         let state = match smp::start(index, cpu.mpidr) {
@@ -125,8 +147,15 @@ fn smp_init() -> Result<(), InitError> {
             smp::Started::Refused(why) => why,
             smp::Started::Timeout => "timeout",
         };
-        log::warn!("cpu {index} (mpidr {:#x}) did not start: {state}", cpu.mpidr);
-        console::emit("cpu", |e| e.u64("id", index as u64).hex("mpidr", cpu.mpidr).str("state", state));
+        log::warn!(
+            "cpu {index} (mpidr {:#x}) did not start: {state}",
+            cpu.mpidr
+        );
+        console::emit("cpu", |e| {
+            e.u64("id", index as u64)
+                .hex("mpidr", cpu.mpidr)
+                .str("state", state)
+        });
     }
     log::info!("smp: {} of {} CPUs online", smp::online_count(), cpus.len());
     Ok(())
@@ -141,7 +170,14 @@ fn platform_populate() -> Result<(), InitError> {
         for d in p.devices.iter().filter(|d| d.enabled) {
             let mut dev = Device::new("platform", &d.name);
             dev.compatible = d.compatible.clone();
-            dev.regions = d.regions.iter().map(|r| Region { base: r.base, size: r.size }).collect();
+            dev.regions = d
+                .regions
+                .iter()
+                .map(|r| Region {
+                    base: r.base,
+                    size: r.size,
+                })
+                .collect();
             dev.irqs = d.irqs.clone();
             if Some(d.path.as_str()) == stdout {
                 dev.props.push((pl011::STDOUT_PROP.to_string(), 1));
@@ -159,13 +195,15 @@ fn platform_populate() -> Result<(), InitError> {
 initcall!(PLATFORM_POPULATE = subsys("platform_populate", after [DEVICE_MODEL]) => platform_populate);
 
 fn pl011_register() -> Result<(), InitError> {
-    with_model(|m| m.register_driver(pl011::DRIVER))?.map_err(|_| InitError::soft("driver-register"))
+    with_model(|m| m.register_driver(pl011::DRIVER))?
+        .map_err(|_| InitError::soft("driver-register"))
 }
 initcall!(PL011 = device("pl011", after [PLATFORM_POPULATE]) => pl011_register);
 
 fn armv8_timer_register() -> Result<(), InitError> {
     armv8_timer::set_hz(params().tick_hz);
-    with_model(|m| m.register_driver(armv8_timer::DRIVER))?.map_err(|_| InitError::soft("driver-register"))
+    with_model(|m| m.register_driver(armv8_timer::DRIVER))?
+        .map_err(|_| InitError::soft("driver-register"))
 }
 initcall!(ARMV8_TIMER = device("armv8_timer", after [PLATFORM_POPULATE, IRQCHIP]) => armv8_timer_register);
 
@@ -210,8 +248,16 @@ fn tick_proof() -> Result<(), InitError> {
     let budget_us = want * 1_000_000 / hz + 1_000_000;
     let arrived = time::wait_until(budget_us, || armv8_timer::ticks() - start >= want);
     let got = armv8_timer::ticks() - start;
-    console::emit("tick", |e| e.u64("count", got).u64("hz", hz).u64("total", armv8_timer::ticks()));
-    if arrived { Ok(()) } else { Err(InitError::fatal("no-timer-tick")) }
+    console::emit("tick", |e| {
+        e.u64("count", got)
+            .u64("hz", hz)
+            .u64("total", armv8_timer::ticks())
+    });
+    if arrived {
+        Ok(())
+    } else {
+        Err(InitError::fatal("no-timer-tick"))
+    }
 }
 initcall!(TICK_PROOF = late("tick_proof", after [ARMV8_TIMER]) => tick_proof);
 
@@ -219,7 +265,9 @@ fn deferred_report() -> Result<(), InitError> {
     let left = with_model(|m| m.still_deferred())?;
     for (dev, drv, reason) in &left {
         log::warn!("{dev}: probe by {drv} still deferred: {reason}");
-        console::emit("deferred", |e| e.str("dev", dev).str("drv", drv).str("reason", reason));
+        console::emit("deferred", |e| {
+            e.str("dev", dev).str("drv", drv).str("reason", reason)
+        });
     }
     let (used, free) = crate::heap::stats();
     log::info!("heap: {} KiB used, {} MiB free", used >> 10, free >> 20);
@@ -257,7 +305,11 @@ impl Observer for EventObserver {
 
     fn level_end(&mut self, level: Level) {
         let us = time::now_us().saturating_sub(self.level_start_us);
-        console::emit("level", |e| e.str("level", level.name()).u64("calls", self.calls).u64("us", us));
+        console::emit("level", |e| {
+            e.str("level", level.name())
+                .u64("calls", self.calls)
+                .u64("us", us)
+        });
     }
 }
 
@@ -267,7 +319,10 @@ pub fn run_initcalls() -> Result<(), String> {
         log::error!("initcalls: {e}");
         String::from("initcall-plan")
     })?;
-    let mut obs = EventObserver { level_start_us: 0, calls: 0 };
+    let mut obs = EventObserver {
+        level_start_us: 0,
+        calls: 0,
+    };
     let summary = initcall::run(&planned, &mut obs);
     match summary.fatal {
         Some((name, err)) => Err(format!("initcall:{name}:{}", err.reason)),

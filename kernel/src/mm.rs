@@ -73,7 +73,10 @@ pub fn image_layout() -> (u64, u64, u64, u64) {
 /// The whole image as a range.
 pub fn image_range() -> Range {
     let (start, _, _, end) = image_layout();
-    Range { base: start, size: end - start }
+    Range {
+        base: start,
+        size: end - start,
+    }
 }
 
 fn pa_range_bits() -> u64 {
@@ -283,7 +286,11 @@ pub fn init_final(platform: &Platform) -> Result<MapStats, &'static str> {
             .map_err(|_| "aarch64-paging refused a mapping")
     };
     put(start, text_end, NORMAL | A::READ_ONLY | A::UXN)?;
-    put(text_end, rodata_end, NORMAL | A::READ_ONLY | A::PXN | A::UXN)?;
+    put(
+        text_end,
+        rodata_end,
+        NORMAL | A::READ_ONLY | A::PXN | A::UXN,
+    )?;
     put(rodata_end, end, NORMAL | A::PXN | A::UXN)?;
     let mut stats = MapStats::default();
     for r in dtinfo::subtract(&platform.memory, &[image_range()]) {
@@ -303,7 +310,12 @@ pub fn init_final(platform: &Platform) -> Result<MapStats, &'static str> {
         .flat_map(|d| d.regions.iter().copied())
         .chain(gic_regions.into_iter().flatten());
     for r in device_regions {
-        if r.size == 0 || platform.memory.iter().any(|m| r.base < m.end() && m.base < r.end()) {
+        if r.size == 0
+            || platform
+                .memory
+                .iter()
+                .any(|m| r.base < m.end() && m.base < r.end())
+        {
             continue; // a "device" inside RAM is not mapped as device memory
         }
         let (s, e) = page_round(r);

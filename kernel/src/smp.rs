@@ -69,7 +69,10 @@ pub fn start(index: usize, mpidr: u64) -> Started {
     }));
     let ctx = boot as *const SecondaryBoot as u64;
     // The secondary reads its boot block with the MMU (and caches) off.
-    mm::dcache_clean(Range { base: ctx, size: size_of::<SecondaryBoot>() as u64 });
+    mm::dcache_clean(Range {
+        base: ctx,
+        size: size_of::<SecondaryBoot>() as u64,
+    });
     let entry = secondary_entry as *const () as u64;
     if let Err(e) = crate::psci::cpu_on(mpidr, entry, ctx) {
         return Started::Refused(match e {

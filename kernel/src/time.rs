@@ -14,7 +14,9 @@ pub fn counter_hz() -> u64 {
 pub fn counter() -> u64 {
     let c: u64;
     // SAFETY: reading CNTVCT_EL0 has no side effects; the ISB orders it after earlier code.
-    unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) c, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("isb", "mrs {}, cntvct_el0", out(reg) c, options(nomem, nostack, preserves_flags))
+    };
     c
 }
 

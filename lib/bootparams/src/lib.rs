@@ -200,7 +200,9 @@ mod tests {
 
     #[test]
     fn known_parameters_are_typed() {
-        let p = parse("loglevel=7 catena.fault=data-abort catena.tick_hz=250 catena.tick_proof=5 catena.nosmp");
+        let p = parse(
+            "loglevel=7 catena.fault=data-abort catena.tick_hz=250 catena.tick_proof=5 catena.nosmp",
+        );
         assert_eq!(p.loglevel, LogLevel::Debug);
         assert_eq!(p.fault, Some(Fault::DataAbort));
         assert_eq!(p.tick_hz, 250);
@@ -223,7 +225,9 @@ mod tests {
 
     #[test]
     fn bad_values_are_reported_with_reasons() {
-        let p = parse("catena.tick_hz=0 catena.tick_hz=abc catena.fault=explode loglevel catena.nosmp=1");
+        let p = parse(
+            "catena.tick_hz=0 catena.tick_hz=abc catena.fault=explode loglevel catena.nosmp=1",
+        );
         assert_eq!(p.tick_hz, 100, "a refused value leaves the default");
         let whys: Vec<(&str, &str, &str)> =
             p.invalid.iter().map(|i| (i.name, i.value, i.why)).collect();
@@ -232,7 +236,11 @@ mod tests {
             vec![
                 ("catena.tick_hz", "0", "out of range"),
                 ("catena.tick_hz", "abc", "not a decimal number"),
-                ("catena.fault", "explode", "expected data-abort|undefined|panic|initcall-error"),
+                (
+                    "catena.fault",
+                    "explode",
+                    "expected data-abort|undefined|panic|initcall-error"
+                ),
                 ("loglevel", "", "needs a value"),
                 ("catena.nosmp", "1", "takes no value"),
             ]
@@ -241,8 +249,14 @@ mod tests {
 
     #[test]
     fn quotes_and_odd_bytes_never_panic() {
-        assert_eq!(words("a=\"x y\" b").collect::<Vec<_>>(), vec!["a=\"x y\"", "b"]);
-        assert_eq!(words("a=\"unterminated b").collect::<Vec<_>>(), vec!["a=\"unterminated b"]);
+        assert_eq!(
+            words("a=\"x y\" b").collect::<Vec<_>>(),
+            vec!["a=\"x y\"", "b"]
+        );
+        assert_eq!(
+            words("a=\"unterminated b").collect::<Vec<_>>(),
+            vec!["a=\"unterminated b"]
+        );
         let p = parse("loglevel=\"debug\"");
         assert_eq!(p.loglevel, LogLevel::Debug);
         for s in ["=", "==", "\"", "é=ü", "catena.fault=", "\u{0}"] {

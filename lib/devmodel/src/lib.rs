@@ -528,7 +528,10 @@ impl DeviceModel {
 
     /// Finds a device by path.
     pub fn find(&self, path: &str) -> Option<DeviceId> {
-        self.devices.iter().position(|e| e.path == path).map(DeviceId)
+        self.devices
+            .iter()
+            .position(|e| e.path == path)
+            .map(DeviceId)
     }
 
     /// A device's description.

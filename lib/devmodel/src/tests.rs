@@ -81,7 +81,12 @@ fn reset() {
 fn device_then_driver_binds_with_path() {
     reset();
     let (mut m, log) = recorder();
-    let id = m.add_device(dt_dev("uart@9000000", &["arm,pl011", "arm,primecell"]), None).unwrap();
+    let id = m
+        .add_device(
+            dt_dev("uart@9000000", &["arm,pl011", "arm,primecell"]),
+            None,
+        )
+        .unwrap();
     assert_eq!(m.state(id), Some(&DeviceState::Unbound));
     m.register_driver(Driver {
         name: "pl011",
@@ -92,7 +97,10 @@ fn device_then_driver_binds_with_path() {
     .unwrap();
     assert_eq!(m.state(id), Some(&DeviceState::Bound("pl011")));
     assert_eq!(m.path(id), Some("platform/uart@9000000"));
-    assert_eq!(probes(&log), vec![("platform/uart@9000000".into(), "pl011", "ok")]);
+    assert_eq!(
+        probes(&log),
+        vec![("platform/uart@9000000".into(), "pl011", "ok")]
+    );
 }
 
 #[test]
@@ -101,14 +109,20 @@ fn defer_then_retry_on_a_later_bind() {
     let (mut m, log) = recorder();
     m.register_driver(CONSUMER).unwrap();
     m.register_driver(SUPPLIER).unwrap();
-    let c = m.add_device(dt_dev("consumer", &["acme,consumer"]), None).unwrap();
+    let c = m
+        .add_device(dt_dev("consumer", &["acme,consumer"]), None)
+        .unwrap();
     assert_eq!(
         m.state(c),
-        Some(&DeviceState::Deferred { driver: "consumer", reason: "supplier not ready" })
+        Some(&DeviceState::Deferred {
+            driver: "consumer",
+            reason: "supplier not ready"
+        })
     );
     assert_eq!(m.still_deferred().len(), 1);
     // The supplier binding is a successful bind: it triggers the pending list.
-    m.add_device(dt_dev("supplier", &["acme,supplier"]), None).unwrap();
+    m.add_device(dt_dev("supplier", &["acme,supplier"]), None)
+        .unwrap();
     assert_eq!(m.state(c), Some(&DeviceState::Bound("consumer")));
     assert!(m.still_deferred().is_empty());
     assert_eq!(
@@ -119,7 +133,12 @@ fn defer_then_retry_on_a_later_bind() {
             ("platform/consumer".into(), "consumer", "ok"),
         ]
     );
-    assert!(log.lock().unwrap().iter().any(|e| matches!(e, ModelEvent::DeferredRetry { pending: 1, .. })));
+    assert!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, ModelEvent::DeferredRetry { pending: 1, .. }))
+    );
 }
 
 // A parent whose probe adds a child that binds (a successful bind *during* the parent's probe),
@@ -174,11 +193,16 @@ fn leftovers_are_reported_with_reasons_after_flush() {
     reset();
     let (mut m, _log) = recorder();
     m.register_driver(CONSUMER).unwrap();
-    m.add_device(dt_dev("consumer", &["acme,consumer"]), None).unwrap();
+    m.add_device(dt_dev("consumer", &["acme,consumer"]), None)
+        .unwrap();
     assert_eq!(m.flush_deferred(), 0);
     assert_eq!(
         m.still_deferred(),
-        vec![("platform/consumer".to_string(), "consumer", "supplier not ready")]
+        vec![(
+            "platform/consumer".to_string(),
+            "consumer",
+            "supplier not ready"
+        )]
     );
 }
 
@@ -187,7 +211,9 @@ fn flush_binds_what_became_ready_without_a_bind() {
     reset();
     let (mut m, log) = recorder();
     m.register_driver(CONSUMER).unwrap();
-    let c = m.add_device(dt_dev("consumer", &["acme,consumer"]), None).unwrap();
+    let c = m
+        .add_device(dt_dev("consumer", &["acme,consumer"]), None)
+        .unwrap();
     // Readiness that is not a bind (e.g. "hyp finalised") does not trigger by itself...
     SUPPLIER_READY.with(|r| r.set(true));
     assert!(matches!(m.state(c), Some(DeviceState::Deferred { .. })));
@@ -215,7 +241,9 @@ fn nodev_is_a_quiet_miss_and_next_driver_tries() {
         probe: probe_ok,
     })
     .unwrap();
-    let w = m.add_device(dt_dev("widget", &["acme,widget-v2", "acme,widget"]), None).unwrap();
+    let w = m
+        .add_device(dt_dev("widget", &["acme,widget-v2", "acme,widget"]), None)
+        .unwrap();
     assert_eq!(m.state(w), Some(&DeviceState::Bound("generic")));
     assert_eq!(
         probes(&log),
@@ -226,8 +254,16 @@ fn nodev_is_a_quiet_miss_and_next_driver_tries() {
     );
     // A lone NoDevice leaves the device unbound and not pending: nothing to report.
     let (mut m2, _) = recorder();
-    m2.register_driver(Driver { name: "absent", bus: "platform", ids: &[MatchId::Name("ghost")], probe: probe_nodev }).unwrap();
-    let g = m2.add_device(Device::new("platform", "ghost"), None).unwrap();
+    m2.register_driver(Driver {
+        name: "absent",
+        bus: "platform",
+        ids: &[MatchId::Name("ghost")],
+        probe: probe_nodev,
+    })
+    .unwrap();
+    let g = m2
+        .add_device(Device::new("platform", "ghost"), None)
+        .unwrap();
     assert_eq!(m2.state(g), Some(&DeviceState::Unbound));
     assert!(m2.still_deferred().is_empty());
 }
@@ -236,7 +272,13 @@ fn nodev_is_a_quiet_miss_and_next_driver_tries() {
 fn failure_leaves_device_unbound_and_is_reported() {
     reset();
     let (mut m, log) = recorder();
-    m.register_driver(Driver { name: "broken", bus: "platform", ids: &[MatchId::Compatible("x")], probe: probe_fail }).unwrap();
+    m.register_driver(Driver {
+        name: "broken",
+        bus: "platform",
+        ids: &[MatchId::Compatible("x")],
+        probe: probe_fail,
+    })
+    .unwrap();
     let d = m.add_device(dt_dev("x0", &["x"]), None).unwrap();
     assert_eq!(m.state(d), Some(&DeviceState::Unbound));
     let ev = log.lock().unwrap().iter().rev().find_map(|e| match e {
@@ -252,7 +294,13 @@ fn uuid_and_name_matching() {
     let (mut m, _) = recorder();
     m.register_bus("ffa").unwrap();
     const U: [u8; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-    m.register_driver(Driver { name: "by-uuid", bus: "ffa", ids: &[MatchId::Uuid(U)], probe: probe_ok }).unwrap();
+    m.register_driver(Driver {
+        name: "by-uuid",
+        bus: "ffa",
+        ids: &[MatchId::Uuid(U)],
+        probe: probe_ok,
+    })
+    .unwrap();
     let mut a = Device::new("ffa", "arm-ffa-1");
     a.uuid = Some(U);
     let mut b = Device::new("ffa", "arm-ffa-2");
@@ -266,7 +314,10 @@ fn uuid_and_name_matching() {
 #[test]
 fn api_errors_are_typed() {
     let (mut m, _) = recorder();
-    assert_eq!(m.register_bus("platform"), Err(ModelError::DuplicateBus("platform".into())));
+    assert_eq!(
+        m.register_bus("platform"),
+        Err(ModelError::DuplicateBus("platform".into()))
+    );
     assert_eq!(
         m.add_device(Device::new("pci", "x"), None),
         Err(ModelError::UnknownBus("pci".into()))
@@ -281,5 +332,8 @@ fn api_errors_are_typed() {
         Err(ModelError::UnknownParent(DeviceId(99)))
     );
     m.register_driver(SUPPLIER).unwrap();
-    assert_eq!(m.register_driver(SUPPLIER), Err(ModelError::DuplicateDriver("supplier")));
+    assert_eq!(
+        m.register_driver(SUPPLIER),
+        Err(ModelError::DuplicateDriver("supplier"))
+    );
 }

@@ -5,8 +5,8 @@
 //! the rest once the heap exists.
 
 use crate::{Cells, DtError, Range, bus_windows, cells_of, prop_str, reg_iter};
-use fdt::node::FdtNode;
 use fdt::Fdt;
+use fdt::node::FdtNode;
 
 /// What a region is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -25,7 +25,13 @@ pub fn for_each_region(blob: &[u8], f: &mut dyn FnMut(RegionKind, Range)) -> Res
     let fdt = Fdt::new(blob).map_err(|_| DtError::BadHeader("rejected by fdt"))?;
     for r in fdt.memory_reservations() {
         if r.size() != 0 {
-            f(RegionKind::Reserved, Range { base: r.address() as u64, size: r.size() as u64 });
+            f(
+                RegionKind::Reserved,
+                Range {
+                    base: r.address() as u64,
+                    size: r.size() as u64,
+                },
+            );
         }
     }
     let root = fdt.find_node("/").ok_or(DtError::Missing("a root node"))?;
@@ -96,7 +102,10 @@ pub fn largest_free(memory: &[Range], holes: &[Range]) -> Option<Range> {
                 .filter(|h| h.base > start)
                 .map(|h| h.base)
                 .fold(m.end(), u64::min);
-            let r = Range { base: start, size: end - start };
+            let r = Range {
+                base: start,
+                size: end - start,
+            };
             if best.is_none_or(|b| r.size > b.size) {
                 best = Some(r);
             }
@@ -118,32 +127,81 @@ mod tests {
     fn regions_of_qemu_virt() {
         let mut seen = Vec::new();
         for_each_region(EL2_V3, &mut |k, r| seen.push((k, r))).unwrap();
-        assert!(seen.contains(&(RegionKind::Memory, Range { base: 0x4000_0000, size: 0x4000_0000 })));
-        assert!(seen.contains(&(RegionKind::Device, Range { base: 0x900_0000, size: 0x1000 })));
-        assert!(seen.contains(&(RegionKind::Device, Range { base: 0x80a_0000, size: 0xf6_0000 })));
+        assert!(seen.contains(&(
+            RegionKind::Memory,
+            Range {
+                base: 0x4000_0000,
+                size: 0x4000_0000
+            }
+        )));
+        assert!(seen.contains(&(
+            RegionKind::Device,
+            Range {
+                base: 0x900_0000,
+                size: 0x1000
+            }
+        )));
+        assert!(seen.contains(&(
+            RegionKind::Device,
+            Range {
+                base: 0x80a_0000,
+                size: 0xf6_0000
+            }
+        )));
         assert!(!seen.iter().any(|(k, _)| *k == RegionKind::Reserved));
         let mut tpm = false;
         for_each_region(SECURE_TPM, &mut |k, r| {
-            tpm |= k == RegionKind::Device && r == Range { base: 0xc00_0000, size: 0x5000 }
+            tpm |= k == RegionKind::Device
+                && r == Range {
+                    base: 0xc00_0000,
+                    size: 0x5000,
+                }
         })
         .unwrap();
         assert!(tpm, "platform-bus child translated through ranges");
-        assert_eq!(stdout_region(EL2_V3), Some(Range { base: 0x900_0000, size: 0x1000 }));
+        assert_eq!(
+            stdout_region(EL2_V3),
+            Some(Range {
+                base: 0x900_0000,
+                size: 0x1000
+            })
+        );
         assert!(for_each_region(&EL2_V3[..100], &mut |_, _| {}).is_err());
     }
 
     #[test]
     fn largest_free_picks_the_biggest_gap() {
-        let mem = [Range { base: 0x4000_0000, size: 0x4000_0000 }];
+        let mem = [Range {
+            base: 0x4000_0000,
+            size: 0x4000_0000,
+        }];
         let holes = [
-            Range { base: 0x4020_0000, size: 0x20_0000 }, // kernel
-            Range { base: 0x4800_0000, size: 0x10_0000 }, // dtb
+            Range {
+                base: 0x4020_0000,
+                size: 0x20_0000,
+            }, // kernel
+            Range {
+                base: 0x4800_0000,
+                size: 0x10_0000,
+            }, // dtb
         ];
         assert_eq!(
             largest_free(&mem, &holes),
-            Some(Range { base: 0x4810_0000, size: 0x8000_0000 - 0x4810_0000 })
+            Some(Range {
+                base: 0x4810_0000,
+                size: 0x8000_0000 - 0x4810_0000
+            })
         );
-        assert_eq!(largest_free(&mem, &[Range { base: 0, size: u64::MAX }]), None);
+        assert_eq!(
+            largest_free(
+                &mem,
+                &[Range {
+                    base: 0,
+                    size: u64::MAX
+                }]
+            ),
+            None
+        );
         assert_eq!(largest_free(&[], &holes), None);
     }
 }

@@ -15,8 +15,8 @@
 
 extern crate alloc;
 
-mod validate;
 pub mod early;
+mod validate;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -255,7 +255,11 @@ fn bus_windows(bus: FdtNode<'_, '_>) -> Option<([Window; MAX_WINDOWS], usize)> {
     let cells = cells_of(bus);
     let parent_cells = 2usize;
     let r = bus.property("ranges")?;
-    let mut out = [Window { child: 0, parent: 0, size: 0 }; MAX_WINDOWS];
+    let mut out = [Window {
+        child: 0,
+        parent: 0,
+        size: 0,
+    }; MAX_WINDOWS];
     let stride = (cells.addr + parent_cells + cells.size) * 4;
     if r.value.is_empty() {
         out[0].size = u64::MAX; // empty `ranges`: identity
@@ -270,7 +274,11 @@ fn bus_windows(bus: FdtNode<'_, '_>) -> Option<([Window; MAX_WINDOWS], usize)> {
         ) else {
             continue;
         };
-        out[n] = Window { child, parent, size };
+        out[n] = Window {
+            child,
+            parent,
+            size,
+        };
         n += 1;
     }
     Some((out, n))
@@ -340,8 +348,11 @@ impl Platform {
             let base_name = node.name.split('@').next().unwrap_or("");
             let compat = str_list(node, "compatible");
             if prop_str(node, "device_type") == Some("memory") {
-                p.memory
-                    .extend(regions(node, root_cells, None).into_iter().filter(|r| r.size != 0));
+                p.memory.extend(
+                    regions(node, root_cells, None)
+                        .into_iter()
+                        .filter(|r| r.size != 0),
+                );
                 continue;
             }
             match base_name {
@@ -365,7 +376,9 @@ impl Platform {
                         if prop_str(cpu, "device_type") != Some("cpu") {
                             continue;
                         }
-                        let Some(reg) = cpu.property("reg") else { continue };
+                        let Some(reg) = cpu.property("reg") else {
+                            continue;
+                        };
                         let Some(mpidr) = read_cells(reg.value, cells.addr) else {
                             continue;
                         };
@@ -377,7 +390,10 @@ impl Platform {
                     continue;
                 }
                 "psci" => {
-                    if compat.iter().any(|c| *c == "arm,psci-0.2" || *c == "arm,psci-1.0") {
+                    if compat
+                        .iter()
+                        .any(|c| *c == "arm,psci-0.2" || *c == "arm,psci-1.0")
+                    {
                         p.psci = match prop_str(node, "method") {
                             Some("smc") => Some(PsciMethod::Smc),
                             Some("hvc") => Some(PsciMethod::Hvc),
@@ -393,15 +409,13 @@ impl Platform {
                 .property("interrupts")
                 .map(|prop| decode_irqs(prop.value, irq_cells(irq_parent)))
                 .unwrap_or_default();
-            if compat.contains(&"arm,armv8-timer") {
-                if irqs.len() >= 3 {
-                    p.timer = Some(Timer {
-                        sec_phys: irqs[0],
-                        phys: irqs[1],
-                        virt: irqs[2],
-                        hyp: irqs.get(3).copied(),
-                    });
-                }
+            if compat.contains(&"arm,armv8-timer") && irqs.len() >= 3 {
+                p.timer = Some(Timer {
+                    sec_phys: irqs[0],
+                    phys: irqs[1],
+                    virt: irqs[2],
+                    hyp: irqs.get(3).copied(),
+                });
             }
             let regs = regions(node, root_cells, None);
             if p.gic.is_none() && node.property("interrupt-controller").is_some() {
@@ -410,10 +424,12 @@ impl Platform {
                         dist: regs[0],
                         redist: regs[1],
                     });
-                } else if compat
-                    .iter()
-                    .any(|c| matches!(*c, "arm,cortex-a15-gic" | "arm,gic-400" | "arm,cortex-a9-gic"))
-                    && regs.len() >= 2
+                } else if compat.iter().any(|c| {
+                    matches!(
+                        *c,
+                        "arm,cortex-a15-gic" | "arm,gic-400" | "arm,cortex-a9-gic"
+                    )
+                }) && regs.len() >= 2
                 {
                     p.gic = Some(Gic::V2 {
                         dist: regs[0],

@@ -13,35 +13,79 @@ const SECURE: &[u8] = include_bytes!("../../../testdata/qemu-virt/secure-gicv3.d
 fn reads_qemu_virt_el2_gicv3() {
     let p = Platform::parse(EL2_V3).unwrap();
     assert_eq!(p.model, "linux,dummy-virt");
-    assert_eq!(p.memory, vec![Range { base: 0x4000_0000, size: 0x4000_0000 }]);
+    assert_eq!(
+        p.memory,
+        vec![Range {
+            base: 0x4000_0000,
+            size: 0x4000_0000
+        }]
+    );
     assert_eq!(p.memory_size(), 1 << 30);
     assert_eq!(p.psci, Some(PsciMethod::Smc));
     assert_eq!(
         p.gic,
         Some(Gic::V3 {
-            dist: Range { base: 0x800_0000, size: 0x1_0000 },
-            redist: Range { base: 0x80a_0000, size: 0xf6_0000 },
+            dist: Range {
+                base: 0x800_0000,
+                size: 0x1_0000
+            },
+            redist: Range {
+                base: 0x80a_0000,
+                size: 0xf6_0000
+            },
         })
     );
     // PPIs 13, 14, 11, 10 → INTIDs 29, 30, 27, 26.
-    assert_eq!(p.timer, Some(Timer { sec_phys: 29, phys: 30, virt: 27, hyp: Some(26) }));
+    assert_eq!(
+        p.timer,
+        Some(Timer {
+            sec_phys: 29,
+            phys: 30,
+            virt: 27,
+            hyp: Some(26)
+        })
+    );
     assert_eq!(p.cpus.len(), 2);
     assert_eq!(p.cpus[1].mpidr, 1);
     assert_eq!(p.cpus[0].enable_method.as_deref(), Some("psci"));
     assert_eq!(p.stdout_path.as_deref(), Some("/pl011@9000000"));
     let uart = p.stdout().unwrap();
-    assert_eq!(uart.regions, vec![Range { base: 0x900_0000, size: 0x1000 }]);
+    assert_eq!(
+        uart.regions,
+        vec![Range {
+            base: 0x900_0000,
+            size: 0x1000
+        }]
+    );
     // SPI 1 → INTID 33, through the interrupt-parent inherited from `/`.
     assert_eq!(uart.irqs, vec![33]);
     assert_eq!(uart.compatible, vec!["arm,pl011", "arm,primecell"]);
-    assert_eq!(p.devices.iter().filter(|d| d.compatible[0] == "virtio,mmio").count(), 32);
+    assert_eq!(
+        p.devices
+            .iter()
+            .filter(|d| d.compatible[0] == "virtio,mmio")
+            .count(),
+        32
+    );
     assert!(p.bootargs.is_none());
 }
 
 #[test]
 fn reads_gicv2_and_hvc_psci() {
     let p = Platform::parse(EL2_V2).unwrap();
-    assert!(matches!(p.gic, Some(Gic::V2 { dist: Range { base: 0x800_0000, .. }, cpu: Range { base: 0x801_0000, .. } })));
+    assert!(matches!(
+        p.gic,
+        Some(Gic::V2 {
+            dist: Range {
+                base: 0x800_0000,
+                ..
+            },
+            cpu: Range {
+                base: 0x801_0000,
+                ..
+            }
+        })
+    ));
     let p1 = Platform::parse(EL1_V3).unwrap();
     assert_eq!(p1.psci, Some(PsciMethod::Hvc));
 }
@@ -54,30 +98,66 @@ fn secure_machine_has_no_psci_and_translates_platform_bus() {
     let tpm = p.compatible("tcg,tpm-tis-mmio").unwrap();
     assert_eq!(tpm.path, "/platform-bus@c000000/tpm_tis@0");
     // reg <0 0x5000> on a bus with ranges <0 0 0xc000000 0x2000000>.
-    assert_eq!(tpm.regions, vec![Range { base: 0xc00_0000, size: 0x5000 }]);
+    assert_eq!(
+        tpm.regions,
+        vec![Range {
+            base: 0xc00_0000,
+            size: 0x5000
+        }]
+    );
 }
 
 #[test]
 fn subtract_carves_holes() {
-    let mem = [Range { base: 0x4000_0000, size: 0x4000_0000 }];
+    let mem = [Range {
+        base: 0x4000_0000,
+        size: 0x4000_0000,
+    }];
     let holes = [
-        Range { base: 0x4020_0000, size: 0x10_0000 },
-        Range { base: 0x3000_0000, size: 0x1000_1000 }, // overlaps the start
-        Range { base: 0x7fff_f000, size: 0x10_0000 },   // overlaps the end
+        Range {
+            base: 0x4020_0000,
+            size: 0x10_0000,
+        },
+        Range {
+            base: 0x3000_0000,
+            size: 0x1000_1000,
+        }, // overlaps the start
+        Range {
+            base: 0x7fff_f000,
+            size: 0x10_0000,
+        }, // overlaps the end
     ];
     assert_eq!(
         subtract(&mem, &holes),
         vec![
-            Range { base: 0x4000_1000, size: 0x1f_f000 },
-            Range { base: 0x4030_0000, size: 0x3fcf_f000 },
+            Range {
+                base: 0x4000_1000,
+                size: 0x1f_f000
+            },
+            Range {
+                base: 0x4030_0000,
+                size: 0x3fcf_f000
+            },
         ]
     );
-    assert!(subtract(&mem, &[Range { base: 0, size: u64::MAX }]).is_empty());
+    assert!(
+        subtract(
+            &mem,
+            &[Range {
+                base: 0,
+                size: u64::MAX
+            }]
+        )
+        .is_empty()
+    );
 }
 
 #[test]
 fn refuses_bad_headers() {
-    assert_eq!(Platform::parse(&[]), Err(DtError::BadHeader("shorter than a header")));
+    assert_eq!(
+        Platform::parse(&[]),
+        Err(DtError::BadHeader("shorter than a header"))
+    );
     let mut b = EL2_V3.to_vec();
     b[0] = 0;
     assert_eq!(Platform::parse(&b), Err(DtError::BadHeader("bad magic")));
@@ -91,7 +171,10 @@ fn refuses_bad_headers() {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }

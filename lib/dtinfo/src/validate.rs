@@ -14,7 +14,9 @@ const FDT_END: u32 = 9;
 const MAX_DEPTH: usize = 32;
 
 fn be32(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(off..off.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_be_bytes(
+        b.get(off..off.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn align4(n: usize) -> Option<usize> {
@@ -126,14 +128,16 @@ fn check_structure(st: &[u8], strings: &[u8]) -> Result<(), DtError> {
                 };
                 let (len, nameoff) = (len as usize, nameoff as usize);
                 off += 8;
-                let end = off
-                    .checked_add(len)
-                    .filter(|e| *e <= st.len())
-                    .ok_or(DtError::BadStructure("property value runs past the block", off))?;
+                let end = off.checked_add(len).filter(|e| *e <= st.len()).ok_or(
+                    DtError::BadStructure("property value runs past the block", off),
+                )?;
                 let name = strings
                     .get(nameoff..)
                     .and_then(|r| r.iter().position(|b| *b == 0).map(|n| &r[..n]))
-                    .ok_or(DtError::BadStructure("property name offset outside strings", off))?;
+                    .ok_or(DtError::BadStructure(
+                        "property name offset outside strings",
+                        off,
+                    ))?;
                 let name = core::str::from_utf8(name)
                     .map_err(|_| DtError::BadStructure("property name is not UTF-8", off))?;
                 if matches!(name, "#address-cells" | "#size-cells") {

@@ -233,7 +233,9 @@ mod tests {
     #[test]
     fn parses_after_other_output_and_ignores_non_events() {
         assert_eq!(parse_line("[INFO] hello").unwrap(), None);
-        let ev = parse_line("noise @event done status=ok\r\n").unwrap().unwrap();
+        let ev = parse_line("noise @event done status=ok\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(ev.kind, "done");
         assert_eq!(ev.fields, [("status".to_string(), "ok".to_string())]);
     }
@@ -249,6 +251,9 @@ mod tests {
             parse_line("@event x k=\"open"),
             Err(ParseError::UnterminatedQuote("k".into()))
         );
-        assert_eq!(parse_line("@event x K=1"), Err(ParseError::BadKey("K".into())));
+        assert_eq!(
+            parse_line("@event x K=1"),
+            Err(ParseError::BadKey("K".into()))
+        );
     }
 }

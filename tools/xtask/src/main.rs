@@ -1,1 +1,273 @@
-fn main() {}
+//! `cargo xtask`: Catena's single entry point to build, boot and test.
+//!
+//! - `cargo xtask build` — the images at `target/catena/` (`Image`, `kernel.elf`).
+//! - `cargo xtask run [SCENARIO]` — build, boot a `qemu.toml` scenario headless, judge it.
+//! - `cargo xtask test` — host tests, then every test scenario; `N passed, N failed`.
+
+mod build;
+mod config;
+mod judge;
+mod prereq;
+mod report;
+mod runner;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, boot and test Catena")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build every image into target/catena/.
+    Build,
+    /// Build, then boot a scenario from qemu.toml and judge it.
+    Run {
+        /// Scenario name (default: qemu.toml's default_scenario).
+        scenario: Option<String>,
+        /// Seconds before QEMU is killed (default: from qemu.toml).
+        #[arg(long)]
+        timeout: Option<u64>,
+        /// Write the JSON report here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Console on the terminal (QEMU monitor on Ctrl-A c); no judging.
+        #[arg(long)]
+        interactive: bool,
+    },
+    /// Host unit tests, then every QEMU scenario marked `test = true`.
+    Test {
+        /// Only the host tests.
+        #[arg(long)]
+        host_only: bool,
+        /// Only the QEMU scenarios.
+        #[arg(long, conflicts_with = "host_only")]
+        qemu_only: bool,
+    },
+}
+
+/// Exit codes of `run`.
+const EXIT_GUEST_FAIL: i32 = 1;
+const EXIT_TIMEOUT: i32 = 2;
+const EXIT_QEMU_ERROR: i32 = 3;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| ".".into())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Build => build::build(&root(), false).map(|_| 0),
+        Cmd::Run {
+            scenario,
+            timeout,
+            report,
+            interactive,
+        } => run(scenario, timeout, report, interactive),
+        Cmd::Test {
+            host_only,
+            qemu_only,
+        } => test(!qemu_only, !host_only),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exit code for a finished, non-interactive run.
+fn exit_code(o: &judge::Outcome) -> i32 {
+    match o.status() {
+        "ok" => 0,
+        "timeout" => EXIT_TIMEOUT,
+        _ if o.done().is_none() => EXIT_QEMU_ERROR,
+        _ => EXIT_GUEST_FAIL,
+    }
+}
+
+fn fault_symbol(o: &judge::Outcome, elf: &Path) -> Option<String> {
+    let off = o
+        .events
+        .iter()
+        .find(|e| e.kind == "fault")?
+        .get("elr_offset")?;
+    let off = u64::from_str_radix(off.trim_start_matches("0x"), 16).ok()?;
+    build::symbolize(elf, off)
+}
+
+fn run(
+    name: Option<String>,
+    timeout: Option<u64>,
+    report_path: Option<PathBuf>,
+    interactive: bool,
+) -> Result<i32> {
+    let root = root();
+    let cfg = config::Config::load(&root.join("qemu.toml"))?;
+    let name = name.unwrap_or_else(|| cfg.default_scenario.clone());
+    let scenario = cfg.scenario(&name)?;
+    prereq::ensure_qemu()?;
+    let images = build::build(&root, false)?;
+    let args = cfg.qemu_args(scenario, &images.image, interactive);
+    println!("xtask: booting `{name}`: {}", scenario.description);
+    println!("xtask: {} {}", prereq::QEMU, shell_words(&args));
+    if interactive {
+        return runner::interactive(&args, timeout.map(Duration::from_secs));
+    }
+    let secs = timeout.unwrap_or(cfg.timeout(scenario));
+    let (outcome, stderr) = runner::boot(&args, Duration::from_secs(secs), true)?;
+    if !stderr.trim().is_empty() {
+        eprintln!("xtask: QEMU said:\n{}", stderr.trim_end());
+    }
+    let code = exit_code(&outcome);
+    let symbol = fault_symbol(&outcome, &images.elf);
+    print!("{}", report::timeline(&outcome));
+    if let Some(s) = &symbol {
+        println!("  fault in {s}");
+    }
+    if let Some(path) = report_path {
+        let r = report::report(&name, &outcome, code, symbol.as_deref());
+        std::fs::write(&path, serde_json::to_string_pretty(&r)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("xtask: report written to {}", path.display());
+    }
+    match code {
+        0 => println!("xtask: `{name}` ok"),
+        _ => eprintln!("xtask: `{name}` {}: {}", outcome.status(), outcome.reason()),
+    }
+    Ok(code)
+}
+
+fn shell_words(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if a.contains(' ') || a.is_empty() {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Sums `test result: ... N passed; M failed` lines of cargo test output.
+fn count_results(line: &str) -> Option<(u32, u32)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let num_before = |word: &str| -> Option<u32> {
+        let idx = rest.find(word)?;
+        rest[..idx]
+            .trim_end()
+            .rsplit([' ', '.'])
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some((num_before(" passed")?, num_before(" failed")?))
+}
+
+fn host_tests(root: &Path) -> Result<(u32, u32)> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("xtask: host tests (cargo test)");
+    let mut child = Command::new(cargo)
+        .current_dir(root)
+        .args(["test", "--color", "never"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running cargo test")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(child.stdout.take().context("cargo test stdout")?).lines() {
+        let line = line?;
+        if let Some((p, f)) = count_results(&line) {
+            passed += p;
+            failed += f;
+        }
+        if line.starts_with("test result:") || line.contains("FAILED") || line.contains("panicked")
+        {
+            println!("  {line}");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() && failed == 0 {
+        // It did not get as far as running tests (a build error): count that as a failure.
+        eprintln!("xtask: cargo test failed before reporting test results");
+        failed += 1;
+    }
+    Ok((passed, failed))
+}
+
+fn test(host: bool, qemu: bool) -> Result<i32> {
+    let root = root();
+    let (mut passed, mut failed) = (0u32, 0u32);
+    if host {
+        let (p, f) = host_tests(&root)?;
+        println!("xtask: host tests: {p} passed, {f} failed");
+        passed += p;
+        failed += f;
+    }
+    if qemu {
+        let cfg = config::Config::load(&root.join("qemu.toml"))?;
+        prereq::ensure_qemu()?;
+        let images = build::build(&root, true)?;
+        for (name, s) in cfg.scenarios.iter().filter(|(_, s)| s.test) {
+            let args = cfg.qemu_args(s, &images.image, false);
+            let (outcome, stderr) =
+                runner::boot(&args, Duration::from_secs(cfg.timeout(s)), false)?;
+            let problems = judge::judge(s, &outcome);
+            if problems.is_empty() {
+                passed += 1;
+                println!(
+                    "PASS qemu {name} ({} events, status {})",
+                    outcome.events.len(),
+                    outcome.status()
+                );
+            } else {
+                failed += 1;
+                println!("FAIL qemu {name}: {}", s.description);
+                for p in &problems {
+                    println!("     - {p}");
+                }
+                if !stderr.trim().is_empty() {
+                    println!("     QEMU stderr: {}", stderr.trim());
+                }
+                print!("{}", report::timeline(&outcome));
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_cargo_test_summaries() {
+        assert_eq!(
+            count_results(
+                "test result: ok. 5 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s"
+            ),
+            Some((5, 0))
+        );
+        assert_eq!(
+            count_results("test result: FAILED. 3 passed; 2 failed; 0 ignored"),
+            Some((3, 2))
+        );
+        assert_eq!(count_results("running 3 tests"), None);
+    }
+}

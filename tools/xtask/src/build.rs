@@ -1,0 +1,126 @@
+//! `cargo xtask build`: the images, at stable paths.
+
+use crate::prereq::{self, TARGET};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Built images.
+pub struct Images {
+    /// Flat arm64 Linux Image.
+    pub image: PathBuf,
+    /// The kernel ELF (symbols, for debugging).
+    pub elf: PathBuf,
+}
+
+/// Linux arm64 Image header: magic "ARM\x64" at 0x38, image_size at 0x10
+/// (Documentation/arch/arm64/booting.rst).
+fn check_image_header(bytes: &[u8]) -> Result<u64> {
+    if bytes.len() < 64 || &bytes[0x38..0x3c] != b"ARM\x64" {
+        bail!("Image lacks the arm64 header magic");
+    }
+    let image_size = u64::from_le_bytes(bytes[0x10..0x18].try_into()?);
+    if image_size < bytes.len() as u64 {
+        bail!("Image header image_size {image_size} is smaller than the file");
+    }
+    Ok(image_size)
+}
+
+/// Builds the kernel and lays out `target/catena/`.
+pub fn build(root: &Path, quiet: bool) -> Result<Images> {
+    prereq::ensure_rust()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "catena-kernel",
+            "--target",
+            TARGET,
+        ])
+        .args(if quiet { &["--quiet"][..] } else { &[][..] })
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("kernel build failed");
+    }
+    let out = root.join("target/catena");
+    std::fs::create_dir_all(&out)?;
+    let built = root
+        .join("target")
+        .join(TARGET)
+        .join("release/catena-kernel");
+    let elf = out.join("kernel.elf");
+    std::fs::copy(&built, &elf).with_context(|| format!("copying {}", built.display()))?;
+    let image = out.join("Image");
+    let status = Command::new(prereq::llvm_tool("llvm-objcopy")?)
+        .args(["-O", "binary"])
+        .arg(&elf)
+        .arg(&image)
+        .status()?;
+    if !status.success() {
+        bail!("llvm-objcopy failed");
+    }
+    let bytes = std::fs::read(&image)?;
+    let image_size = check_image_header(&bytes)?;
+    println!(
+        "xtask: {} {} bytes (loaded footprint {} KiB), {} {} bytes",
+        rel(root, &image),
+        bytes.len(),
+        image_size / 1024,
+        rel(root, &elf),
+        std::fs::metadata(&elf)?.len()
+    );
+    Ok(Images { image, elf })
+}
+
+fn rel(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+/// The symbol containing `offset` in the ELF (linked at 0), via llvm-nm.
+pub fn symbolize(elf: &Path, offset: u64) -> Option<String> {
+    let nm = prereq::llvm_tool("llvm-nm").ok()?;
+    let out = Command::new(nm)
+        .args(["-n", "--demangle", "--defined-only"])
+        .arg(elf)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut best: Option<(u64, String)> = None;
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ' ');
+        let (Some(addr), Some(kind), Some(name)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if !matches!(kind, "t" | "T") {
+            continue;
+        }
+        let Ok(addr) = u64::from_str_radix(addr, 16) else {
+            continue;
+        };
+        if addr <= offset {
+            best = Some((addr, name.to_string()));
+        }
+    }
+    best.map(|(a, n)| format!("{n}+{:#x}", offset - a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_header_is_checked() {
+        let mut h = vec![0u8; 64];
+        assert!(check_image_header(&h).is_err());
+        h[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        h[0x10..0x18].copy_from_slice(&4096u64.to_le_bytes());
+        assert_eq!(check_image_header(&h).unwrap(), 4096);
+        h[0x10..0x18].copy_from_slice(&8u64.to_le_bytes());
+        assert!(check_image_header(&h).is_err());
+    }
+}

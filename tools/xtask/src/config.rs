@@ -1,0 +1,231 @@
+//! `qemu.toml`: machines and scenarios as data, and the QEMU command line they make.
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Scenario booted by `run` without a name.
+    pub default_scenario: String,
+    /// Defaults for every machine.
+    pub defaults: Defaults,
+    /// Machines by name.
+    pub machines: BTreeMap<String, Machine>,
+    /// Scenarios by name.
+    pub scenarios: BTreeMap<String, Scenario>,
+}
+
+/// Defaults for every machine.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// `-cpu`.
+    pub cpu: String,
+    /// `-smp`.
+    pub smp: u32,
+    /// `-m`.
+    pub memory: String,
+    /// Seconds before a run is killed.
+    pub timeout: u64,
+}
+
+/// A QEMU machine.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Machine {
+    /// `-M` value.
+    pub machine: String,
+    /// `-cpu`, overriding the default.
+    pub cpu: Option<String>,
+    /// `-smp`, overriding the default.
+    pub smp: Option<u32>,
+    /// `-m`, overriding the default.
+    pub memory: Option<String>,
+}
+
+/// The status a scenario must end with.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    /// `done status=ok`.
+    Ok,
+    /// `done status=fail`.
+    Fail,
+}
+
+/// A boot scenario.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// One line for humans.
+    pub description: String,
+    /// A `[machines.*]` name.
+    pub machine: String,
+    /// Kernel command line.
+    #[serde(default)]
+    pub cmdline: String,
+    /// Final status the guest must report.
+    pub expect: Expect,
+    /// With `expect = "fail"`, the reason it must give.
+    pub reason: Option<String>,
+    /// Ordered expected events.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Events that must not appear.
+    #[serde(default)]
+    pub forbid: Vec<String>,
+    /// Booted by `cargo xtask test`.
+    #[serde(default)]
+    pub test: bool,
+    /// Seconds before the run is killed, overriding the default.
+    pub timeout: Option<u64>,
+}
+
+impl Config {
+    /// Reads and checks `qemu.toml`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Parses and checks the text of `qemu.toml`.
+    pub fn parse(text: &str) -> Result<Config> {
+        let cfg: Config = toml::from_str(text)?;
+        if !cfg.scenarios.contains_key(&cfg.default_scenario) {
+            bail!(
+                "default_scenario `{}` is not a scenario",
+                cfg.default_scenario
+            );
+        }
+        for (name, s) in &cfg.scenarios {
+            if !cfg.machines.contains_key(&s.machine) {
+                bail!("scenario `{name}` uses unknown machine `{}`", s.machine);
+            }
+            if s.reason.is_some() && s.expect != Expect::Fail {
+                bail!("scenario `{name}`: `reason` only goes with expect = \"fail\"");
+            }
+            for p in s.events.iter().chain(&s.forbid) {
+                crate::judge::Pattern::parse(p)
+                    .with_context(|| format!("scenario `{name}`: bad event pattern `{p}`"))?;
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// A scenario by name, with a helpful error.
+    pub fn scenario(&self, name: &str) -> Result<&Scenario> {
+        self.scenarios.get(name).with_context(|| {
+            let names: Vec<&str> = self.scenarios.keys().map(String::as_str).collect();
+            format!(
+                "no scenario `{name}` in qemu.toml (have: {})",
+                names.join(", ")
+            )
+        })
+    }
+
+    /// QEMU arguments for a scenario (without the binary).
+    pub fn qemu_args(&self, scenario: &Scenario, image: &Path, interactive: bool) -> Vec<String> {
+        let m = &self.machines[&scenario.machine];
+        let mut args: Vec<String> = vec![
+            "-M".into(),
+            m.machine.clone(),
+            "-cpu".into(),
+            m.cpu.clone().unwrap_or_else(|| self.defaults.cpu.clone()),
+            "-smp".into(),
+            m.smp.unwrap_or(self.defaults.smp).to_string(),
+            "-m".into(),
+            m.memory
+                .clone()
+                .unwrap_or_else(|| self.defaults.memory.clone()),
+            "-kernel".into(),
+            image.display().to_string(),
+            "-display".into(),
+            "none".into(),
+            "-no-reboot".into(),
+        ];
+        if !scenario.cmdline.is_empty() {
+            args.push("-append".into());
+            args.push(scenario.cmdline.clone());
+        }
+        if interactive {
+            args.extend(["-serial".into(), "mon:stdio".into()]);
+        } else {
+            args.extend([
+                "-monitor".into(),
+                "none".into(),
+                "-serial".into(),
+                "stdio".into(),
+            ]);
+        }
+        args
+    }
+
+    /// Timeout for a scenario.
+    pub fn timeout(&self, scenario: &Scenario) -> u64 {
+        scenario.timeout.unwrap_or(self.defaults.timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repository_qemu_toml_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../qemu.toml");
+        let cfg = Config::load(&path).unwrap();
+        for needed in ["el2", "el1", "fault"] {
+            assert!(cfg.scenarios[needed].test, "{needed} is a test scenario");
+        }
+        let el2 = cfg.scenario("el2").unwrap();
+        let args = cfg.qemu_args(el2, Path::new("Image"), false);
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["-M", "virt,virtualization=on,gic-version=3"])
+        );
+        assert!(args.windows(2).any(|w| w == ["-cpu", "cortex-a72"]));
+        assert!(args.windows(2).any(|w| w == ["-smp", "2"]));
+        assert!(!args.contains(&"-append".to_string()));
+        assert!(
+            cfg.scenario("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("have:")
+        );
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        let base = r#"
+default_scenario = "a"
+[defaults]
+cpu = "cortex-a72"
+smp = 1
+memory = "1G"
+timeout = 5
+[machines.m]
+machine = "virt"
+"#;
+        let ok =
+            format!("{base}[scenarios.a]\ndescription = \"\"\nmachine = \"m\"\nexpect = \"ok\"\n");
+        assert!(Config::parse(&ok).is_ok());
+        let bad_machine = ok.replace("machine = \"m\"\nexpect", "machine = \"x\"\nexpect");
+        assert!(
+            Config::parse(&bad_machine)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown machine")
+        );
+        let bad_pattern = format!("{ok}events = [\"boot el\"]\n");
+        assert!(Config::parse(&bad_pattern).is_err());
+        let reason_without_fail = format!("{ok}reason = \"x\"\n");
+        assert!(Config::parse(&reason_without_fail).is_err());
+        let typo = format!("{ok}tset = true\n");
+        assert!(Config::parse(&typo).is_err());
+    }
+}

@@ -1,0 +1,379 @@
+//! Judging a boot by its ordered `@event` stream.
+
+use crate::config::{Expect, Scenario};
+use anyhow::{Result, bail};
+use catena_event::{Event, parse_line};
+
+/// The initcall levels in order (must match `initcall::Level::ALL`).
+pub const LEVELS: [&str; 12] = [
+    "early",
+    "pure",
+    "core",
+    "postcore",
+    "arch",
+    "subsys",
+    "fs",
+    "rootfs",
+    "device",
+    "device_sync",
+    "late",
+    "late_sync",
+];
+
+/// An expected event: a kind and fields that must have the given values (`*`: present).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    kind: String,
+    fields: Vec<(String, String)>,
+}
+
+impl Pattern {
+    /// Parses `kind key=value ...` (event-line syntax, quotes allowed).
+    pub fn parse(text: &str) -> Result<Pattern> {
+        match parse_line(&format!("@event {text}")) {
+            Ok(Some(e)) => Ok(Pattern {
+                kind: e.kind,
+                fields: e.fields,
+            }),
+            Ok(None) => bail!("not an event pattern"),
+            Err(e) => bail!("{e}"),
+        }
+    }
+
+    /// Whether `e` matches.
+    pub fn matches(&self, e: &Event) -> bool {
+        e.kind == self.kind
+            && self
+                .fields
+                .iter()
+                .all(|(k, v)| e.get(k).is_some_and(|got| v == "*" || got == v))
+    }
+}
+
+/// How a run ended, as observed from outside.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Events in console order.
+    pub events: Vec<Event>,
+    /// The run was killed at its deadline.
+    pub timed_out: bool,
+    /// QEMU's exit code, if it exited by itself.
+    pub qemu_exit: Option<i32>,
+    /// Lines that started an event but did not parse.
+    pub malformed: Vec<String>,
+}
+
+impl Outcome {
+    /// Final status: `ok`/`fail` from the `done` event, else `timeout` or `fail`.
+    pub fn status(&self) -> &'static str {
+        match self.done().and_then(|d| d.get("status")) {
+            Some("ok") if self.qemu_exit == Some(0) => "ok",
+            Some("ok") | Some("fail") => "fail",
+            _ if self.timed_out => "timeout",
+            _ => "fail",
+        }
+    }
+
+    /// Why the run failed, in one phrase.
+    pub fn reason(&self) -> String {
+        if let Some(d) = self.done() {
+            if let Some(r) = d.get("reason") {
+                return r.to_string();
+            }
+            if d.get("status") == Some("ok") && self.qemu_exit != Some(0) {
+                return format!("QEMU exited with {:?} after done status=ok", self.qemu_exit);
+            }
+            return String::new();
+        }
+        if self.timed_out {
+            "timeout: no `done` event before the deadline".into()
+        } else {
+            match self.qemu_exit {
+                Some(c) => format!("QEMU exited ({c}) without a `done` event"),
+                None => "QEMU was killed without a `done` event".into(),
+            }
+        }
+    }
+
+    /// The `done` event, if any.
+    pub fn done(&self) -> Option<&Event> {
+        self.events.iter().rev().find(|e| e.kind == "done")
+    }
+}
+
+/// Feeds console lines; collects events.
+pub fn collect_line(outcome: &mut Outcome, line: &str) {
+    match parse_line(line) {
+        Ok(Some(e)) => outcome.events.push(e),
+        Ok(None) => {}
+        Err(err) => outcome.malformed.push(format!("{line} ({err})")),
+    }
+}
+
+/// Every problem with a run against its scenario; empty means it passed.
+pub fn judge(s: &Scenario, o: &Outcome) -> Vec<String> {
+    let mut problems = Vec::new();
+    let status = o.status();
+    let want = match s.expect {
+        Expect::Ok => "ok",
+        Expect::Fail => "fail",
+    };
+    if status != want {
+        problems.push(format!(
+            "status `{status}` ({}), expected `{want}`",
+            o.reason()
+        ));
+    }
+    if let Some(r) = &s.reason
+        && o.done().and_then(|d| d.get("reason")) != Some(r.as_str())
+    {
+        problems.push(format!("done reason `{}`, expected `{r}`", o.reason()));
+    }
+    if o.timed_out && s.expect == Expect::Fail && status == "timeout" {
+        problems.push("a failing boot must still end (power off), not hang".into());
+    }
+    for m in &o.malformed {
+        problems.push(format!("malformed event line: {m}"));
+    }
+    // Ordered expectations: each must match an event after the previous match.
+    let mut pos = 0;
+    for text in &s.events {
+        let Ok(p) = Pattern::parse(text) else {
+            problems.push(format!("bad pattern `{text}`"));
+            continue;
+        };
+        match o.events[pos..].iter().position(|e| p.matches(e)) {
+            Some(i) => pos += i + 1,
+            None => {
+                let anywhere = o.events.iter().any(|e| p.matches(e));
+                problems.push(if anywhere {
+                    format!("expected event `{text}` appears, but out of order")
+                } else {
+                    format!("expected event `{text}` missing")
+                });
+            }
+        }
+    }
+    for text in &s.forbid {
+        if let Ok(p) = Pattern::parse(text)
+            && let Some(e) = o.events.iter().find(|e| p.matches(e))
+        {
+            problems.push(format!("forbidden event `{text}` appeared: {}", render(e)));
+        }
+    }
+    problems.extend(structure(o, s.expect == Expect::Ok));
+    problems
+}
+
+/// Checks every boot must pass: one `boot` before any initcall, initcall levels never going
+/// backwards, `done` last; a successful boot reports every level, in order.
+fn structure(o: &Outcome, complete: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    let level_index = |e: &Event| {
+        e.get("level")
+            .and_then(|l| LEVELS.iter().position(|x| *x == l))
+    };
+    let boots = o.events.iter().filter(|e| e.kind == "boot").count();
+    if boots != 1 {
+        problems.push(format!("{boots} `boot` events, expected exactly one"));
+    }
+    if let (Some(b), Some(i)) = (
+        o.events.iter().position(|e| e.kind == "boot"),
+        o.events.iter().position(|e| e.kind == "initcall"),
+    ) && i < b
+    {
+        problems.push("an initcall ran before the `boot` event".into());
+    }
+    let mut last = 0;
+    for e in o
+        .events
+        .iter()
+        .filter(|e| e.kind == "initcall" || e.kind == "level")
+    {
+        match level_index(e) {
+            Some(l) if l < last => problems.push(format!(
+                "level went backwards: {} after {}",
+                LEVELS[l], LEVELS[last]
+            )),
+            Some(l) => last = l,
+            None => problems.push(format!("unknown level in `{}`", render(e))),
+        }
+    }
+    if let Some(d) = o.events.iter().position(|e| e.kind == "done")
+        && d + 1 != o.events.len()
+    {
+        problems.push(format!("{} event(s) after `done`", o.events.len() - d - 1));
+    }
+    if complete {
+        let seen: Vec<&str> = o
+            .events
+            .iter()
+            .filter(|e| e.kind == "level")
+            .filter_map(|e| e.get("level"))
+            .collect();
+        if seen != LEVELS {
+            problems.push(format!(
+                "levels reported {seen:?}, expected all twelve in order"
+            ));
+        }
+    }
+    problems
+}
+
+/// An event back in line form (for messages).
+pub fn render(e: &Event) -> String {
+    let mut s = e.kind.clone();
+    for (k, v) in &e.fields {
+        s.push(' ');
+        s.push_str(k);
+        s.push('=');
+        s.push_str(v);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(expect: Expect, events: &[&str], forbid: &[&str]) -> Scenario {
+        Scenario {
+            description: String::new(),
+            machine: "m".into(),
+            cmdline: String::new(),
+            expect,
+            reason: None,
+            events: events.iter().map(|s| s.to_string()).collect(),
+            forbid: forbid.iter().map(|s| s.to_string()).collect(),
+            test: true,
+            timeout: None,
+        }
+    }
+
+    fn outcome(lines: &[&str], exit: Option<i32>) -> Outcome {
+        let mut o = Outcome {
+            qemu_exit: exit,
+            ..Default::default()
+        };
+        for l in lines {
+            collect_line(&mut o, l);
+        }
+        o
+    }
+
+    fn good_boot() -> Vec<String> {
+        let mut v = vec![
+            "@event boot el=2".to_string(),
+            "[INFO ] chatter".to_string(),
+        ];
+        for l in LEVELS {
+            v.push(format!(
+                "@event initcall level={l} name=x_{l} result=ok us=1"
+            ));
+            v.push(format!("@event level level={l} calls=1 us=1"));
+        }
+        v.push("@event done status=ok".into());
+        v
+    }
+
+    #[test]
+    fn a_good_boot_passes() {
+        let lines = good_boot();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let o = outcome(&refs, Some(0));
+        let s = scenario(
+            Expect::Ok,
+            &["boot el=2", "initcall level=device", "done status=ok"],
+            &["fault"],
+        );
+        assert_eq!(judge(&s, &o), Vec::<String>::new());
+        assert_eq!(o.status(), "ok");
+    }
+
+    #[test]
+    fn out_of_order_missing_and_forbidden_events_fail() {
+        let lines = good_boot();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let o = outcome(&refs, Some(0));
+        let s = scenario(
+            Expect::Ok,
+            &["initcall level=late", "initcall level=early", "tick"],
+            &["initcall name=x_fs"],
+        );
+        let p = judge(&s, &o);
+        assert!(p.iter().any(|m| m.contains("out of order")), "{p:?}");
+        assert!(p.iter().any(|m| m.contains("`tick` missing")), "{p:?}");
+        assert!(p.iter().any(|m| m.contains("forbidden")), "{p:?}");
+    }
+
+    #[test]
+    fn levels_going_backwards_fail() {
+        let o = outcome(
+            &[
+                "@event boot el=1",
+                "@event initcall level=late name=a result=ok us=1",
+                "@event initcall level=early name=b result=ok us=1",
+                "@event done status=fail reason=x",
+            ],
+            Some(0),
+        );
+        let p = judge(&scenario(Expect::Fail, &[], &[]), &o);
+        assert!(p.iter().any(|m| m.contains("backwards")), "{p:?}");
+    }
+
+    #[test]
+    fn a_faulting_boot_is_judged_failed_and_must_match_its_reason() {
+        let o = outcome(
+            &[
+                "@event boot el=2",
+                "@event fault class=data-abort",
+                "@event done status=fail reason=exception:data-abort",
+            ],
+            Some(0),
+        );
+        assert_eq!(o.status(), "fail");
+        // A scenario that expects success rejects it...
+        let p = judge(&scenario(Expect::Ok, &[], &[]), &o);
+        assert!(p.iter().any(|m| m.contains("status `fail`")), "{p:?}");
+        // ...one that expects this failure accepts it, and only with the right reason.
+        let mut s = scenario(Expect::Fail, &["fault class=data-abort"], &[]);
+        s.reason = Some("exception:data-abort".into());
+        assert_eq!(judge(&s, &o), Vec::<String>::new());
+        s.reason = Some("panic".into());
+        assert!(!judge(&s, &o).is_empty());
+    }
+
+    #[test]
+    fn timeouts_and_silent_exits_fail() {
+        let mut o = outcome(&["@event boot el=2"], None);
+        o.timed_out = true;
+        assert_eq!(o.status(), "timeout");
+        assert!(o.reason().contains("timeout"));
+        let o = outcome(&["@event boot el=2"], Some(1));
+        assert_eq!(o.status(), "fail");
+        assert!(o.reason().contains("without a `done`"));
+        // done status=ok but QEMU reports an error: not ok.
+        let o = outcome(&["@event boot el=2", "@event done status=ok"], Some(1));
+        assert_eq!(o.status(), "fail");
+    }
+
+    #[test]
+    fn patterns_match_fields_and_wildcards() {
+        let p = Pattern::parse("probe dev=* result=defer reason=\"hyp not finalised\"").unwrap();
+        let e = parse_line(
+            "@event probe dev=platform/arm-ffa drv=ffa result=defer reason=\"hyp not finalised\"",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(p.matches(&e));
+        assert!(!Pattern::parse("probe result=ok").unwrap().matches(&e));
+        assert!(Pattern::parse("").is_err());
+    }
+
+    #[test]
+    fn malformed_event_lines_are_problems() {
+        let o = outcome(&["@event boot el", "@event done status=ok"], Some(0));
+        let p = judge(&scenario(Expect::Ok, &[], &[]), &o);
+        assert!(p.iter().any(|m| m.contains("malformed")), "{p:?}");
+    }
+}

@@ -1,0 +1,167 @@
+//! The JSON report and the boot timeline.
+
+use crate::judge::{LEVELS, Outcome};
+use catena_event::Event;
+use serde_json::{Map, Value, json};
+use std::fmt::Write;
+
+fn value(v: &str) -> Value {
+    // Decimal numbers become JSON numbers; everything else (hex, words) stays a string.
+    if !v.is_empty()
+        && v.len() < 20
+        && v.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = v.parse::<u64>()
+    {
+        return json!(n);
+    }
+    json!(v)
+}
+
+/// An event as a JSON object: `{"kind": ..., key: value, ...}`.
+pub fn event_json(e: &Event) -> Value {
+    let mut m = Map::new();
+    m.insert("kind".into(), json!(e.kind));
+    for (k, v) in &e.fields {
+        m.insert(k.clone(), value(v));
+    }
+    Value::Object(m)
+}
+
+/// The run report.
+pub fn report(scenario: &str, o: &Outcome, exit_code: i32, fault_symbol: Option<&str>) -> Value {
+    let mut r = json!({
+        "scenario": scenario,
+        "status": o.status(),
+        "exit_code": exit_code,
+        "qemu_exit": o.qemu_exit,
+        "reason": o.reason(),
+        "events": o.events.iter().map(event_json).collect::<Vec<_>>(),
+    });
+    if let Some(s) = fault_symbol {
+        r["fault_symbol"] = json!(s);
+    }
+    r
+}
+
+/// The boot timeline: levels, each call with its result and time, then probes and deferrals.
+pub fn timeline(o: &Outcome) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "\nBoot timeline");
+    let _ = writeln!(
+        s,
+        "  {:<12} {:<24} {:<7} {:>9}",
+        "level", "initcall", "result", "time (us)"
+    );
+    for level in LEVELS {
+        let calls: Vec<&Event> = o
+            .events
+            .iter()
+            .filter(|e| e.kind == "initcall" && e.get("level") == Some(level))
+            .collect();
+        let lvl = o
+            .events
+            .iter()
+            .find(|e| e.kind == "level" && e.get("level") == Some(level));
+        if calls.is_empty() {
+            let state = if lvl.is_some() {
+                "(no initcalls)"
+            } else {
+                "(not reached)"
+            };
+            let _ = writeln!(s, "  {level:<12} {state}");
+            continue;
+        }
+        for (i, c) in calls.iter().enumerate() {
+            let result = match c.get("reason") {
+                Some(r) => format!("{} ({r})", c.get("result").unwrap_or("?")),
+                None => c.get("result").unwrap_or("?").to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "  {:<12} {:<24} {:<7} {:>9}",
+                if i == 0 { level } else { "" },
+                c.get("name").unwrap_or("?"),
+                result,
+                c.get("us").unwrap_or("?")
+            );
+        }
+        if let Some(l) = lvl {
+            let _ = writeln!(
+                s,
+                "  {:<12} {:<24} {:<7} {:>9}",
+                "",
+                "(level total)",
+                "",
+                l.get("us").unwrap_or("?")
+            );
+        }
+    }
+    let probes: Vec<&Event> = o.events.iter().filter(|e| e.kind == "probe").collect();
+    if !probes.is_empty() {
+        let _ = writeln!(s, "  probes:");
+        for p in probes {
+            let _ = writeln!(
+                s,
+                "    {:<36} {:<14} {}{}",
+                p.get("dev").unwrap_or("?"),
+                p.get("drv").unwrap_or("?"),
+                p.get("result").unwrap_or("?"),
+                p.get("reason")
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    let deferred: Vec<&Event> = o.events.iter().filter(|e| e.kind == "deferred").collect();
+    if deferred.is_empty() {
+        let _ = writeln!(s, "  still deferred at the end: none");
+    } else {
+        for d in deferred {
+            let _ = writeln!(
+                s,
+                "  still deferred: {} by {} ({})",
+                d.get("dev").unwrap_or("?"),
+                d.get("drv").unwrap_or("?"),
+                d.get("reason").unwrap_or("?")
+            );
+        }
+    }
+    let _ = writeln!(s, "  status: {} {}", o.status(), o.reason());
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::collect_line;
+
+    #[test]
+    fn report_has_the_documented_shape() {
+        let mut o = Outcome {
+            qemu_exit: Some(0),
+            ..Default::default()
+        };
+        for l in [
+            "@event boot el=2 dtb=0x48000000",
+            "@event initcall level=device name=pl011 result=ok us=12",
+            "@event level level=device calls=1 us=14",
+            "@event probe dev=platform/pl011@9000000 drv=pl011 result=ok",
+            "@event done status=ok",
+        ] {
+            collect_line(&mut o, l);
+        }
+        let r = report("el2", &o, 0, None);
+        assert_eq!(r["scenario"], "el2");
+        assert_eq!(r["status"], "ok");
+        assert_eq!(r["exit_code"], 0);
+        assert_eq!(r["events"][0]["kind"], "boot");
+        assert_eq!(r["events"][0]["el"], 2);
+        assert_eq!(r["events"][0]["dtb"], "0x48000000");
+        assert_eq!(r["events"][1]["level"], "device");
+        assert_eq!(r["events"][1]["us"], 12);
+        let t = timeline(&o);
+        assert!(t.contains("pl011"), "{t}");
+        assert!(t.contains("early        (not reached)"), "{t}");
+        assert!(t.contains("still deferred at the end: none"), "{t}");
+    }
+}

@@ -1,0 +1,125 @@
+//! Booting a scenario in QEMU: bounded, killed by PID however it ends.
+
+use crate::judge::{Outcome, collect_line};
+use crate::prereq::QEMU;
+use anyhow::{Context, Result};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Kills and reaps the QEMU child when dropped, however the run ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+enum Msg {
+    Line(String),
+    Eof,
+}
+
+/// How long QEMU may take to power off after the guest said `done`.
+const POWER_OFF_GRACE: Duration = Duration::from_secs(5);
+
+/// Boots QEMU with `args`, streaming the console when `echo`, until it exits or `timeout`.
+pub fn boot(args: &[String], timeout: Duration, echo: bool) -> Result<(Outcome, String)> {
+    let child = Command::new(QEMU)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {QEMU}"))?;
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().context("QEMU stdout")?;
+    let mut stderr = child.0.stderr.take().context("QEMU stderr")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf)
+                        .trim_end_matches(['\n', '\r'])
+                        .to_string();
+                    if tx.send(Msg::Line(line)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(Msg::Eof);
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+
+    let mut outcome = Outcome::default();
+    let start = Instant::now();
+    let mut deadline = start + timeout;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            outcome.timed_out = outcome.done().is_none();
+            break;
+        }
+        match rx.recv_timeout(deadline - now) {
+            Ok(Msg::Line(line)) => {
+                if echo {
+                    println!("{line}");
+                }
+                let had_done = outcome.done().is_some();
+                collect_line(&mut outcome, &line);
+                if !had_done && outcome.done().is_some() {
+                    deadline = deadline.min(Instant::now() + POWER_OFF_GRACE);
+                }
+            }
+            Ok(Msg::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+    // QEMU closes stdout as it exits; give it a moment to be reaped, then kill.
+    let exit_deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < exit_deadline {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            outcome.qemu_exit = status.code();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(child);
+    let stderr = err_thread.join().unwrap_or_default();
+    Ok((outcome, stderr))
+}
+
+/// Interactive: the console is the terminal; QEMU runs until it exits (or `timeout`).
+pub fn interactive(args: &[String], timeout: Option<Duration>) -> Result<i32> {
+    let child = Command::new(QEMU)
+        .args(args)
+        .spawn()
+        .with_context(|| format!("starting {QEMU}"))?;
+    let mut child = KillOnDrop(child);
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait()? {
+            return Ok(status.code().unwrap_or(1));
+        }
+        if timeout.is_some_and(|t| start.elapsed() >= t) {
+            eprintln!("xtask: interactive run reached its timeout; killing QEMU");
+            return Ok(124);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
