@@ -80,6 +80,16 @@ global_asm!(
     eret
 2:
 .endm
+
+// EL1 with the MMU off in a known state, and our vectors. Clobbers x9.
+.macro el1_reset
+    ldr     x9, =0x30d00800
+    msr     sctlr_el1, x9
+    isb
+    adrp    x9, exception_vectors
+    add     x9, x9, :lo12:exception_vectors
+    msr     vbar_el1, x9
+.endm
 "#
 );
 
@@ -109,13 +119,8 @@ primary_entry:
     b.ne    3f
     el2_to_el1
 3:
-    // At EL1, MMU off. Keep SCTLR_EL1 in a known state (we may have been entered at EL1).
-    ldr     x9, =0x30d00800
-    msr     sctlr_el1, x9
-    isb
-    adrp    x9, exception_vectors
-    add     x9, x9, :lo12:exception_vectors
-    msr     vbar_el1, x9
+    // At EL1, MMU off (we may have been entered at EL1 in any state).
+    el1_reset
     adrp    x20, _start
     add     x20, x20, :lo12:_start  // load address = relocation delta (linked at 0)
     adrp    x9, __boot_stack_top
@@ -168,12 +173,7 @@ secondary_entry:
     b.ne    3f
     el2_to_el1
 3:
-    ldr     x9, =0x30d00800
-    msr     sctlr_el1, x9
-    isb
-    adrp    x9, exception_vectors
-    add     x9, x9, :lo12:exception_vectors
-    msr     vbar_el1, x9
+    el1_reset
     ldr     x9, [x19, #0]
     mov     sp, x9
     ldr     x9, [x19, #24]

@@ -100,14 +100,27 @@ fn dcache_line() -> u64 {
     4 << ((ctr >> 16) & 0xf)
 }
 
-/// Invalidates the data cache to the point of coherency over `r` (discarding stale lines).
-fn dcache_invalidate(r: Range) {
+/// Data-cache maintenance to the point of coherency, by VA.
+#[derive(Copy, Clone)]
+enum DcOp {
+    /// DC IVAC: drop lines (stale data the MMU-off writes bypassed).
+    Invalidate,
+    /// DC CVAC: write lines back (for a reader with the MMU off).
+    Clean,
+}
+
+fn dcache(r: Range, op: DcOp) {
     let line = dcache_line();
     let mut a = r.base & !(line - 1);
     while a < r.end() {
-        // SAFETY: DC IVAC only drops cache lines of memory we own (the image); with the MMU
-        // off there is no dirty data of ours in the cache to lose.
-        unsafe { asm!("dc ivac, {}", in(reg) a, options(nostack)) };
+        // SAFETY: DC IVAC is only used on the image while the MMU is off, when no dirty data
+        // of ours can be in the cache; DC CVAC writes a line back and changes no memory.
+        unsafe {
+            match op {
+                DcOp::Invalidate => asm!("dc ivac, {}", in(reg) a, options(nostack)),
+                DcOp::Clean => asm!("dc cvac, {}", in(reg) a, options(nostack)),
+            }
+        }
         a += line;
     }
     // SAFETY: barrier only.
@@ -116,15 +129,7 @@ fn dcache_invalidate(r: Range) {
 
 /// Cleans the data cache to the point of coherency over `r` (for readers with the MMU off).
 pub fn dcache_clean(r: Range) {
-    let line = dcache_line();
-    let mut a = r.base & !(line - 1);
-    while a < r.end() {
-        // SAFETY: DC CVAC writes back a line; it changes no memory contents.
-        unsafe { asm!("dc cvac, {}", in(reg) a, options(nostack)) };
-        a += line;
-    }
-    // SAFETY: barrier only.
-    unsafe { asm!("dsb sy", options(nostack)) };
+    dcache(r, DcOp::Clean);
 }
 
 /// Why the first page table could not be built.
@@ -199,7 +204,7 @@ pub unsafe fn early_enable(dtb: &[u8]) -> Result<(), EarlyError> {
         };
     }
     // Drop any stale cache lines over what we wrote with the MMU off (image, .bss, tables).
-    dcache_invalidate(image);
+    dcache(image, DcOp::Invalidate);
     // SAFETY: the table identity-maps the running image as normal memory and the UART as
     // device memory; the sequence is the architectural MMU enable (Arm ARM D8.2: program
     // MAIR/TCR/TTBR0, invalidate TLB and I-cache, then set SCTLR_EL1.M/C/I with ISBs).
