@@ -39,6 +39,9 @@ pub fn for_each_region(blob: &[u8], f: &mut dyn FnMut(RegionKind, Range)) -> Res
     for node in root.children() {
         let base_name = node.name.split('@').next().unwrap_or("");
         if prop_str(node, "device_type") == Some("memory") {
+            if !crate::is_enabled(node) {
+                continue; // secure-only memory is not the normal world's RAM
+            }
             reg_iter(node, root_cells, None)
                 .filter(|r| r.size != 0)
                 .for_each(|r| f(RegionKind::Memory, r));

@@ -130,6 +130,13 @@ pub struct DtDevice {
     pub irqs: Vec<u32>,
     /// `status` is absent, "okay" or "ok".
     pub enabled: bool,
+    /// Usable by the secure world: `secure-status` is "okay" (or, when absent, `status` is),
+    /// per the DT binding for secure devices (`Documentation/devicetree/bindings/arm/secure.txt`).
+    pub secure_enabled: bool,
+    /// `phandle`, if the node has one.
+    pub phandle: Option<u32>,
+    /// The first `gpios` entry as (controller phandle, pin), for `gpio-poweroff`/`gpio-restart`.
+    pub gpio: Option<(u32, u32)>,
 }
 
 /// Everything the kernel needs from the DT.
@@ -137,8 +144,11 @@ pub struct DtDevice {
 pub struct Platform {
     /// `model`.
     pub model: String,
-    /// RAM from the memory nodes.
+    /// RAM from the memory nodes the normal world may use (`status` okay or absent).
     pub memory: Vec<Range>,
+    /// Memory nodes for the secure world only (`status = "disabled"`,
+    /// `secure-status = "okay"`): never normal-world RAM.
+    pub secure_memory: Vec<Range>,
     /// `/memreserve/` entries and `/reserved-memory` children with `reg`.
     pub reserved: Vec<Range>,
     /// `/chosen/bootargs`.
@@ -307,6 +317,18 @@ fn is_enabled(node: FdtNode<'_, '_>) -> bool {
     matches!(prop_str(node, "status"), None | Some("okay") | Some("ok"))
 }
 
+fn is_secure_enabled(node: FdtNode<'_, '_>) -> bool {
+    match prop_str(node, "secure-status") {
+        Some(s) => matches!(s, "okay" | "ok"),
+        None => is_enabled(node),
+    }
+}
+
+fn gpio_of(node: FdtNode<'_, '_>) -> Option<(u32, u32)> {
+    let v = node.property("gpios")?.value;
+    Some((be32(v)?, be32(v.get(4..)?)?))
+}
+
 impl Platform {
     /// Validates and reads a DTB.
     pub fn parse(blob: &[u8]) -> Result<Platform, DtError> {
@@ -319,6 +341,7 @@ impl Platform {
         let mut p = Platform {
             model: prop_str(root, "model").unwrap_or("").into(),
             memory: Vec::new(),
+            secure_memory: Vec::new(),
             reserved: fdt
                 .memory_reservations()
                 .map(|r| Range {
@@ -348,11 +371,12 @@ impl Platform {
             let base_name = node.name.split('@').next().unwrap_or("");
             let compat = str_list(node, "compatible");
             if prop_str(node, "device_type") == Some("memory") {
-                p.memory.extend(
-                    regions(node, root_cells, None)
-                        .into_iter()
-                        .filter(|r| r.size != 0),
-                );
+                let ranges = regions(node, root_cells, None).into_iter().filter(|r| r.size != 0);
+                if is_enabled(node) {
+                    p.memory.extend(ranges);
+                } else if is_secure_enabled(node) {
+                    p.secure_memory.extend(ranges);
+                }
                 continue;
             }
             match base_name {
@@ -447,6 +471,9 @@ impl Platform {
                 regions: regs,
                 irqs,
                 enabled: is_enabled(node),
+                secure_enabled: is_secure_enabled(node),
+                phandle: prop_u32(node, "phandle"),
+                gpio: gpio_of(node),
             });
             if compat.contains(&"simple-bus") {
                 p.add_bus_children(node, irq_parent, &irq_cells);
@@ -487,6 +514,9 @@ impl Platform {
                 regions: regions(child, cells, Some(windows)),
                 irqs,
                 enabled: is_enabled(child),
+                secure_enabled: is_secure_enabled(child),
+                phandle: prop_u32(child, "phandle"),
+                gpio: gpio_of(child),
             });
         }
     }
@@ -501,6 +531,18 @@ impl Platform {
         self.devices
             .iter()
             .find(|d| d.enabled && d.compatible.iter().any(|c| c == compat))
+    }
+
+    /// The first device the secure world may use with a compatible string.
+    pub fn secure_compatible(&self, compat: &str) -> Option<&DtDevice> {
+        self.devices
+            .iter()
+            .find(|d| d.secure_enabled && d.compatible.iter().any(|c| c == compat))
+    }
+
+    /// The device with a phandle.
+    pub fn by_phandle(&self, phandle: u32) -> Option<&DtDevice> {
+        self.devices.iter().find(|d| d.phandle == Some(phandle))
     }
 
     /// The stdout device, if `/chosen/stdout-path` names one.

@@ -1,0 +1,6 @@
+//! Links the firmware for QEMU virt: code in secure flash at 0, data in secure RAM.
+fn main() {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    println!("cargo:rustc-link-arg-bins=-T{dir}/linker.ld");
+    println!("cargo:rerun-if-changed=linker.ld");
+}

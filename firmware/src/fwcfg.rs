@@ -1,0 +1,113 @@
+//! QEMU's fw_cfg (docs/specs/fw_cfg.rst): the kernel and command line given with `-kernel`
+//! and `-append`. MMIO interface: data at +0 (string-preserving, up to 8 bytes per read),
+//! selector at +8 (16-bit big-endian).
+
+use alloc::string::String;
+use alloc::vec;
+use arm64_image::{HEADER_LEN, Header};
+use dtinfo::Platform;
+
+const SEL_SIGNATURE: u16 = 0x00;
+const SEL_KERNEL_SIZE: u16 = 0x08;
+const SEL_KERNEL_DATA: u16 = 0x11;
+const SEL_CMDLINE_SIZE: u16 = 0x14;
+const SEL_CMDLINE_DATA: u16 = 0x15;
+/// The longest command line accepted.
+const CMDLINE_MAX: u32 = 4096;
+
+struct FwCfg {
+    base: usize,
+}
+
+impl FwCfg {
+    fn select(&self, key: u16) {
+        // SAFETY: the fw_cfg selector register of the device the DT names.
+        unsafe { core::ptr::write_volatile((self.base + 8) as *mut u16, key.to_be()) };
+    }
+
+    /// Reads the next `buf.len()` bytes of the selected item.
+    fn read(&self, buf: &mut [u8]) {
+        let mut chunks = buf.chunks_exact_mut(8);
+        for c in &mut chunks {
+            // SAFETY: the fw_cfg data register; an 8-byte read returns the next 8 bytes of the
+            // item in order.
+            let v = unsafe { core::ptr::read_volatile(self.base as *const u64) };
+            c.copy_from_slice(&v.to_ne_bytes());
+        }
+        for b in chunks.into_remainder() {
+            // SAFETY: as above, one byte.
+            *b = unsafe { core::ptr::read_volatile(self.base as *const u8) };
+        }
+    }
+
+    fn read_u32(&self, key: u16) -> u32 {
+        let mut b = [0u8; 4];
+        self.select(key);
+        self.read(&mut b);
+        u32::from_le_bytes(b)
+    }
+}
+
+/// A kernel loaded from fw_cfg.
+pub struct Loaded {
+    /// Where it was put (its entry point).
+    pub entry: u64,
+    /// File size.
+    pub size: u64,
+    /// The `-append` string.
+    pub cmdline: String,
+}
+
+/// Loads the `-kernel` Image, if fw_cfg carries one, after the DTB slot in the first DRAM
+/// range, honouring its header.
+pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
+    let Some(dev) = p.compatible("qemu,fw-cfg-mmio") else {
+        return Ok(None);
+    };
+    let base = dev.regions.first().map(|r| r.base as usize).ok_or("fw_cfg without reg")?;
+    let fw = FwCfg { base };
+    let mut sig = [0u8; 4];
+    fw.select(SEL_SIGNATURE);
+    fw.read(&mut sig);
+    if &sig != b"QEMU" {
+        return Err(alloc::format!("fw_cfg signature {sig:02x?}, expected \"QEMU\""));
+    }
+    let size = u64::from(fw.read_u32(SEL_KERNEL_SIZE));
+    if size == 0 {
+        return Ok(None);
+    }
+    let ram = p
+        .memory
+        .iter()
+        .find(|r| r.base <= crate::platform::DTB_ADDR && crate::platform::DTB_ADDR < r.end())
+        .ok_or("no DRAM range holds the DTB")?;
+    let mut head = [0u8; HEADER_LEN];
+    fw.select(SEL_KERNEL_DATA);
+    fw.read(&mut head);
+    let header = Header::parse(&head, size).map_err(|e| alloc::format!("-kernel image: {e}"))?;
+    let from = crate::platform::DTB_ADDR + crate::platform::DTB_SLOT as u64;
+    let entry = header
+        .load_address(from, ram.end())
+        .map_err(|e| alloc::format!("-kernel image of {size} bytes: {e}"))?;
+    // SAFETY: [entry, entry + image_size) was checked to lie in DRAM after the DTB slot; the
+    // normal world is not running, so the firmware is its only user.
+    let dest = unsafe { core::slice::from_raw_parts_mut(entry as *mut u8, header.image_size as usize) };
+    dest[..HEADER_LEN].copy_from_slice(&head);
+    fw.read(&mut dest[HEADER_LEN..size as usize]);
+    dest[size as usize..].fill(0);
+
+    let len = fw.read_u32(SEL_CMDLINE_SIZE).min(CMDLINE_MAX);
+    let mut cmd = vec![0u8; len as usize];
+    fw.select(SEL_CMDLINE_DATA);
+    fw.read(&mut cmd);
+    let cmdline = String::from_utf8_lossy(&cmd).trim_end_matches('\0').into();
+    Ok(Some(Loaded { entry, size, cmdline }))
+}
+
+/// A payload preloaded at `addr` (U-Boot via `-device loader`): its address if the first
+/// word is not empty.
+pub fn preloaded(addr: u64) -> Option<u64> {
+    // SAFETY: `addr` is in QEMU virt's DRAM (a platform constant); reading 8 bytes is harmless.
+    let first = unsafe { core::ptr::read_volatile(addr as *const u64) };
+    (first != 0 && first != u64::MAX).then_some(addr)
+}

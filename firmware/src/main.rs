@@ -1,0 +1,262 @@
+//! Catena's EL3 firmware for QEMU virt (secure=on), in the model of TF-A's BL31.
+//!
+//! Every CPU starts at 0x0 (secure flash) in EL3. CPU 0 (Aff0 = 0) boots: [`fw_main`] reads
+//! the DT QEMU left at the start of DRAM, sets up EL3 and the GIC for a normal world at EL2,
+//! loads the kernel from fw_cfg (or takes a preloaded payload), adds `/psci` and the CPUs'
+//! enable-method to the DT, and enters the normal world at NS EL2 with x0 = DT. The other CPUs
+//! park until PSCI CPU_ON releases them. From then on the firmware runs only on SMCs
+//! (`smc.rs`): PSCI 1.1, SMCCC 1.2, and (later) the FF-A SPMC.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod console;
+mod dt;
+mod el3;
+mod fwcfg;
+mod gic;
+mod platform;
+mod power;
+mod smc;
+
+use crate::platform::{DTB_ADDR, DTB_SLOT, MAX_CPUS, PRELOADED_PAYLOAD};
+use core::arch::global_asm;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use linked_list_allocator::Heap;
+use psci_el3::{NsRange, Psci};
+
+/// Written by CPU 0 once .data/.bss are ready; secondaries wait for it before touching Rust
+/// statics. A magic value, because RAM is not zero at reset on real hardware.
+#[unsafe(no_mangle)]
+static BOOT_READY: AtomicU64 = AtomicU64::new(0);
+const READY_MAGIC: u64 = 0x4341_5445_4e41_5244; // "CATENARD"
+
+global_asm!(
+    r#"
+.section .text.boot, "ax"
+.global _start
+_start:
+    msr     daifset, #0xf
+    mrs     x19, mpidr_el1
+    ubfx    x9, x19, #8, #16        // Aff1, Aff2 must be 0 on this port
+    cbnz    x9, 90f
+    lsr     x9, x19, #32
+    and     x9, x9, #0xff           // Aff3
+    cbnz    x9, 90f
+    and     x19, x19, #0xff         // CPU index = Aff0
+    cmp     x19, #{max_cpus}
+    b.hs    90f
+    ldr     x9, =el3_vectors
+    msr     vbar_el3, x9
+    isb
+    ldr     x9, =__stacks_top
+    mov     x10, #{stack}
+    msub    x9, x19, x10, x9
+    mov     sp, x9
+    cbnz    x19, 20f
+    // CPU 0: copy .data from flash, zero .bss, then say so.
+    ldr     x9, =__data_lma
+    ldr     x10, =__data_start
+    ldr     x11, =__data_end
+1:  cmp     x10, x11
+    b.hs    2f
+    ldp     x12, x13, [x9], #16
+    stp     x12, x13, [x10], #16
+    b       1b
+2:  ldr     x10, =__bss_start
+    ldr     x11, =__bss_end
+3:  cmp     x10, x11
+    b.hs    4f
+    stp     xzr, xzr, [x10], #16
+    b       3b
+4:  ldr     x9, =BOOT_READY
+    ldr     x10, ={magic}
+    str     x10, [x9]
+    dsb     sy
+    sev
+    bl      fw_main
+    b       90f
+20: // Other CPUs: wait until CPU 0 has initialised memory, then park in Rust.
+    ldr     x9, =BOOT_READY
+    ldr     x10, ={magic}
+21: ldr     x11, [x9]
+    cmp     x11, x10
+    b.eq    22f
+    wfe
+    b       21b
+22: mov     x0, x19
+    bl      fw_secondary
+90: wfi
+    b       90b
+
+// cpu_park(index): reset this CPU's stack and wait in the pen again (PSCI CPU_OFF).
+.global cpu_park
+cpu_park:
+    ldr     x9, =__stacks_top
+    mov     x10, #{stack}
+    msub    x9, x0, x10, x9
+    mov     sp, x9
+    bl      fw_secondary
+    b       90b
+"#,
+    max_cpus = const MAX_CPUS,
+    stack = const platform::STACK_SIZE,
+    magic = const READY_MAGIC,
+);
+
+unsafe extern "C" {
+    static __heap_start: u8;
+    static __heap_end: u8;
+    fn cpu_park(index: u64) -> !;
+}
+
+struct FwHeap(spin::Mutex<Heap>);
+
+// SAFETY: delegates to linked_list_allocator's Heap under a spin lock; EL3 runs with all
+// exceptions masked, so no handler can re-enter the allocator.
+unsafe impl core::alloc::GlobalAlloc for FwHeap {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        self.0
+            .lock()
+            .allocate_first_fit(layout)
+            .map_or(core::ptr::null_mut(), |p| p.as_ptr())
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
+        if let Some(p) = core::ptr::NonNull::new(ptr) {
+            // SAFETY: `ptr` came from this allocator with this layout.
+            unsafe { self.0.lock().deallocate(p, layout) }
+        }
+    }
+}
+
+#[global_allocator]
+static HEAP: FwHeap = FwHeap(spin::Mutex::new(Heap::empty()));
+
+/// PSCI state, shared by all CPUs.
+pub static PSCI: spin::Once<spin::Mutex<Psci>> = spin::Once::new();
+/// One flag per CPU: released by CPU_ON.
+static RELEASE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+
+/// Releases a parked CPU (after PSCI accepted CPU_ON for it).
+pub fn release_cpu(index: usize) {
+    if let Some(r) = RELEASE.get(index) {
+        r.store(true, Ordering::Release);
+        // SAFETY: SEV only wakes CPUs waiting in WFE.
+        unsafe { core::arch::asm!("dsb sy", "sev", options(nostack)) };
+    }
+}
+
+/// Stops the system after a failure the firmware cannot recover from.
+pub fn fail(reason: &str) -> ! {
+    console::event("fail", |e| e.str("reason", reason));
+    power::off();
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn fw_main() -> ! {
+    // SAFETY: the linker script places the heap in secure RAM after the stacks; nothing else
+    // uses that range, and this is the only initialisation.
+    unsafe {
+        let start = &raw const __heap_start as usize;
+        let end = &raw const __heap_end as usize;
+        HEAP.0.lock().init(start as *mut u8, end - start);
+    }
+    fwlog!("\nCatena firmware (EL3) on QEMU virt");
+
+    // The DT QEMU left at the start of DRAM.
+    // SAFETY: QEMU places the DTB at DTB_ADDR in a DTB_SLOT-sized slot for -bios boots; the
+    // normal world does not run yet, so nothing else touches it.
+    let slot = unsafe { core::slice::from_raw_parts_mut(DTB_ADDR as *mut u8, DTB_SLOT) };
+    let platform = match dt::read(slot) {
+        Ok(p) => p,
+        Err(e) => {
+            fwlog!("device tree at {DTB_ADDR:#x}: {e}");
+            fail("dt-invalid");
+        }
+    };
+    let mpidrs: alloc::vec::Vec<u64> = platform.cpus.iter().map(|c| c.mpidr).collect();
+    console::event("boot", |e| {
+        e.u64("cpus", mpidrs.len() as u64)
+            .u64("memory", platform.memory_size())
+            .hex("dtb", DTB_ADDR)
+    });
+    power::init(&platform);
+    if let Err(e) = gic::init(&platform) {
+        fwlog!("GIC: {e}");
+        fail("gic");
+    }
+    let ns_ram: alloc::vec::Vec<NsRange> = platform
+        .memory
+        .iter()
+        .map(|r| NsRange { base: r.base, size: r.size })
+        .collect();
+    PSCI.call_once(|| spin::Mutex::new(Psci::new(&mpidrs, &ns_ram)));
+
+    // The normal-world payload.
+    let (entry, bootargs) = match fwcfg::load_kernel(&platform) {
+        Ok(Some(k)) => {
+            console::event("payload", |e| {
+                e.str("source", "fw_cfg").hex("entry", k.entry).u64("size", k.size)
+            });
+            (k.entry, Some(k.cmdline))
+        }
+        Ok(None) => match fwcfg::preloaded(PRELOADED_PAYLOAD) {
+            Some(entry) => {
+                console::event("payload", |e| e.str("source", "preloaded").hex("entry", entry));
+                (entry, None)
+            }
+            None => {
+                fwlog!(
+                    "no normal-world payload: fw_cfg has no kernel (-kernel) and nothing is preloaded at {PRELOADED_PAYLOAD:#x}"
+                );
+                fail("no-payload");
+            }
+        },
+        Err(e) => {
+            fwlog!("kernel from fw_cfg: {e}");
+            fail("bad-payload");
+        }
+    };
+    if let Err(e) = dt::edit(slot, bootargs.as_deref()) {
+        fwlog!("device tree edit: {e}");
+        fail("dt-edit");
+    }
+    console::event("enter-ns", |e| e.u64("el", 2).hex("entry", entry).hex("x0", DTB_ADDR));
+    el3::init_cpu(0);
+    el3::enter_ns(0, entry, DTB_ADDR)
+}
+
+/// A parked CPU: wait for CPU_ON, then enter the normal world where PSCI says.
+#[unsafe(no_mangle)]
+extern "C" fn fw_secondary(index: u64) -> ! {
+    let index = index as usize;
+    loop {
+        if RELEASE[index].swap(false, Ordering::Acquire) {
+            let Some(psci) = PSCI.get() else { continue };
+            let Some((entry, context)) = psci.lock().cpu_entering(index) else {
+                continue;
+            };
+            el3::init_cpu(index);
+            el3::enter_ns(index, entry, context);
+        }
+        // SAFETY: WFE only waits for an event (SEV from CPU_ON).
+        unsafe { core::arch::asm!("wfe", options(nomem, nostack)) };
+    }
+}
+
+/// Parks the calling CPU (PSCI CPU_OFF): its stack is reset; it waits for CPU_ON again.
+pub fn park(index: usize) -> ! {
+    // SAFETY: cpu_park resets SP to this CPU's own stack top and never returns; nothing on the
+    // current stack is used afterwards.
+    unsafe { cpu_park(index as u64) }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: masking exceptions only.
+    unsafe { core::arch::asm!("msr daifset, #0xf", options(nomem, nostack)) };
+    let _ = core::fmt::Write::write_fmt(&mut console::Raw, format_args!("\nfirmware panic: {info}\n"));
+    let _ = core::fmt::Write::write_str(&mut console::Raw, "@event fw ev=fail reason=panic\n");
+    power::off()
+}

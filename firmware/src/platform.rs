@@ -1,0 +1,17 @@
+//! QEMU virt with secure=on: the few facts a platform port fixes (as TF-A's
+//! `plat/qemu/qemu/include/platform_def.h` does). Everything else comes from the DT.
+
+/// QEMU puts the DTB at the start of DRAM for `-bios` boots, in a 1 MiB slot
+/// (`docs/system/arm/virt.rst`; measured: header totalsize 0x100000).
+pub const DTB_ADDR: u64 = 0x4000_0000;
+/// The DTB slot we may grow the tree into.
+pub const DTB_SLOT: usize = 0x10_0000;
+/// The secure UART (second `-serial`).
+pub const SECURE_UART: usize = 0x0904_0000;
+/// A normal-world payload preloaded here (`-device loader,file=u-boot.bin,addr=0x60000000`)
+/// is entered when fw_cfg carries no kernel.
+pub const PRELOADED_PAYLOAD: u64 = 0x6000_0000;
+/// CPUs this port supports (Aff0 0..7, Aff1..3 zero).
+pub const MAX_CPUS: usize = 8;
+/// Per-CPU EL3 stack (matches the linker script).
+pub const STACK_SIZE: usize = 0x8000;

@@ -1,0 +1,218 @@
+//! EL3 exception vectors and the SMC dispatcher.
+//!
+//! A lower-EL synchronous exception saves x0–x30, ELR_EL3 and SPSR_EL3 on this CPU's EL3
+//! stack and calls [`el3_sync_lower`]. SMC64 calls are dispatched by function ID: PSCI and the
+//! SMCCC architecture calls to `psci-el3`; everything else gets SMCCC NOT_SUPPORTED (-1) in
+//! x0 with every other register preserved (SMCCC 1.2 §2.6). Exceptions taken *from* EL3 are
+//! firmware bugs: reported, then the system stops.
+
+use crate::{console, fwlog, power};
+use core::arch::{asm, global_asm};
+use psci_el3::{Action, Psci};
+
+/// Saved registers.
+#[repr(C)]
+pub struct Frame {
+    /// x0–x30.
+    pub x: [u64; 31],
+    /// ELR_EL3.
+    pub elr: u64,
+    /// SPSR_EL3.
+    pub spsr: u64,
+    _pad: u64,
+}
+
+const FRAME: usize = size_of::<Frame>();
+
+global_asm!(
+    r#"
+.macro save_and_call handler, kind
+    .balign 0x80
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #0]
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x0, elr_el3
+    stp     x30, x0, [sp, #240]
+    mrs     x0, spsr_el3
+    str     x0, [sp, #256]
+    mov     x0, sp
+    mov     x1, #\kind
+    bl      \handler
+    b       el3_return
+.endm
+
+.section .text.vectors, "ax"
+.balign 0x800
+.global el3_vectors
+el3_vectors:
+    save_and_call el3_unexpected, 0
+    save_and_call el3_unexpected, 1
+    save_and_call el3_unexpected, 2
+    save_and_call el3_unexpected, 3
+    save_and_call el3_unexpected, 4
+    save_and_call el3_unexpected, 5
+    save_and_call el3_unexpected, 6
+    save_and_call el3_unexpected, 7
+    save_and_call el3_sync_lower, 8
+    save_and_call el3_unexpected, 9
+    save_and_call el3_unexpected, 10
+    save_and_call el3_unexpected, 11
+    save_and_call el3_unexpected, 12
+    save_and_call el3_unexpected, 13
+    save_and_call el3_unexpected, 14
+    save_and_call el3_unexpected, 15
+
+el3_return:
+    ldr     x0, [sp, #256]
+    msr     spsr_el3, x0
+    ldp     x30, x0, [sp, #240]
+    msr     elr_el3, x0
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    add     sp, sp, #{frame}
+    eret
+"#,
+    frame = const FRAME,
+);
+
+fn esr() -> u64 {
+    let v: u64;
+    // SAFETY: reading ESR_EL3 has no side effects.
+    unsafe { asm!("mrs {}, esr_el3", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+fn this_cpu() -> usize {
+    let v: u64;
+    // SAFETY: reading MPIDR_EL1 has no side effects.
+    unsafe { asm!("mrs {}, mpidr_el1", out(reg) v, options(nomem, nostack)) };
+    (v & 0xff) as usize
+}
+
+/// EC of an SMC executed in AArch64 state (Arm ARM D24.2.40).
+const EC_SMC64: u64 = 0x17;
+
+fn psci_name(fid: u32) -> &'static str {
+    use smccc_ids::*;
+    match fid & !(1 << 16) {
+        PSCI_VERSION => "PSCI_VERSION",
+        PSCI_FEATURES => "PSCI_FEATURES",
+        PSCI_CPU_ON_32 | PSCI_CPU_ON_64 => "CPU_ON",
+        PSCI_CPU_OFF => "CPU_OFF",
+        PSCI_CPU_SUSPEND_32 | PSCI_CPU_SUSPEND_64 => "CPU_SUSPEND",
+        PSCI_AFFINITY_INFO_32 | PSCI_AFFINITY_INFO_64 => "AFFINITY_INFO",
+        PSCI_MIGRATE_INFO_TYPE => "MIGRATE_INFO_TYPE",
+        PSCI_SYSTEM_OFF => "SYSTEM_OFF",
+        PSCI_SYSTEM_RESET => "SYSTEM_RESET",
+        psci_el3::SMCCC_VERSION => "SMCCC_VERSION",
+        psci_el3::SMCCC_ARCH_FEATURES => "SMCCC_ARCH_FEATURES",
+        _ => "other",
+    }
+}
+
+mod smccc_ids {
+    pub use smccc::psci::*;
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
+    let esr = esr();
+    if esr >> 26 != EC_SMC64 {
+        fwlog!("unexpected exception from the normal world: ESR_EL3={esr:#x} ELR={:#x}", frame.elr);
+        crate::fail("unexpected-lower-el-exception");
+    }
+    let fid = frame.x[0] as u32;
+    let cpu = this_cpu();
+    if Psci::owns(fid) {
+        let mut x = [0u64; 8];
+        x.copy_from_slice(&frame.x[..8]);
+        let action = match crate::PSCI.get() {
+            Some(p) => p.lock().handle(cpu, &x),
+            None => Action::Return([u64::MAX, 0, 0, 0]),
+        };
+        psci_event(fid, &x, &action);
+        match action {
+            Action::Return(r) => frame.x[..4].copy_from_slice(&r),
+            Action::StartCpu { target, .. } => {
+                frame.x[..4].copy_from_slice(&[0, 0, 0, 0]);
+                crate::release_cpu(target);
+            }
+            Action::Standby => {
+                // SAFETY: WFI waits for an interrupt; SCR_EL3 leaves IRQs to the lower ELs, so
+                // a pending one wakes us and is taken after the ERET.
+                unsafe { asm!("wfi", options(nomem, nostack)) };
+                frame.x[..4].copy_from_slice(&[0, 0, 0, 0]);
+            }
+            Action::ParkCaller => crate::park(cpu),
+            Action::SystemOff => power::off(),
+            Action::SystemReset => power::reset(),
+        }
+        return;
+    }
+    // Not ours: SMCCC NOT_SUPPORTED, other registers untouched.
+    console::event("smc", |e| e.hex("fid", u64::from(fid)).str("result", "not-supported"));
+    frame.x[0] = u64::MAX;
+}
+
+fn psci_event(fid: u32, x: &[u64; 8], action: &Action) {
+    let name = psci_name(fid);
+    console::event("psci", |e| {
+        let e = e.str("call", name).u64("cpu", this_cpu() as u64);
+        let e = match fid & !(1 << 16) {
+            smccc::psci::PSCI_CPU_ON_32 | smccc::psci::PSCI_CPU_ON_64 => e.hex("target", x[1]).hex("entry", x[2]),
+            smccc::psci::PSCI_FEATURES | psci_el3::SMCCC_ARCH_FEATURES => e.hex("query", x[1]),
+            _ => e,
+        };
+        match action {
+            Action::Return(r) => e.u64("result", r[0]).str("signed", if (r[0] as i64) < 0 { "neg" } else { "pos" }),
+            Action::StartCpu { target, .. } => e.u64("started", *target as u64),
+            Action::ParkCaller => e.str("result", "parked"),
+            Action::Standby => e.str("result", "standby"),
+            Action::SystemOff => e.str("result", "off"),
+            Action::SystemReset => e.str("result", "reset"),
+        }
+    });
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn el3_unexpected(frame: &mut Frame, kind: u64) {
+    let esr = esr();
+    let far: u64;
+    // SAFETY: reading FAR_EL3 has no side effects.
+    unsafe { asm!("mrs {}, far_el3", out(reg) far, options(nomem, nostack)) };
+    let _ = core::fmt::Write::write_fmt(
+        &mut console::Raw,
+        format_args!(
+            "\nEL3: unexpected exception (vector {kind}) ESR={esr:#x} FAR={far:#x} ELR={:#x}\n",
+            frame.elr
+        ),
+    );
+    let _ = core::fmt::Write::write_str(&mut console::Raw, "@event fw ev=fail reason=el3-exception\n");
+    power::off()
+}
