@@ -4,8 +4,8 @@
 use alloc::string::{String, ToString};
 use alloc::vec;
 use dtinfo::Platform;
-use dtoolkit::fdt::Fdt;
 use dtoolkit::Node;
+use dtoolkit::fdt::Fdt;
 use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
 
 /// Reads the DT in `slot` (validated by dtinfo).
@@ -18,7 +18,10 @@ fn total_size(slot: &[u8]) -> Result<usize, String> {
     let h = slot.get(..8).ok_or("DTB slot too small")?;
     let total = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
     if total > slot.len() || total < 40 {
-        return Err(alloc::format!("DTB totalsize {total} does not fit its {}-byte slot", slot.len()));
+        return Err(alloc::format!(
+            "DTB totalsize {total} does not fit its {}-byte slot",
+            slot.len()
+        ));
     }
     Ok(total)
 }
@@ -51,14 +54,20 @@ pub fn edit(slot: &mut [u8], bootargs: Option<&str>) -> Result<(), String> {
     if let Some(args) = bootargs {
         let chosen = match tree.find_node_mut("/chosen") {
             Some(c) => c,
-            None => tree.root.add_child_mut(DeviceTreeNode::new("chosen").map_err(|e| alloc::format!("{e:?}"))?),
+            None => tree
+                .root
+                .add_child_mut(DeviceTreeNode::new("chosen").map_err(|e| alloc::format!("{e:?}"))?),
         };
         chosen.remove_property("bootargs");
         chosen.add_property(prop("bootargs", args)?);
     }
     let out = tree.to_dtb();
     if out.len() > slot.len() {
-        return Err(alloc::format!("edited DT is {} bytes, the slot {}", out.len(), slot.len()));
+        return Err(alloc::format!(
+            "edited DT is {} bytes, the slot {}",
+            out.len(),
+            slot.len()
+        ));
     }
     slot[..out.len()].copy_from_slice(&out);
     // The result must still be a tree the normal world can read.

@@ -64,13 +64,19 @@ pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
     let Some(dev) = p.compatible("qemu,fw-cfg-mmio") else {
         return Ok(None);
     };
-    let base = dev.regions.first().map(|r| r.base as usize).ok_or("fw_cfg without reg")?;
+    let base = dev
+        .regions
+        .first()
+        .map(|r| r.base as usize)
+        .ok_or("fw_cfg without reg")?;
     let fw = FwCfg { base };
     let mut sig = [0u8; 4];
     fw.select(SEL_SIGNATURE);
     fw.read(&mut sig);
     if &sig != b"QEMU" {
-        return Err(alloc::format!("fw_cfg signature {sig:02x?}, expected \"QEMU\""));
+        return Err(alloc::format!(
+            "fw_cfg signature {sig:02x?}, expected \"QEMU\""
+        ));
     }
     let size = u64::from(fw.read_u32(SEL_KERNEL_SIZE));
     if size == 0 {
@@ -91,7 +97,8 @@ pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
         .map_err(|e| alloc::format!("-kernel image of {size} bytes: {e}"))?;
     // SAFETY: [entry, entry + image_size) was checked to lie in DRAM after the DTB slot; the
     // normal world is not running, so the firmware is its only user.
-    let dest = unsafe { core::slice::from_raw_parts_mut(entry as *mut u8, header.image_size as usize) };
+    let dest =
+        unsafe { core::slice::from_raw_parts_mut(entry as *mut u8, header.image_size as usize) };
     dest[..HEADER_LEN].copy_from_slice(&head);
     fw.read(&mut dest[HEADER_LEN..size as usize]);
     dest[size as usize..].fill(0);
@@ -101,7 +108,11 @@ pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
     fw.select(SEL_CMDLINE_DATA);
     fw.read(&mut cmd);
     let cmdline = String::from_utf8_lossy(&cmd).trim_end_matches('\0').into();
-    Ok(Some(Loaded { entry, size, cmdline }))
+    Ok(Some(Loaded {
+        entry,
+        size,
+        cmdline,
+    }))
 }
 
 /// A payload preloaded at `addr` (U-Boot via `-device loader`): its address if the first

@@ -22,11 +22,14 @@ pub fn init(p: &Platform) -> Result<(), &'static str> {
     if redist.size < 0x2_0000 * cpus as u64 {
         return Err("GICR region too small for the CPUs");
     }
-    let gicd = NonNull::new(dist.base as usize as *mut arm_gic::gicv3::registers::Gicd).ok_or("GICD at 0")?;
-    let gicr = NonNull::new(redist.base as usize as *mut arm_gic::gicv3::registers::GicrSgi).ok_or("GICR at 0")?;
+    let gicd = NonNull::new(dist.base as usize as *mut arm_gic::gicv3::registers::Gicd)
+        .ok_or("GICD at 0")?;
+    let gicr = NonNull::new(redist.base as usize as *mut arm_gic::gicv3::registers::GicrSgi)
+        .ok_or("GICR at 0")?;
     // SAFETY: GICD/GICR come from the DT; EL3 runs with the MMU off (Device memory); this is
     // the only driver instance in the firmware.
-    let mut gic = unsafe { GicV3::new(UniqueMmioPointer::new(gicd), gicr, cpus) }.map_err(|_| "no GICv3 redistributors")?;
+    let mut gic = unsafe { GicV3::new(UniqueMmioPointer::new(gicd), gicr, cpus) }
+        .map_err(|_| "no GICv3 redistributors")?;
     gic.distributor().configure_default_settings();
     GIC.call_once(|| Mutex::new(Shared(gic)));
     Ok(())

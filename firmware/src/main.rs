@@ -189,7 +189,10 @@ extern "C" fn fw_main() -> ! {
     let ns_ram: alloc::vec::Vec<NsRange> = platform
         .memory
         .iter()
-        .map(|r| NsRange { base: r.base, size: r.size })
+        .map(|r| NsRange {
+            base: r.base,
+            size: r.size,
+        })
         .collect();
     PSCI.call_once(|| spin::Mutex::new(Psci::new(&mpidrs, &ns_ram)));
 
@@ -197,13 +200,17 @@ extern "C" fn fw_main() -> ! {
     let (entry, bootargs) = match fwcfg::load_kernel(&platform) {
         Ok(Some(k)) => {
             console::event("payload", |e| {
-                e.str("source", "fw_cfg").hex("entry", k.entry).u64("size", k.size)
+                e.str("source", "fw_cfg")
+                    .hex("entry", k.entry)
+                    .u64("size", k.size)
             });
             (k.entry, Some(k.cmdline))
         }
         Ok(None) => match fwcfg::preloaded(PRELOADED_PAYLOAD) {
             Some(entry) => {
-                console::event("payload", |e| e.str("source", "preloaded").hex("entry", entry));
+                console::event("payload", |e| {
+                    e.str("source", "preloaded").hex("entry", entry)
+                });
                 (entry, None)
             }
             None => {
@@ -222,7 +229,9 @@ extern "C" fn fw_main() -> ! {
         fwlog!("device tree edit: {e}");
         fail("dt-edit");
     }
-    console::event("enter-ns", |e| e.u64("el", 2).hex("entry", entry).hex("x0", DTB_ADDR));
+    console::event("enter-ns", |e| {
+        e.u64("el", 2).hex("entry", entry).hex("x0", DTB_ADDR)
+    });
     el3::init_cpu(0);
     el3::enter_ns(0, entry, DTB_ADDR)
 }
@@ -256,7 +265,10 @@ pub fn park(index: usize) -> ! {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     // SAFETY: masking exceptions only.
     unsafe { core::arch::asm!("msr daifset, #0xf", options(nomem, nostack)) };
-    let _ = core::fmt::Write::write_fmt(&mut console::Raw, format_args!("\nfirmware panic: {info}\n"));
+    let _ = core::fmt::Write::write_fmt(
+        &mut console::Raw,
+        format_args!("\nfirmware panic: {info}\n"),
+    );
     let _ = core::fmt::Write::write_str(&mut console::Raw, "@event fw ev=fail reason=panic\n");
     power::off()
 }

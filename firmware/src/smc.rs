@@ -144,7 +144,10 @@ mod smccc_ids {
 extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
     let esr = esr();
     if esr >> 26 != EC_SMC64 {
-        fwlog!("unexpected exception from the normal world: ESR_EL3={esr:#x} ELR={:#x}", frame.elr);
+        fwlog!(
+            "unexpected exception from the normal world: ESR_EL3={esr:#x} ELR={:#x}",
+            frame.elr
+        );
         crate::fail("unexpected-lower-el-exception");
     }
     let fid = frame.x[0] as u32;
@@ -176,7 +179,9 @@ extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
         return;
     }
     // Not ours: SMCCC NOT_SUPPORTED, other registers untouched.
-    console::event("smc", |e| e.hex("fid", u64::from(fid)).str("result", "not-supported"));
+    console::event("smc", |e| {
+        e.hex("fid", u64::from(fid)).str("result", "not-supported")
+    });
     frame.x[0] = u64::MAX;
 }
 
@@ -185,12 +190,14 @@ fn psci_event(fid: u32, x: &[u64; 8], action: &Action) {
     console::event("psci", |e| {
         let e = e.str("call", name).u64("cpu", this_cpu() as u64);
         let e = match fid & !(1 << 16) {
-            smccc::psci::PSCI_CPU_ON_32 | smccc::psci::PSCI_CPU_ON_64 => e.hex("target", x[1]).hex("entry", x[2]),
+            smccc::psci::PSCI_CPU_ON_32 | smccc::psci::PSCI_CPU_ON_64 => {
+                e.hex("target", x[1]).hex("entry", x[2])
+            }
             smccc::psci::PSCI_FEATURES | psci_el3::SMCCC_ARCH_FEATURES => e.hex("query", x[1]),
             _ => e,
         };
         match action {
-            Action::Return(r) => e.u64("result", r[0]).str("signed", if (r[0] as i64) < 0 { "neg" } else { "pos" }),
+            Action::Return(r) => e.str("result", &alloc::format!("{}", r[0] as i64)),
             Action::StartCpu { target, .. } => e.u64("started", *target as u64),
             Action::ParkCaller => e.str("result", "parked"),
             Action::Standby => e.str("result", "standby"),
@@ -213,6 +220,9 @@ extern "C" fn el3_unexpected(frame: &mut Frame, kind: u64) {
             frame.elr
         ),
     );
-    let _ = core::fmt::Write::write_str(&mut console::Raw, "@event fw ev=fail reason=el3-exception\n");
+    let _ = core::fmt::Write::write_str(
+        &mut console::Raw,
+        "@event fw ev=fail reason=el3-exception\n",
+    );
     power::off()
 }

@@ -80,7 +80,11 @@ impl Header {
             return Err(ImageError::BadTextOffset);
         }
         // image_size 0 means "unknown" (kernels before 3.17): use the file size.
-        let image_size = if h.image_size == 0 { file_len } else { h.image_size };
+        let image_size = if h.image_size == 0 {
+            file_len
+        } else {
+            h.image_size
+        };
         if image_size < file_len {
             return Err(ImageError::BadImageSize);
         }
@@ -90,9 +94,15 @@ impl Header {
     /// The load address: the first 2 MiB boundary at or above `from`, plus text_offset, if the
     /// image then ends at or before `ram_end`.
     pub fn load_address(&self, from: u64, ram_end: u64) -> Result<u64, ImageError> {
-        let base = from.checked_next_multiple_of(ALIGN).ok_or(ImageError::DoesNotFit)?;
-        let start = base.checked_add(self.text_offset).ok_or(ImageError::DoesNotFit)?;
-        let end = start.checked_add(self.image_size).ok_or(ImageError::DoesNotFit)?;
+        let base = from
+            .checked_next_multiple_of(ALIGN)
+            .ok_or(ImageError::DoesNotFit)?;
+        let start = base
+            .checked_add(self.text_offset)
+            .ok_or(ImageError::DoesNotFit)?;
+        let end = start
+            .checked_add(self.image_size)
+            .ok_or(ImageError::DoesNotFit)?;
         if end > ram_end {
             return Err(ImageError::DoesNotFit);
         }
@@ -129,12 +139,30 @@ mod tests {
         let mut bad = header(0, 0x1000, 0);
         bad[0x38] = b'X';
         assert_eq!(Header::parse(&bad, 0x1000), Err(ImageError::BadMagic));
-        assert_eq!(Header::parse(&header(0, 0x1000, 1), 0x1000), Err(ImageError::BigEndian));
-        assert_eq!(Header::parse(&header(0x100, 0x1000, 0), 0x1000), Err(ImageError::BadTextOffset));
-        assert_eq!(Header::parse(&header(2 << 20, 0x1000, 0), 0x1000), Err(ImageError::BadTextOffset));
-        assert_eq!(Header::parse(&header(0, 0x1000, 0), 0x2000), Err(ImageError::BadImageSize));
+        assert_eq!(
+            Header::parse(&header(0, 0x1000, 1), 0x1000),
+            Err(ImageError::BigEndian)
+        );
+        assert_eq!(
+            Header::parse(&header(0x100, 0x1000, 0), 0x1000),
+            Err(ImageError::BadTextOffset)
+        );
+        assert_eq!(
+            Header::parse(&header(2 << 20, 0x1000, 0), 0x1000),
+            Err(ImageError::BadTextOffset)
+        );
+        assert_eq!(
+            Header::parse(&header(0, 0x1000, 0), 0x2000),
+            Err(ImageError::BadImageSize)
+        );
         let h = Header::parse(&header(0, 0x100_0000, 0), 0x1000).unwrap();
-        assert_eq!(h.load_address(0x4000_0000, 0x4080_0000), Err(ImageError::DoesNotFit));
-        assert_eq!(h.load_address(u64::MAX - 10, u64::MAX), Err(ImageError::DoesNotFit));
+        assert_eq!(
+            h.load_address(0x4000_0000, 0x4080_0000),
+            Err(ImageError::DoesNotFit)
+        );
+        assert_eq!(
+            h.load_address(u64::MAX - 10, u64::MAX),
+            Err(ImageError::DoesNotFit)
+        );
     }
 }

@@ -371,7 +371,9 @@ impl Platform {
             let base_name = node.name.split('@').next().unwrap_or("");
             let compat = str_list(node, "compatible");
             if prop_str(node, "device_type") == Some("memory") {
-                let ranges = regions(node, root_cells, None).into_iter().filter(|r| r.size != 0);
+                let ranges = regions(node, root_cells, None)
+                    .into_iter()
+                    .filter(|r| r.size != 0);
                 if is_enabled(node) {
                     p.memory.extend(ranges);
                 } else if is_secure_enabled(node) {

@@ -95,8 +95,20 @@ fn secure_machine_has_no_psci_and_translates_platform_bus() {
     let p = Platform::parse(SECURE).unwrap();
     assert_eq!(p.psci, None);
     // secram@e000000 is a memory node for the secure world only.
-    assert_eq!(p.memory, vec![Range { base: 0x4000_0000, size: 0x4000_0000 }]);
-    assert_eq!(p.secure_memory, vec![Range { base: 0xe00_0000, size: 0x100_0000 }]);
+    assert_eq!(
+        p.memory,
+        vec![Range {
+            base: 0x4000_0000,
+            size: 0x4000_0000
+        }]
+    );
+    assert_eq!(
+        p.secure_memory,
+        vec![Range {
+            base: 0xe00_0000,
+            size: 0x100_0000
+        }]
+    );
     let mut early_mem = vec![];
     early::for_each_region(SECURE, &mut |k, r| {
         if k == early::RegionKind::Memory {
@@ -108,7 +120,10 @@ fn secure_machine_has_no_psci_and_translates_platform_bus() {
     // Secure-only devices: disabled for the normal world, usable by the secure world.
     let uart = p.device_at("/pl011@9040000").unwrap();
     assert!(!uart.enabled && uart.secure_enabled);
-    assert!(p.compatible("arm,pl011").is_some_and(|u| u.path == "/pl011@9000000"));
+    assert!(
+        p.compatible("arm,pl011")
+            .is_some_and(|u| u.path == "/pl011@9000000")
+    );
     // gpio-poweroff → the secure PL061 by phandle, pin 0.
     let off = p.secure_compatible("gpio-poweroff").unwrap();
     let (ph, pin) = off.gpio.unwrap();

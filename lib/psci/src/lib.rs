@@ -118,7 +118,9 @@ impl Psci {
 
     /// The index of the CPU with this MPIDR.
     pub fn index_of(&self, mpidr: u64) -> Option<usize> {
-        self.mpidrs.iter().position(|m| *m == mpidr & MPIDR_AFF_MASK)
+        self.mpidrs
+            .iter()
+            .position(|m| *m == mpidr & MPIDR_AFF_MASK)
     }
 
     /// A CPU's state.
@@ -198,7 +200,11 @@ impl Psci {
             PSCI_CPU_SUSPEND_32 | PSCI_CPU_SUSPEND_64 => {
                 // Original format (DEN0022 §5.4.2): StateType bit 16 (0 = standby), PowerLevel
                 // bits 25:24, StateID bits 15:0. Only level-0 standby with StateID 0 exists.
-                if arg(1) == 0 { Action::Standby } else { err(INVALID_PARAMETERS) }
+                if arg(1) == 0 {
+                    Action::Standby
+                } else {
+                    err(INVALID_PARAMETERS)
+                }
             }
             PSCI_MIGRATE_INFO_TYPE => ret(MIGRATE_NOT_REQUIRED as i64),
             PSCI_SYSTEM_OFF => Action::SystemOff,

@@ -11,6 +11,8 @@ pub struct Images {
     pub image: PathBuf,
     /// The kernel ELF (symbols, for debugging).
     pub elf: PathBuf,
+    /// The EL3 firmware, flat, for `-bios`.
+    pub firmware: PathBuf,
 }
 
 /// Linux arm64 Image header: magic "ARM\x64" at 0x38, image_size at 0x10
@@ -26,44 +28,48 @@ fn check_image_header(bytes: &[u8]) -> Result<u64> {
     Ok(image_size)
 }
 
-/// Builds the kernel and lays out `target/catena/`.
-pub fn build(root: &Path, quiet: bool) -> Result<Images> {
-    prereq::ensure_rust()?;
+fn cargo_build(root: &Path, package: &str, quiet: bool) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // One package per invocation, so features of one image never leak into another.
     let status = Command::new(&cargo)
         .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "catena-kernel",
-            "--target",
-            TARGET,
-        ])
+        .args(["build", "--release", "-p", package, "--target", TARGET])
         .args(if quiet { &["--quiet"][..] } else { &[][..] })
         .status()
         .context("running cargo build")?;
     if !status.success() {
-        bail!("kernel build failed");
+        bail!("{package} build failed");
     }
-    let out = root.join("target/catena");
-    std::fs::create_dir_all(&out)?;
-    let built = root
+    Ok(root
         .join("target")
         .join(TARGET)
-        .join("release/catena-kernel");
+        .join("release")
+        .join(package))
+}
+
+fn objcopy(elf: &Path, out: &Path) -> Result<Vec<u8>> {
+    let status = Command::new(prereq::llvm_tool("llvm-objcopy")?)
+        .args(["-O", "binary"])
+        .arg(elf)
+        .arg(out)
+        .status()?;
+    if !status.success() {
+        bail!("llvm-objcopy failed on {}", elf.display());
+    }
+    Ok(std::fs::read(out)?)
+}
+
+/// Builds the kernel and the firmware and lays out `target/catena/`.
+pub fn build(root: &Path, quiet: bool) -> Result<Images> {
+    prereq::ensure_rust()?;
+    let out = root.join("target/catena");
+    std::fs::create_dir_all(&out)?;
+
+    let built = cargo_build(root, "catena-kernel", quiet)?;
     let elf = out.join("kernel.elf");
     std::fs::copy(&built, &elf).with_context(|| format!("copying {}", built.display()))?;
     let image = out.join("Image");
-    let status = Command::new(prereq::llvm_tool("llvm-objcopy")?)
-        .args(["-O", "binary"])
-        .arg(&elf)
-        .arg(&image)
-        .status()?;
-    if !status.success() {
-        bail!("llvm-objcopy failed");
-    }
-    let bytes = std::fs::read(&image)?;
+    let bytes = objcopy(&elf, &image)?;
     let image_size = check_image_header(&bytes)?;
     println!(
         "xtask: {} {} bytes (loaded footprint {} KiB), {} {} bytes",
@@ -73,8 +79,27 @@ pub fn build(root: &Path, quiet: bool) -> Result<Images> {
         rel(root, &elf),
         std::fs::metadata(&elf)?.len()
     );
-    Ok(Images { image, elf })
+
+    let fw_elf = cargo_build(root, "catena-firmware", quiet)?;
+    std::fs::copy(&fw_elf, out.join("firmware.elf"))?;
+    let firmware = out.join("firmware.bin");
+    let fw = objcopy(&fw_elf, &firmware)?;
+    if fw.len() > FLASH_SIZE {
+        bail!(
+            "firmware.bin is {} bytes; secure flash holds {FLASH_SIZE}",
+            fw.len()
+        );
+    }
+    println!("xtask: {} {} bytes", rel(root, &firmware), fw.len());
+    Ok(Images {
+        image,
+        elf,
+        firmware,
+    })
 }
+
+/// QEMU virt's secure flash (`-bios`).
+const FLASH_SIZE: usize = 64 << 20;
 
 fn rel(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()

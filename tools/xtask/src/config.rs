@@ -1,5 +1,6 @@
 //! `qemu.toml`: machines and scenarios as data, and the QEMU command line they make.
 
+use crate::build::Images;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -83,6 +84,9 @@ pub struct Scenario {
     pub test: bool,
     /// Seconds before the run is killed, overriding the default.
     pub timeout: Option<u64>,
+    /// Boot through the EL3 firmware (`-bios firmware.bin`; the kernel goes through fw_cfg).
+    #[serde(default)]
+    pub firmware: bool,
 }
 
 impl Config {
@@ -128,8 +132,15 @@ impl Config {
         })
     }
 
-    /// QEMU arguments for a scenario (without the binary).
-    pub fn qemu_args(&self, scenario: &Scenario, image: &Path, interactive: bool) -> Vec<String> {
+    /// QEMU arguments for a scenario (without the binary). `secure_log` receives the secure
+    /// UART when the scenario boots through the firmware.
+    pub fn qemu_args(
+        &self,
+        scenario: &Scenario,
+        images: &Images,
+        secure_log: &Path,
+        interactive: bool,
+    ) -> Vec<String> {
         let m = &self.machines[&scenario.machine];
         let mut args: Vec<String> = vec![
             "-M".into(),
@@ -143,7 +154,7 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| self.defaults.memory.clone()),
             "-kernel".into(),
-            image.display().to_string(),
+            images.image.display().to_string(),
             "-display".into(),
             "none".into(),
             "-no-reboot".into(),
@@ -151,6 +162,9 @@ impl Config {
         if !scenario.cmdline.is_empty() {
             args.push("-append".into());
             args.push(scenario.cmdline.clone());
+        }
+        if scenario.firmware {
+            args.extend(["-bios".into(), images.firmware.display().to_string()]);
         }
         if interactive {
             args.extend(["-serial".into(), "mon:stdio".into()]);
@@ -161,6 +175,10 @@ impl Config {
                 "-serial".into(),
                 "stdio".into(),
             ]);
+        }
+        if scenario.firmware {
+            // The second UART is the secure one: the firmware's log.
+            args.extend(["-serial".into(), format!("file:{}", secure_log.display())]);
         }
         args
     }
@@ -179,11 +197,21 @@ mod tests {
     fn the_repository_qemu_toml_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../qemu.toml");
         let cfg = Config::load(&path).unwrap();
-        for needed in ["el2", "el1", "fault"] {
+        for needed in ["el2", "el1", "fault", "full"] {
             assert!(cfg.scenarios[needed].test, "{needed} is a test scenario");
         }
         let el2 = cfg.scenario("el2").unwrap();
-        let args = cfg.qemu_args(el2, Path::new("Image"), false);
+        let images = Images {
+            image: "Image".into(),
+            elf: "kernel.elf".into(),
+            firmware: "firmware.bin".into(),
+        };
+        let args = cfg.qemu_args(el2, &images, Path::new("s.log"), false);
+        assert!(!args.contains(&"-bios".to_string()));
+        let full = cfg.scenario("full").unwrap();
+        let args = cfg.qemu_args(full, &images, Path::new("s.log"), false);
+        assert!(args.windows(2).any(|w| w == ["-bios", "firmware.bin"]));
+        assert!(args.windows(2).any(|w| w == ["-serial", "file:s.log"]));
         assert!(
             args.windows(2)
                 .any(|w| w == ["-M", "virt,virtualization=on,gic-version=3"])

@@ -53,8 +53,10 @@ impl Pattern {
 /// How a run ended, as observed from outside.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Events in console order.
+    /// Kernel events in console order.
     pub events: Vec<Event>,
+    /// Firmware events (`@event fw ...` on the secure UART), in their own order.
+    pub fw_events: Vec<Event>,
     /// The run was killed at its deadline.
     pub timed_out: bool,
     /// QEMU's exit code, if it exited by itself.
@@ -110,6 +112,41 @@ pub fn collect_line(outcome: &mut Outcome, line: &str) {
     }
 }
 
+/// Reads the firmware's events from the secure UART log.
+pub fn collect_fw_log(outcome: &mut Outcome, text: &str) {
+    for line in text.lines() {
+        match parse_line(line) {
+            Ok(Some(e)) if e.kind == "fw" => outcome.fw_events.push(e),
+            Ok(_) => {}
+            Err(err) => outcome
+                .malformed
+                .push(format!("secure UART: {line} ({err})")),
+        }
+    }
+}
+
+/// Matches ordered patterns against one stream; returns problems.
+fn ordered(patterns: &[&String], events: &[Event], problems: &mut Vec<String>) {
+    let mut pos = 0;
+    for text in patterns {
+        let Ok(p) = Pattern::parse(text) else {
+            problems.push(format!("bad pattern `{text}`"));
+            continue;
+        };
+        match events[pos..].iter().position(|e| p.matches(e)) {
+            Some(i) => pos += i + 1,
+            None => {
+                let anywhere = events.iter().any(|e| p.matches(e));
+                problems.push(if anywhere {
+                    format!("expected event `{text}` appears, but out of order")
+                } else {
+                    format!("expected event `{text}` missing")
+                });
+            }
+        }
+    }
+}
+
 /// Every problem with a run against its scenario; empty means it passed.
 pub fn judge(s: &Scenario, o: &Outcome) -> Vec<String> {
     let mut problems = Vec::new();
@@ -135,28 +172,17 @@ pub fn judge(s: &Scenario, o: &Outcome) -> Vec<String> {
     for m in &o.malformed {
         problems.push(format!("malformed event line: {m}"));
     }
-    // Ordered expectations: each must match an event after the previous match.
-    let mut pos = 0;
-    for text in &s.events {
-        let Ok(p) = Pattern::parse(text) else {
-            problems.push(format!("bad pattern `{text}`"));
-            continue;
-        };
-        match o.events[pos..].iter().position(|e| p.matches(e)) {
-            Some(i) => pos += i + 1,
-            None => {
-                let anywhere = o.events.iter().any(|e| p.matches(e));
-                problems.push(if anywhere {
-                    format!("expected event `{text}` appears, but out of order")
-                } else {
-                    format!("expected event `{text}` missing")
-                });
-            }
-        }
-    }
+    // Ordered expectations, per stream: `fw ...` patterns against the firmware's events,
+    // the rest against the kernel's (the two UARTs have no common clock).
+    let (fw, kernel): (Vec<&String>, Vec<&String>) = s
+        .events
+        .iter()
+        .partition(|t| t.split(' ').next() == Some("fw"));
+    ordered(&kernel, &o.events, &mut problems);
+    ordered(&fw, &o.fw_events, &mut problems);
     for text in &s.forbid {
         if let Ok(p) = Pattern::parse(text)
-            && let Some(e) = o.events.iter().find(|e| p.matches(e))
+            && let Some(e) = o.events.iter().chain(&o.fw_events).find(|e| p.matches(e))
         {
             problems.push(format!("forbidden event `{text}` appeared: {}", render(e)));
         }
@@ -247,6 +273,7 @@ mod tests {
             forbid: forbid.iter().map(|s| s.to_string()).collect(),
             test: true,
             timeout: None,
+            firmware: false,
         }
     }
 
@@ -368,6 +395,32 @@ mod tests {
         assert!(p.matches(&e));
         assert!(!Pattern::parse("probe result=ok").unwrap().matches(&e));
         assert!(Pattern::parse("").is_err());
+    }
+
+    #[test]
+    fn firmware_events_are_their_own_stream() {
+        let lines = good_boot();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let mut o = outcome(&refs, Some(0));
+        collect_fw_log(
+            &mut o,
+            "banner\n@event fw ev=boot cpus=2\n@event fw ev=psci call=CPU_ON\n",
+        );
+        assert_eq!(o.fw_events.len(), 2);
+        // Kernel and firmware patterns interleaved: each stream is matched on its own.
+        let s = scenario(
+            Expect::Ok,
+            &[
+                "fw ev=boot",
+                "boot el=2",
+                "fw ev=psci call=CPU_ON",
+                "done status=ok",
+            ],
+            &[],
+        );
+        assert_eq!(judge(&s, &o), Vec::<String>::new());
+        let s = scenario(Expect::Ok, &["fw ev=psci", "fw ev=boot"], &["fw ev=fail"]);
+        assert!(judge(&s, &o).iter().any(|p| p.contains("out of order")));
     }
 
     #[test]

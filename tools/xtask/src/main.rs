@@ -42,6 +42,9 @@ enum Cmd {
         /// Console on the terminal (QEMU monitor on Ctrl-A c); no judging.
         #[arg(long)]
         interactive: bool,
+        /// Print the firmware's secure-UART log after the run.
+        #[arg(long)]
+        secure_log: bool,
     },
     /// Host unit tests, then every QEMU scenario marked `test = true`.
     Test {
@@ -75,7 +78,8 @@ fn main() -> ExitCode {
             timeout,
             report,
             interactive,
-        } => run(scenario, timeout, report, interactive),
+            secure_log,
+        } => run(scenario, timeout, report, interactive, secure_log),
         Cmd::Test {
             host_only,
             qemu_only,
@@ -110,11 +114,19 @@ fn fault_symbol(o: &judge::Outcome, elf: &Path) -> Option<String> {
     build::symbolize(elf, off)
 }
 
+/// Where a scenario's secure-UART log goes.
+fn secure_log_path(root: &Path, scenario: &str) -> PathBuf {
+    let dir = root.join("target/catena/runs");
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(format!("{scenario}.secure.log"))
+}
+
 fn run(
     name: Option<String>,
     timeout: Option<u64>,
     report_path: Option<PathBuf>,
     interactive: bool,
+    show_secure_log: bool,
 ) -> Result<i32> {
     let root = root();
     let cfg = config::Config::load(&root.join("qemu.toml"))?;
@@ -122,16 +134,29 @@ fn run(
     let scenario = cfg.scenario(&name)?;
     prereq::ensure_qemu()?;
     let images = build::build(&root, false)?;
-    let args = cfg.qemu_args(scenario, &images.image, interactive);
+    let log = secure_log_path(&root, &name);
+    let args = cfg.qemu_args(scenario, &images, &log, interactive);
     println!("xtask: booting `{name}`: {}", scenario.description);
     println!("xtask: {} {}", prereq::QEMU, shell_words(&args));
     if interactive {
         return runner::interactive(&args, timeout.map(Duration::from_secs));
     }
     let secs = timeout.unwrap_or(cfg.timeout(scenario));
-    let (outcome, stderr) = runner::boot(&args, Duration::from_secs(secs), true)?;
+    let fw_log = scenario.firmware.then_some(log.as_path());
+    let (outcome, stderr) = runner::boot(&args, Duration::from_secs(secs), true, fw_log)?;
     if !stderr.trim().is_empty() {
         eprintln!("xtask: QEMU said:\n{}", stderr.trim_end());
+    }
+    if let Some(p) = fw_log {
+        if show_secure_log {
+            println!("xtask: secure UART ({}):", p.display());
+            print!("{}", std::fs::read_to_string(p).unwrap_or_default());
+        } else {
+            println!(
+                "xtask: secure UART log in {} (--secure-log prints it)",
+                p.display()
+            );
+        }
     }
     let code = exit_code(&outcome);
     let symbol = fault_symbol(&outcome, &images.elf);
@@ -224,9 +249,11 @@ fn test(host: bool, qemu: bool) -> Result<i32> {
         prereq::ensure_qemu()?;
         let images = build::build(&root, true)?;
         for (name, s) in cfg.scenarios.iter().filter(|(_, s)| s.test) {
-            let args = cfg.qemu_args(s, &images.image, false);
+            let log = secure_log_path(&root, name);
+            let args = cfg.qemu_args(s, &images, &log, false);
+            let fw_log = s.firmware.then_some(log.as_path());
             let (outcome, stderr) =
-                runner::boot(&args, Duration::from_secs(cfg.timeout(s)), false)?;
+                runner::boot(&args, Duration::from_secs(cfg.timeout(s)), false, fw_log)?;
             let problems = judge::judge(s, &outcome);
             if problems.is_empty() {
                 passed += 1;

@@ -17,10 +17,11 @@ fn value(v: &str) -> Value {
     json!(v)
 }
 
-/// An event as a JSON object: `{"kind": ..., key: value, ...}`.
-pub fn event_json(e: &Event) -> Value {
+/// An event as a JSON object: `{"kind": ..., "source": ..., key: value, ...}`.
+pub fn event_json(e: &Event, source: &str) -> Value {
     let mut m = Map::new();
     m.insert("kind".into(), json!(e.kind));
+    m.insert("source".into(), json!(source));
     for (k, v) in &e.fields {
         m.insert(k.clone(), value(v));
     }
@@ -35,7 +36,13 @@ pub fn report(scenario: &str, o: &Outcome, exit_code: i32, fault_symbol: Option<
         "exit_code": exit_code,
         "qemu_exit": o.qemu_exit,
         "reason": o.reason(),
-        "events": o.events.iter().map(event_json).collect::<Vec<_>>(),
+        // The firmware's events come first (it runs first); order is exact within a source.
+        "events": o
+            .fw_events
+            .iter()
+            .map(|e| event_json(e, "fw"))
+            .chain(o.events.iter().map(|e| event_json(e, "kernel")))
+            .collect::<Vec<_>>(),
     });
     if let Some(s) = fault_symbol {
         r["fault_symbol"] = json!(s);
@@ -47,6 +54,12 @@ pub fn report(scenario: &str, o: &Outcome, exit_code: i32, fault_symbol: Option<
 pub fn timeline(o: &Outcome) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "\nBoot timeline");
+    if !o.fw_events.is_empty() {
+        let _ = writeln!(s, "  firmware (EL3):");
+        for e in &o.fw_events {
+            let _ = writeln!(s, "    {}", crate::judge::render(e));
+        }
+    }
     let _ = writeln!(
         s,
         "  {:<12} {:<24} {:<7} {:>9}",

@@ -29,7 +29,16 @@ enum Msg {
 const POWER_OFF_GRACE: Duration = Duration::from_secs(5);
 
 /// Boots QEMU with `args`, streaming the console when `echo`, until it exits or `timeout`.
-pub fn boot(args: &[String], timeout: Duration, echo: bool) -> Result<(Outcome, String)> {
+/// Firmware events are read from `secure_log` (the secure UART's file) afterwards.
+pub fn boot(
+    args: &[String],
+    timeout: Duration,
+    echo: bool,
+    secure_log: Option<&std::path::Path>,
+) -> Result<(Outcome, String)> {
+    if let Some(p) = secure_log {
+        let _ = std::fs::remove_file(p);
+    }
     let child = Command::new(QEMU)
         .args(args)
         .stdin(Stdio::null())
@@ -101,6 +110,11 @@ pub fn boot(args: &[String], timeout: Duration, echo: bool) -> Result<(Outcome, 
     }
     drop(child);
     let stderr = err_thread.join().unwrap_or_default();
+    if let Some(p) = secure_log
+        && let Ok(text) = std::fs::read_to_string(p)
+    {
+        crate::judge::collect_fw_log(&mut outcome, &text);
+    }
     Ok((outcome, stderr))
 }
 
