@@ -208,16 +208,17 @@ mod tests {
         };
         let args = cfg.qemu_args(el2, &images, Path::new("s.log"), false);
         assert!(!args.contains(&"-bios".to_string()));
-        let full = cfg.scenario("full").unwrap();
-        let args = cfg.qemu_args(full, &images, Path::new("s.log"), false);
-        assert!(args.windows(2).any(|w| w == ["-bios", "firmware.bin"]));
-        assert!(args.windows(2).any(|w| w == ["-serial", "file:s.log"]));
         assert!(
             args.windows(2)
                 .any(|w| w == ["-M", "virt,virtualization=on,gic-version=3"])
         );
         assert!(args.windows(2).any(|w| w == ["-cpu", "cortex-a72"]));
         assert!(args.windows(2).any(|w| w == ["-smp", "2"]));
+        assert!(!args.contains(&"-append".to_string()));
+        let full = cfg.scenario("full").unwrap();
+        let args = cfg.qemu_args(full, &images, Path::new("s.log"), false);
+        assert!(args.windows(2).any(|w| w == ["-bios", "firmware.bin"]));
+        assert!(args.windows(2).any(|w| w == ["-serial", "file:s.log"]));
         assert!(!args.contains(&"-append".to_string()));
         assert!(
             cfg.scenario("nope")
