@@ -1,0 +1,298 @@
+//! FF-A (Arm DEN0077A v1.0–v1.2) ABI pieces shared by every side of Catena: function IDs,
+//! status codes, version rules, UUIDs in registers, partition information descriptors and
+//! memory transaction descriptors in all three layouts.
+//!
+//! `arm-ffa` 0.5 supplies [`Version`] and [`FfaError`]. Its descriptor code is not used for
+//! parsing: it accepts only the v1.1+ transaction layout with one fixed endpoint-descriptor
+//! size, so it cannot read what v1.0 and v1.1 callers send, and it leaves the checks an SPMC
+//! must make (constituent overlap, page totals, per-EMAD composite offsets) to the caller.
+//! [`mem`] parses v1.0, v1.1 and v1.2 descriptors with those checks, on bytes only.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod mem;
+pub mod partinfo;
+
+pub use arm_ffa::{FfaError, Version};
+
+/// FF-A function IDs used by Catena (DEN0077A v1.2 table 13.1 ff.).
+pub mod fid {
+    /// FFA_ERROR.
+    pub const ERROR: u32 = 0x8400_0060;
+    /// FFA_SUCCESS (32-bit results).
+    pub const SUCCESS32: u32 = 0x8400_0061;
+    /// FFA_SUCCESS (64-bit results).
+    pub const SUCCESS64: u32 = 0xC400_0061;
+    /// FFA_INTERRUPT.
+    pub const INTERRUPT: u32 = 0x8400_0062;
+    /// FFA_VERSION.
+    pub const VERSION: u32 = 0x8400_0063;
+    /// FFA_FEATURES.
+    pub const FEATURES: u32 = 0x8400_0064;
+    /// FFA_RX_RELEASE.
+    pub const RX_RELEASE: u32 = 0x8400_0065;
+    /// FFA_RXTX_MAP (32-bit).
+    pub const RXTX_MAP32: u32 = 0x8400_0066;
+    /// FFA_RXTX_MAP (64-bit).
+    pub const RXTX_MAP64: u32 = 0xC400_0066;
+    /// FFA_RXTX_UNMAP.
+    pub const RXTX_UNMAP: u32 = 0x8400_0067;
+    /// FFA_PARTITION_INFO_GET.
+    pub const PARTITION_INFO_GET: u32 = 0x8400_0068;
+    /// FFA_ID_GET.
+    pub const ID_GET: u32 = 0x8400_0069;
+    /// FFA_MSG_WAIT.
+    pub const MSG_WAIT: u32 = 0x8400_006B;
+    /// FFA_YIELD.
+    pub const YIELD: u32 = 0x8400_006C;
+    /// FFA_RUN.
+    pub const RUN: u32 = 0x8400_006D;
+    /// FFA_MSG_SEND_DIRECT_REQ (32-bit).
+    pub const DIRECT_REQ32: u32 = 0x8400_006F;
+    /// FFA_MSG_SEND_DIRECT_REQ (64-bit).
+    pub const DIRECT_REQ64: u32 = 0xC400_006F;
+    /// FFA_MSG_SEND_DIRECT_RESP (32-bit).
+    pub const DIRECT_RESP32: u32 = 0x8400_0070;
+    /// FFA_MSG_SEND_DIRECT_RESP (64-bit).
+    pub const DIRECT_RESP64: u32 = 0xC400_0070;
+    /// FFA_MEM_DONATE (32-bit).
+    pub const MEM_DONATE32: u32 = 0x8400_0071;
+    /// FFA_MEM_DONATE (64-bit).
+    pub const MEM_DONATE64: u32 = 0xC400_0071;
+    /// FFA_MEM_LEND (32-bit).
+    pub const MEM_LEND32: u32 = 0x8400_0072;
+    /// FFA_MEM_LEND (64-bit).
+    pub const MEM_LEND64: u32 = 0xC400_0072;
+    /// FFA_MEM_SHARE (32-bit).
+    pub const MEM_SHARE32: u32 = 0x8400_0073;
+    /// FFA_MEM_SHARE (64-bit).
+    pub const MEM_SHARE64: u32 = 0xC400_0073;
+    /// FFA_MEM_RETRIEVE_REQ (32-bit).
+    pub const MEM_RETRIEVE_REQ32: u32 = 0x8400_0074;
+    /// FFA_MEM_RETRIEVE_REQ (64-bit).
+    pub const MEM_RETRIEVE_REQ64: u32 = 0xC400_0074;
+    /// FFA_MEM_RETRIEVE_RESP.
+    pub const MEM_RETRIEVE_RESP: u32 = 0x8400_0075;
+    /// FFA_MEM_RELINQUISH.
+    pub const MEM_RELINQUISH: u32 = 0x8400_0076;
+    /// FFA_MEM_RECLAIM.
+    pub const MEM_RECLAIM: u32 = 0x8400_0077;
+    /// FFA_MEM_FRAG_RX.
+    pub const MEM_FRAG_RX: u32 = 0x8400_007A;
+    /// FFA_MEM_FRAG_TX.
+    pub const MEM_FRAG_TX: u32 = 0x8400_007B;
+    /// FFA_SPM_ID_GET (v1.1).
+    pub const SPM_ID_GET: u32 = 0x8400_0085;
+    /// FFA_PARTITION_INFO_GET_REGS (v1.2, 64-bit only).
+    pub const PARTITION_INFO_GET_REGS: u32 = 0xC400_008B;
+    /// FFA_MSG_SEND_DIRECT_REQ2 (v1.2, 64-bit only).
+    pub const DIRECT_REQ2: u32 = 0xC400_008D;
+    /// FFA_MSG_SEND_DIRECT_RESP2 (v1.2, 64-bit only).
+    pub const DIRECT_RESP2: u32 = 0xC400_008E;
+
+    /// Whether `f` is an FF-A function ID (fast call, standard secure service, 0x60–0xFF;
+    /// DEN0077A v1.2 §13.1, widened from 0x7F as pKVM does).
+    pub const fn is_ffa(f: u32) -> bool {
+        let f = f & !(1 << 16); // SMCCC SVE hint
+        let num = f & 0xffff;
+        (f & 0xbfff_0000) == 0x8400_0000 && num >= 0x60 && num <= 0xff
+    }
+
+    /// Whether `f` uses the SMC64 convention.
+    pub const fn is_64(f: u32) -> bool {
+        f & (1 << 30) != 0
+    }
+
+    /// A name for logs and events.
+    pub fn name(f: u32) -> &'static str {
+        match f & !(1 << 16) {
+            ERROR => "FFA_ERROR",
+            SUCCESS32 | SUCCESS64 => "FFA_SUCCESS",
+            VERSION => "FFA_VERSION",
+            FEATURES => "FFA_FEATURES",
+            RX_RELEASE => "FFA_RX_RELEASE",
+            RXTX_MAP32 | RXTX_MAP64 => "FFA_RXTX_MAP",
+            RXTX_UNMAP => "FFA_RXTX_UNMAP",
+            PARTITION_INFO_GET => "FFA_PARTITION_INFO_GET",
+            PARTITION_INFO_GET_REGS => "FFA_PARTITION_INFO_GET_REGS",
+            ID_GET => "FFA_ID_GET",
+            SPM_ID_GET => "FFA_SPM_ID_GET",
+            DIRECT_REQ32 | DIRECT_REQ64 => "FFA_MSG_SEND_DIRECT_REQ",
+            DIRECT_RESP32 | DIRECT_RESP64 => "FFA_MSG_SEND_DIRECT_RESP",
+            DIRECT_REQ2 => "FFA_MSG_SEND_DIRECT_REQ2",
+            DIRECT_RESP2 => "FFA_MSG_SEND_DIRECT_RESP2",
+            MEM_SHARE32 | MEM_SHARE64 => "FFA_MEM_SHARE",
+            MEM_LEND32 | MEM_LEND64 => "FFA_MEM_LEND",
+            MEM_DONATE32 | MEM_DONATE64 => "FFA_MEM_DONATE",
+            MEM_RETRIEVE_REQ32 | MEM_RETRIEVE_REQ64 => "FFA_MEM_RETRIEVE_REQ",
+            MEM_RETRIEVE_RESP => "FFA_MEM_RETRIEVE_RESP",
+            MEM_RELINQUISH => "FFA_MEM_RELINQUISH",
+            MEM_RECLAIM => "FFA_MEM_RECLAIM",
+            MEM_FRAG_RX => "FFA_MEM_FRAG_RX",
+            MEM_FRAG_TX => "FFA_MEM_FRAG_TX",
+            MSG_WAIT => "FFA_MSG_WAIT",
+            YIELD => "FFA_YIELD",
+            RUN => "FFA_RUN",
+            INTERRUPT => "FFA_INTERRUPT",
+            _ => "FFA_OTHER",
+        }
+    }
+}
+
+/// FF-A v1.0.
+pub const V1_0: Version = Version(1, 0);
+/// FF-A v1.1.
+pub const V1_1: Version = Version(1, 1);
+/// FF-A v1.2.
+pub const V1_2: Version = Version(1, 2);
+
+/// The version word for FFA_VERSION (bit 31 MBZ, major 30:16, minor 15:0).
+pub fn version_word(v: Version) -> u32 {
+    (u32::from(v.0) << 16) | u32::from(v.1)
+}
+
+/// Parses an FFA_VERSION argument; `None` when bit 31 is set.
+pub fn parse_version(w: u32) -> Option<Version> {
+    (w & (1 << 31) == 0).then_some(Version((w >> 16) as u16, w as u16))
+}
+
+/// NOT_SUPPORTED as FFA_VERSION returns it (in w0, not as FFA_ERROR).
+pub const VERSION_NOT_SUPPORTED: u64 = 0xffff_ffff;
+
+/// The NS physical FF-A instance's ID (the host kernel, or the hypervisor acting for it).
+pub const NS_ID: u16 = 0;
+/// Catena's SPMC ID (bit 15 set: a secure endpoint).
+pub const SPMC_ID: u16 = 0x8000;
+
+/// FF-A pages are 4 KiB.
+pub const PAGE: u64 = 4096;
+
+/// A UUID as the 16 bytes FF-A carries.
+pub type Uuid = [u8; 16];
+
+/// The Nil UUID.
+pub const NIL_UUID: Uuid = [0; 16];
+
+/// A UUID from its four little-endian 32-bit register words (PARTITION_INFO_GET w1–w4).
+pub fn uuid_from_words(w: [u32; 4]) -> Uuid {
+    let mut u = [0u8; 16];
+    for (i, word) in w.iter().enumerate() {
+        u[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
+    }
+    u
+}
+
+/// The four little-endian 32-bit register words of a UUID.
+pub fn uuid_to_words(u: &Uuid) -> [u32; 4] {
+    core::array::from_fn(|i| {
+        u32::from_le_bytes([u[i * 4], u[i * 4 + 1], u[i * 4 + 2], u[i * 4 + 3]])
+    })
+}
+
+/// A UUID from two little-endian 64-bit registers (REQ2 x2/x3, PARTITION_INFO_GET_REGS x1/x2).
+pub fn uuid_from_regs(lo: u64, hi: u64) -> Uuid {
+    let mut u = [0u8; 16];
+    u[..8].copy_from_slice(&lo.to_le_bytes());
+    u[8..].copy_from_slice(&hi.to_le_bytes());
+    u
+}
+
+/// The two 64-bit registers of a UUID.
+pub fn uuid_to_regs(u: &Uuid) -> (u64, u64) {
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&u[..8]);
+    hi.copy_from_slice(&u[8..]);
+    (u64::from_le_bytes(lo), u64::from_le_bytes(hi))
+}
+
+const fn hex(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => panic!("UUID text has a non-hex digit"),
+    }
+}
+
+/// Parses "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into bytes (RFC 4122 byte order).
+pub const fn uuid(s: &str) -> Uuid {
+    let b = s.as_bytes();
+    assert!(b.len() == 36, "UUID text is 36 characters");
+    let mut out = [0u8; 16];
+    let mut i = 0;
+    let mut n = 0;
+    while i < b.len() {
+        if b[i] == b'-' {
+            i += 1;
+            continue;
+        }
+        out[n] = (hex(b[i]) << 4) | hex(b[i + 1]);
+        n += 1;
+        i += 2;
+    }
+    assert!(n == 16, "UUID text has 32 hex digits");
+    out
+}
+
+/// Formats a UUID as text.
+pub fn uuid_text(u: &Uuid) -> alloc::string::String {
+    use core::fmt::Write;
+    let mut s = alloc::string::String::with_capacity(36);
+    for (i, b) in u.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Partition properties bits (DEN0077A v1.2 table 6.2 and §6.2.1).
+pub mod props {
+    /// Can receive direct requests.
+    pub const DIRECT_REQ_RECV: u32 = 1 << 0;
+    /// Can send direct requests.
+    pub const DIRECT_REQ_SEND: u32 = 1 << 1;
+    /// Runs in AArch64 state.
+    pub const AARCH64: u32 = 1 << 8;
+    /// Can receive FFA_MSG_SEND_DIRECT_REQ2 (v1.2).
+    pub const DIRECT_REQ2_RECV: u32 = 1 << 9;
+    /// Can send FFA_MSG_SEND_DIRECT_REQ2 (v1.2).
+    pub const DIRECT_REQ2_SEND: u32 = 1 << 10;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_ids() {
+        assert!(fid::is_ffa(fid::VERSION));
+        assert!(fid::is_ffa(fid::DIRECT_REQ2));
+        assert!(fid::is_ffa(0x8400_00ff));
+        assert!(!fid::is_ffa(0x8400_005f));
+        assert!(!fid::is_ffa(0x8400_0000)); // PSCI
+        assert!(!fid::is_ffa(0x8400_0100));
+        assert!(fid::is_ffa(fid::DIRECT_REQ2 | (1 << 16)));
+        assert!(fid::is_64(fid::MEM_SHARE64) && !fid::is_64(fid::MEM_SHARE32));
+        assert_eq!(fid::name(fid::RXTX_MAP32), "FFA_RXTX_MAP");
+    }
+
+    #[test]
+    fn versions_and_uuids() {
+        assert_eq!(version_word(V1_2), 0x1_0002);
+        assert_eq!(parse_version(0x1_0001), Some(V1_1));
+        assert_eq!(parse_version(0x8001_0001), None);
+        let u = uuid("6b0e7f3c-2d4a-4e5b-9c8d-c47e1a5f0b21");
+        assert_eq!(u[0], 0x6b);
+        assert_eq!(u[15], 0x21);
+        assert_eq!(uuid_text(&u), "6b0e7f3c-2d4a-4e5b-9c8d-c47e1a5f0b21");
+        assert_eq!(uuid_from_words(uuid_to_words(&u)), u);
+        let (lo, hi) = uuid_to_regs(&u);
+        assert_eq!(uuid_from_regs(lo, hi), u);
+        assert_eq!(uuid_to_words(&u)[0], 0x3c7f_0e6b);
+    }
+}
