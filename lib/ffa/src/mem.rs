@@ -169,7 +169,7 @@ pub fn parse(v: Version, b: &[u8], composite: Composite) -> Result<MemTxn, DescE
             return Err(DescError::BadEmadSize);
         }
         let off = u32_at(b, 32)? as usize;
-        if off % 16 != 0 || off < hdr {
+        if !off.is_multiple_of(16) || off < hdr {
             return Err(DescError::BadEmadOffset);
         }
         (u16_at(b, 2)?, off, sz, u32_at(b, 28)? as usize)
@@ -223,7 +223,7 @@ pub fn parse(v: Version, b: &[u8], composite: Composite) -> Result<MemTxn, DescE
         }
         (Composite::Required, _) => {}
     }
-    if comp_off % 8 != 0 || comp_off < emads_end {
+    if !comp_off.is_multiple_of(8) || comp_off < emads_end {
         return Err(DescError::BadCompositeOffset);
     }
     let total_pages = u32_at(b, comp_off)?;
@@ -244,7 +244,7 @@ pub fn parse(v: Version, b: &[u8], composite: Composite) -> Result<MemTxn, DescE
             pages: u32_at(b, c + 8)?,
         };
         zero(b, c + 12..c + 16)?;
-        if k.address % PAGE != 0 || k.pages == 0 || k.end().is_none() {
+        if !k.address.is_multiple_of(PAGE) || k.pages == 0 || k.end().is_none() {
             return Err(DescError::BadConstituent);
         }
         sum += u64::from(k.pages);
@@ -403,7 +403,8 @@ mod tests {
     fn every_malformation_is_refused() {
         let good = build(V1_2, &sample());
         let comp = (48 + 32usize).next_multiple_of(8);
-        let cases: &[(&str, fn(&mut Vec<u8>), DescError)] = &[
+        type Case = (&'static str, fn(&mut Vec<u8>), DescError);
+        let cases: &[Case] = &[
             ("truncated", |b| b.truncate(60), DescError::Truncated),
             ("reserved header", |b| b[40] = 1, DescError::ReservedNotZero),
             (
