@@ -466,7 +466,7 @@ mod tests {
             (
                 "wrapping constituent",
                 |b| {
-                    b[96..104].copy_from_slice(&(u64::MAX & !0xfff).to_le_bytes());
+                    b[96..104].copy_from_slice(&(!0xfffu64).to_le_bytes());
                 },
                 DescError::BadConstituent,
             ),
