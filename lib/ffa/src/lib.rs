@@ -296,3 +296,35 @@ mod tests {
         assert_eq!(uuid_to_words(&u)[0], 0x3c7f_0e6b);
     }
 }
+
+/// The protocol of Catena's test partition (firmware) and its driver (kernel).
+pub mod testsp {
+    use crate::Uuid;
+
+    /// Partition ID.
+    pub const ID: u16 = 0x8001;
+    /// Its primary UUID.
+    pub const UUID: Uuid = crate::uuid("6b0e7f3c-2d4a-4e5b-9c8d-c47e1a5f0b21");
+    /// A second service UUID it also answers on.
+    pub const UUID_ALT: Uuid = crate::uuid("0d2e6a8b-93c1-4f07-b5a4-1e9c7d3f6a52");
+    /// Direct request (w3): retrieve the handle in w4 (low half) and w5 (high half), checksum
+    /// the memory, mark it, relinquish. Response: [CMD_MEM_CHECK, status (0 or an FF-A error
+    /// code), checksum, bytes, 0] (a 32-bit call returns the checksum's low half).
+    pub const CMD_MEM_CHECK: u64 = 0x4d45_4d43;
+    /// Direct request 2 (x4): answer with the UUID the request was addressed to in x5/x6.
+    pub const CMD_WHOAMI: u64 = 0x5748_4f41;
+    /// What the partition writes at offset 0 of memory it checked.
+    pub const MARKER: [u8; 8] = *b"CATENASP";
+
+    /// FNV-1a (64-bit) over bytes, streamed: start with [`CHECKSUM_INIT`].
+    pub fn checksum(mut h: u64, bytes: &[u8]) -> u64 {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    }
+
+    /// FNV-1a offset basis.
+    pub const CHECKSUM_INIT: u64 = 0xcbf2_9ce4_8422_2325;
+}
