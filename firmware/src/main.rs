@@ -19,6 +19,7 @@ mod gic;
 mod platform;
 mod power;
 mod smc;
+mod spmc_glue;
 
 use crate::platform::{DTB_ADDR, DTB_SLOT, MAX_CPUS, PRELOADED_PAYLOAD};
 use core::arch::global_asm;
@@ -195,6 +196,7 @@ extern "C" fn fw_main() -> ! {
         })
         .collect();
     PSCI.call_once(|| spin::Mutex::new(Psci::new(&mpidrs, &ns_ram)));
+    spmc_glue::init(&platform);
 
     // The normal-world payload.
     let (entry, bootargs) = match fwcfg::load_kernel(&platform) {

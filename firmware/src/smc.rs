@@ -178,6 +178,22 @@ extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
         }
         return;
     }
+    if ffa_abi::fid::is_ffa(fid) {
+        let mut x = [0u64; 18];
+        x.copy_from_slice(&frame.x[..18]);
+        let reply = crate::spmc_glue::handle(&x);
+        console::event("ffa", |e| {
+            let e = e.str("call", reply.call).u64("cpu", cpu as u64);
+            match reply.status {
+                Ok(()) => e.str("result", "ok"),
+                Err(err) => e.str("result", &alloc::format!("{}", err as i32)),
+            }
+        });
+        // SMC64: x0-x17 are results (SMCCC 1.2); SMC32: w0-w7, and x8-x17 are preserved.
+        let n = if reply.wide { 18 } else { 8 };
+        frame.x[..n].copy_from_slice(&reply.regs[..n]);
+        return;
+    }
     // Not ours: SMCCC NOT_SUPPORTED, other registers untouched.
     console::event("smc", |e| {
         e.hex("fid", u64::from(fid)).str("result", "not-supported")

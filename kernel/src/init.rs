@@ -329,3 +329,98 @@ pub fn run_initcalls() -> Result<(), String> {
         None => Ok(()),
     }
 }
+
+/// The FF-A self-test (`catena.ffa_selftest`): version, partitions, echo through REQ and
+/// REQ2, and a memory share round trip with the test partition.
+fn ffa_selftest() -> Result<(), InitError> {
+    use ffa_abi::testsp;
+    if !params().ffa_selftest {
+        return Ok(());
+    }
+    let fail = |step: &'static str, e: ffa_abi::FfaError| {
+        log::error!("ffa self-test: {step}: {e}");
+        console::emit("ffa-selftest", |w| {
+            w.str("result", "fail")
+                .str("step", step)
+                .str("error", &format!("{e}"))
+        });
+        InitError::soft("ffa-selftest")
+    };
+    let mut f = crate::ffa::Ffa::open().map_err(|e| fail("open", e))?;
+    console::emit("ffa-selftest", |w| {
+        w.str("step", "version")
+            .str("version", &format!("{}", f.version))
+            .u64("id", u64::from(f.id))
+    });
+    let parts = f
+        .partitions(&ffa_abi::NIL_UUID)
+        .map_err(|e| fail("partition-info", e))?;
+    for p in &parts {
+        console::emit("ffa-partition", |w| {
+            w.hex("id", u64::from(p.id))
+                .str("uuid", &ffa_abi::uuid_text(&p.uuid))
+                .hex("props", u64::from(p.props))
+                .u64("exec_ctx", u64::from(p.exec_ctx))
+        });
+    }
+    let args = [0x1111, 0x2222, u64::MAX, 0, 0x5555_aaaa_5555_aaaa];
+    let echo = f
+        .direct_req(testsp::ID, args)
+        .map_err(|e| fail("direct-req", e))?;
+    let args2: [u64; 14] =
+        core::array::from_fn(|i| 0x0101_0101_0101_0101u64.wrapping_mul(i as u64 + 1));
+    let echo2 = f
+        .direct_req2(testsp::ID, &testsp::UUID, args2)
+        .map_err(|e| fail("direct-req2", e))?;
+    let mut who = [0u64; 14];
+    who[0] = testsp::CMD_WHOAMI;
+    let who = f
+        .direct_req2(testsp::ID, &testsp::UUID_ALT, who)
+        .map_err(|e| fail("direct-req2", e))?;
+    let whoami = ffa_abi::uuid_from_regs(who[1], who[2]);
+
+    let mut mem = crate::ffa::pages(2);
+    for (i, b) in mem.iter_mut().flat_map(|p| p.0.iter_mut()).enumerate() {
+        *b = (i as u8).wrapping_mul(31).wrapping_add(7);
+    }
+    let want = mem
+        .iter()
+        .fold(testsp::CHECKSUM_INIT, |h, p| testsp::checksum(h, &p.0));
+    let handle = f
+        .share(testsp::ID, &mem)
+        .map_err(|e| fail("mem-share", e))?;
+    let r = f
+        .direct_req(
+            testsp::ID,
+            [
+                testsp::CMD_MEM_CHECK,
+                handle & 0xffff_ffff,
+                handle >> 32,
+                0,
+                0,
+            ],
+        )
+        .map_err(|e| fail("mem-check", e))?;
+    f.reclaim(handle).map_err(|e| fail("mem-reclaim", e))?;
+    let marked = mem[0].0[..8] == testsp::MARKER;
+
+    let echo_ok = echo == args;
+    let req2_ok = echo2 == args2 && whoami == testsp::UUID_ALT;
+    let share_ok = r[1] == 0 && r[2] == want && r[3] == 8192 && marked;
+    let ok = echo_ok && req2_ok && share_ok;
+    console::emit("ffa-selftest", |w| {
+        w.str("result", if ok { "ok" } else { "fail" })
+            .u64("partitions", parts.len() as u64)
+            .str("echo", if echo_ok { "ok" } else { "mismatch" })
+            .str("req2", if req2_ok { "ok" } else { "mismatch" })
+            .str("share", if share_ok { "ok" } else { "mismatch" })
+            .hex("handle", handle)
+            .hex("checksum", r[2])
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(InitError::soft("ffa-selftest"))
+    }
+}
+initcall!(FFA_SELFTEST = late("ffa_selftest", after [BOOTPARAMS]) => ffa_selftest);

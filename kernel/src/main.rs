@@ -12,6 +12,7 @@ mod boot;
 mod console;
 mod entry;
 mod exceptions;
+mod ffa;
 mod gic;
 mod heap;
 mod init;

@@ -82,6 +82,8 @@ pub struct Params<'a> {
     pub tick_proof: u32,
     /// `catena.nosmp`: do not start secondary CPUs.
     pub nosmp: bool,
+    /// `catena.ffa_selftest`: exercise the secure world's FF-A services from a late initcall.
+    pub ffa_selftest: bool,
     /// Words Catena does not know (`name` or `name=value`).
     pub unknown: Vec<&'a str>,
     /// Known parameters with values Catena refuses.
@@ -96,6 +98,7 @@ impl Default for Params<'_> {
             tick_hz: 100,
             tick_proof: 3,
             nosmp: false,
+            ffa_selftest: false,
             unknown: Vec::new(),
             invalid: Vec::new(),
         }
@@ -177,10 +180,11 @@ pub fn parse(cmdline: &str) -> Params<'_> {
                 Err(why) => bad(why),
             },
             ("catena.nosmp", None) => p.nosmp = true,
+            ("catena.ffa_selftest", None) => p.ffa_selftest = true,
             ("loglevel" | "catena.fault" | "catena.tick_hz" | "catena.tick_proof", None) => {
                 bad("needs a value")
             }
-            ("catena.nosmp", Some(_)) => bad("takes no value"),
+            ("catena.nosmp" | "catena.ffa_selftest", Some(_)) => bad("takes no value"),
             _ => p.unknown.push(word),
         }
     }

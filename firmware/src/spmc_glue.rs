@@ -1,0 +1,76 @@
+//! The SPMC in the firmware: platform ranges from the DT, normal-world memory access, and
+//! the logical partitions.
+
+use crate::fwlog;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use dtinfo::Platform;
+use spin::{Mutex, Once};
+use spmc::test_partition::TestPartition;
+use spmc::{Config, NsMemory, Reply, Spmc};
+
+/// Normal-world memory, by physical address (EL3 runs with the MMU off).
+pub struct NsRam;
+
+impl NsMemory for NsRam {
+    fn read(&self, pa: u64, buf: &mut [u8]) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: the SPMC calls this only for ranges it checked against the DT's
+            // normal-world RAM and away from every secure range; volatile byte reads of RAM the
+            // normal world may change concurrently.
+            *b = unsafe { core::ptr::read_volatile((pa as usize + i) as *const u8) };
+        }
+    }
+
+    fn write(&mut self, pa: u64, data: &[u8]) {
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: as for `read`: a validated normal-world RAM range.
+            unsafe { core::ptr::write_volatile((pa as usize + i) as *mut u8, *b) };
+        }
+    }
+}
+
+static SPMC: Once<Mutex<Spmc<NsRam>>> = Once::new();
+
+/// Secure flash, where this image runs from (QEMU virt).
+const SECURE_FLASH: (u64, u64) = (0, 0x0400_0000);
+
+/// Builds the SPMC from the DT and registers the partitions.
+pub fn init(p: &Platform) {
+    let mut secure: Vec<(u64, u64)> = p.secure_memory.iter().map(|r| (r.base, r.size)).collect();
+    secure.push(SECURE_FLASH);
+    let cfg = Config {
+        ns_ram: p.memory.iter().map(|r| (r.base, r.size)).collect(),
+        secure,
+        exec_ctx: p.cpus.len().max(1) as u16,
+    };
+    let mut s = Spmc::new(cfg, NsRam);
+    if s.add_partition(Box::new(TestPartition)).is_err() {
+        fwlog!("spmc: test partition refused");
+    }
+    crate::console::event("spmc", |e| {
+        e.str("version", "1.2")
+            .hex("id", u64::from(ffa_abi::SPMC_ID))
+            .hex("partition", u64::from(ffa_abi::testsp::ID))
+            .str("uuid", &ffa_abi::uuid_text(&ffa_abi::testsp::UUID))
+    });
+    SPMC.call_once(|| Mutex::new(s));
+}
+
+/// One FF-A call from the normal world.
+pub fn handle(x: &[u64; 18]) -> Reply {
+    match SPMC.get() {
+        Some(s) => s.lock().handle(x),
+        None => {
+            let mut regs = [0u64; 18];
+            regs[0] = u64::from(ffa_abi::fid::ERROR);
+            regs[2] = u64::from(ffa_abi::FfaError::NotSupported as i32 as u32);
+            Reply {
+                regs,
+                wide: false,
+                call: ffa_abi::fid::name(x[0] as u32),
+                status: Err(ffa_abi::FfaError::NotSupported),
+            }
+        }
+    }
+}
