@@ -266,7 +266,7 @@ mod tests {
             Err(OwnError::BadRange)
         );
         assert_eq!(
-            o.transition(u64::MAX & !0xfff, 2, State::Owned, State::Lent),
+            o.transition(!0xfffu64, 2, State::Owned, State::Lent),
             Err(OwnError::BadRange)
         );
     }
