@@ -9,5 +9,8 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=--no-dynamic-linker");
     println!("cargo:rustc-link-arg-bins=-z");
     println!("cargo:rustc-link-arg-bins=notext");
+    // The linker script lays out read-only-after-relocation data itself (no PT_GNU_RELRO).
+    println!("cargo:rustc-link-arg-bins=-z");
+    println!("cargo:rustc-link-arg-bins=norelro");
     println!("cargo:rerun-if-changed=linker.ld");
 }

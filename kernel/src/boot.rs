@@ -16,6 +16,8 @@ use spin::Once;
 pub struct Boot {
     /// The platform from the DT.
     pub platform: Platform,
+    /// The EL the kernel was entered at (2: a hyp can be installed; 1: no EL2).
+    pub entry_el: u64,
 }
 
 static BOOT: Once<Boot> = Once::new();
@@ -25,6 +27,11 @@ static PARAMS: Once<Params<'static>> = Once::new();
 pub fn boot() -> &'static Boot {
     BOOT.get()
         .expect("boot facts are set before any initcall runs")
+}
+
+/// The EL the kernel was entered at.
+pub fn entry_el() -> u64 {
+    boot().entry_el
 }
 
 /// The parsed command line (set before the first initcall).
@@ -141,7 +148,7 @@ pub fn kernel_main(dtb_pa: usize, entry_el: u64, load_base: usize, bad_relocs: u
         }
     };
     psci::init(platform.psci);
-    let boot = BOOT.call_once(|| Boot { platform });
+    let boot = BOOT.call_once(|| Boot { platform, entry_el });
     let params =
         PARAMS.call_once(|| bootparams::parse(boot.platform.bootargs.as_deref().unwrap_or("")));
     console::init_logger(match params.loglevel {

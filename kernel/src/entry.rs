@@ -38,39 +38,16 @@ pub struct SecondaryBoot {
 /// R_AARCH64_RELATIVE (ELF for the Arm 64-bit Architecture, table "Dynamic relocations").
 pub const R_AARCH64_RELATIVE: u64 = 1027;
 
-// Drop from EL2 to EL1 with a minimal, explicit EL2 configuration. Clobbers x9 and x10.
-//   HCR_EL2.RW: EL1 is AArch64; nothing trapped (no hyp yet).
-//   CNTHCTL_EL2.EL1PCEN|EL1PCTEN: EL1 may use the physical timer and counter; CNTVOFF_EL2 = 0.
-//   ICC_SRE_EL2.SRE|Enable when a GICv3 CPU interface exists (ID_AA64PFR0_EL1.GIC != 0),
-//   so EL1 can use the GIC system registers.
-//   CPTR_EL2 = RES1 bits only (no FP/SIMD traps), HSTR_EL2 = 0.
-//   VPIDR/VMPIDR_EL2 = MIDR/MPIDR: EL1 reads of MIDR/MPIDR return these.
-//   SCTLR_EL1 = RES1 bits (MMU off); ERET to EL1h with DAIF masked.
+// Drop from EL2 to EL1: the EL2 set-up every CPU needs (hyp/src/asm.rs `el2_setup`), the
+// hyp's boot stub at VBAR_EL2 (it will install the hyp when asked), SCTLR_EL1 in its reset
+// state with the MMU off, then ERET to EL1h with DAIF masked. Clobbers x9, x10, x30.
 global_asm!(
     r#"
 .macro el2_to_el1
-    mov     x9, #(1 << 31)
-    msr     hcr_el2, x9
-    mov     x9, #3
-    msr     cnthctl_el2, x9
-    msr     cntvoff_el2, xzr
-    mrs     x9, id_aa64pfr0_el1
-    ubfx    x9, x9, #24, #4
-    cbz     x9, 1f
-    mrs     x9, S3_4_C12_C9_5
-    mov     x10, #0x9
-    orr     x9, x9, x10
-    msr     S3_4_C12_C9_5, x9
-    isb
-    msr     S3_4_C12_C11_0, xzr
-1:
-    mov     x9, #0x33ff
-    msr     cptr_el2, x9
-    msr     hstr_el2, xzr
-    mrs     x9, midr_el1
-    msr     vpidr_el2, x9
-    mrs     x9, mpidr_el1
-    msr     vmpidr_el2, x9
+    bl      el2_setup
+    adrp    x9, hyp_stub_vectors
+    add     x9, x9, :lo12:hyp_stub_vectors
+    msr     vbar_el2, x9
     ldr     x9, =0x30d00800
     msr     sctlr_el1, x9
     mov     x9, #0x3c5
@@ -80,7 +57,6 @@ global_asm!(
     eret
 2:
 .endm
-
 // EL1 with the MMU off in a known state, and our vectors. Clobbers x9.
 .macro el1_reset
     ldr     x9, =0x30d00800

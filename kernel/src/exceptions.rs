@@ -9,7 +9,7 @@
 use crate::console::{self, Emergency};
 use core::arch::{asm, global_asm};
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Registers saved by the vectors.
 #[repr(C)]
@@ -125,13 +125,61 @@ const VECTOR_NAMES: [&str; 16] = [
 ];
 const IRQ_CURRENT_SPX: u64 = 5;
 
+const SYNC_CURRENT_SPX: u64 = 4;
+
+/// Where a deliberate access resumes if it faults (0: none armed), and what the fault was.
+static FIXUP: AtomicU64 = AtomicU64::new(0);
+static FIXUP_ESR: AtomicU64 = AtomicU64::new(0);
+
 #[unsafe(no_mangle)]
 extern "C" fn exception_handler(frame: &mut Frame, kind: u64) {
     if kind == IRQ_CURRENT_SPX {
         crate::gic::handle_irq();
         return;
     }
+    let fixup = FIXUP.swap(0, Ordering::SeqCst);
+    if kind == SYNC_CURRENT_SPX && fixup != 0 {
+        // An expected fault (a probe): note it and resume at the probe's recovery point.
+        FIXUP_ESR.store(read_esr_far().0, Ordering::SeqCst);
+        frame.elr = fixup;
+        return;
+    }
     unexpected(frame, kind)
+}
+
+/// Reads 8 bytes at `addr`, expecting that it may fault: `Err(ESR)` if it did.
+/// Used only by probes that prove memory is out of reach.
+pub fn probe_read(addr: u64) -> Result<u64, u64> {
+    let val: u64;
+    let faulted: u64;
+    // SAFETY: the read may fault; the handler then resumes at label 2 (FIXUP) instead of
+    // failing the boot. The address is deliberately not known to be mapped; nothing is written.
+    unsafe {
+        asm!(
+            "adr {fix}, 2f",
+            "str {fix}, [{slot}]",
+            "dsb sy",
+            "mov {flt}, #0",
+            "ldr {val}, [{addr}]",
+            "b 3f",
+            "2:",
+            "mov {flt}, #1",
+            "mov {val}, #0",
+            "3:",
+            "str xzr, [{slot}]",
+            fix = out(reg) _,
+            slot = in(reg) FIXUP.as_ptr(),
+            addr = in(reg) addr,
+            val = out(reg) val,
+            flt = out(reg) faulted,
+            options(nostack)
+        )
+    };
+    if faulted == 0 {
+        Ok(val)
+    } else {
+        Err(FIXUP_ESR.load(Ordering::SeqCst))
+    }
 }
 
 fn read_esr_far() -> (u64, u64) {

@@ -142,6 +142,12 @@ impl Ffa {
 
     /// FFA_MEM_SHARE (64-bit) of `mem` with `to`, read-write, not executable; the handle.
     pub fn share(&mut self, to: u16, mem: &[Page]) -> Result<u64, FfaError> {
+        self.share_raw(to, pa(mem), mem.len() as u32)
+    }
+
+    /// FFA_MEM_SHARE (64-bit) of `pages` pages at physical `address` (which need not be the
+    /// kernel's: probes use it to prove the hyp refuses).
+    pub fn share_raw(&mut self, to: u16, address: u64, pages: u32) -> Result<u64, FfaError> {
         let desc = ffa_abi::mem::build(
             self.version,
             &MemTxn {
@@ -152,10 +158,7 @@ impl Ffa {
                     perms: DATA_RW | INSTR_NX,
                     flags: 0
                 }],
-                constituents: alloc::vec![Constituent {
-                    address: pa(mem),
-                    pages: mem.len() as u32
-                }],
+                constituents: alloc::vec![Constituent { address, pages }],
                 ..MemTxn::default()
             },
         );

@@ -9,10 +9,11 @@
 //! | arch        | smp                   | secondary CPUs through PSCI CPU_ON                  |
 //! | subsys      | platform_populate     | one platform device per DT device node              |
 //! | device      | pl011, armv8_timer    | drivers registered and bound; fault injection       |
+//! | device_sync | hyp_finalise          | host stage-2 on every CPU; init-only HVCs refused   |
 //! | late        | deferred_probe_flush  | retry every deferred probe; prove the tick arrives  |
 //! | late_sync   | deferred_report       | report every device still deferred, with its reason |
 //!
-//! Levels without initcalls (fs, rootfs, device_sync today) still run and are reported.
+//! Levels without initcalls (fs, rootfs today) still run and are reported.
 
 use crate::boot::{boot, params};
 use crate::{console, exceptions, gic, mm, smp, time};
@@ -160,7 +161,11 @@ fn smp_init() -> Result<(), InitError> {
     log::info!("smp: {} of {} CPUs online", smp::online_count(), cpus.len());
     Ok(())
 }
-initcall!(SMP = arch("smp", after [IRQCHIP, MM]) => smp_init);
+initcall!(SMP = arch("smp", after [IRQCHIP, MM, HYP_INSTALL]) => smp_init);
+
+initcall!(HYP_INSTALL = core("hyp_install", after [MM]) => crate::hypctl::hyp_install);
+initcall!(HYP_FINALISE = device_sync("hyp_finalise", after [HYP_INSTALL]) => crate::hypctl::hyp_finalise);
+initcall!(HYP_PROBES = late("hyp_probes", after [HYP_FINALISE]) => crate::hypctl::hyp_probes);
 
 fn platform_populate() -> Result<(), InitError> {
     let p = &boot().platform;

@@ -15,6 +15,7 @@ mod exceptions;
 mod ffa;
 mod gic;
 mod heap;
+mod hypctl;
 mod init;
 mod mm;
 mod psci;

@@ -5,7 +5,7 @@ use crate::{console, gic, mm, time};
 use alloc::boxed::Box;
 use alloc::vec;
 use core::arch::asm;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dtinfo::Range;
 
 /// Per-CPU stack size.
@@ -109,8 +109,39 @@ extern "C" fn secondary_main(boot: &SecondaryBoot, entry_el: u64) -> ! {
     });
     ONLINE.fetch_or(1 << cpu, Ordering::Release);
     loop {
-        // Parked: interrupts stay masked until the kernel has work for other CPUs.
+        // Parked: interrupts stay masked. The only work: turning on the hyp's host stage-2 on
+        // this CPU when the boot CPU finalises (Linux runs __pkvm_prot_finalize on each CPU).
+        if FINALISE_REQ.load(Ordering::Acquire)
+            && FINALISED_CPUS.load(Ordering::Acquire) & (1 << cpu) == 0
+        {
+            let r = crate::hypctl::hvc_call(catena_hyp::hvc::FINALISE_CPU, 0)[0];
+            if r != 0 {
+                console::emit("cpu", |e| {
+                    e.u64("id", cpu as u64)
+                        .str("state", "finalise-refused")
+                        .hex("x0", r)
+                });
+            }
+            FINALISED_CPUS.fetch_or(1 << cpu, Ordering::Release);
+        }
         // SAFETY: WFE only waits.
         unsafe { asm!("wfe", options(nomem, nostack)) };
     }
+}
+
+static FINALISE_REQ: AtomicBool = AtomicBool::new(false);
+static FINALISED_CPUS: AtomicU64 = AtomicU64::new(0);
+
+/// After the hyp finalised on this CPU: ask every parked CPU to do the same, and wait (bounded)
+/// until each online CPU has. Returns how many CPUs run with the stage-2.
+pub fn finalise_secondaries() -> u32 {
+    FINALISED_CPUS.fetch_or(1 << this_cpu(), Ordering::Release);
+    FINALISE_REQ.store(true, Ordering::Release);
+    // SAFETY: SEV only wakes CPUs waiting in WFE.
+    unsafe { asm!("dsb sy", "sev", options(nomem, nostack)) };
+    let online = ONLINE.load(Ordering::Acquire);
+    time::wait_until(1_000_000, || {
+        FINALISED_CPUS.load(Ordering::Acquire) & online == online
+    });
+    (FINALISED_CPUS.load(Ordering::Acquire) & online).count_ones()
 }

@@ -84,6 +84,8 @@ pub struct Params<'a> {
     pub nosmp: bool,
     /// `catena.ffa_selftest`: exercise the secure world's FF-A services from a late initcall.
     pub ffa_selftest: bool,
+    /// `catena.hyp_probes`: after finalise, try to reach what the hyp hides; each must fail.
+    pub hyp_probes: bool,
     /// Words Catena does not know (`name` or `name=value`).
     pub unknown: Vec<&'a str>,
     /// Known parameters with values Catena refuses.
@@ -99,6 +101,7 @@ impl Default for Params<'_> {
             tick_proof: 3,
             nosmp: false,
             ffa_selftest: false,
+            hyp_probes: false,
             unknown: Vec::new(),
             invalid: Vec::new(),
         }
@@ -181,10 +184,13 @@ pub fn parse(cmdline: &str) -> Params<'_> {
             },
             ("catena.nosmp", None) => p.nosmp = true,
             ("catena.ffa_selftest", None) => p.ffa_selftest = true,
+            ("catena.hyp_probes", None) => p.hyp_probes = true,
             ("loglevel" | "catena.fault" | "catena.tick_hz" | "catena.tick_proof", None) => {
                 bad("needs a value")
             }
-            ("catena.nosmp" | "catena.ffa_selftest", Some(_)) => bad("takes no value"),
+            ("catena.nosmp" | "catena.ffa_selftest" | "catena.hyp_probes", Some(_)) => {
+                bad("takes no value")
+            }
             _ => p.unknown.push(word),
         }
     }

@@ -1,0 +1,244 @@
+//! EL2 assembly: the EL2 set-up shared by every entry, the boot stub (installed before the
+//! kernel drops to EL1; its one job is to install the hyp), the hyp's vectors, and the entry a
+//! secondary CPU takes under the hyp.
+
+use crate::Frame;
+use core::arch::global_asm;
+
+/// HVC function ID the stub answers: x1 = physical address of an [`crate::InstallParams`].
+pub const HVC_STUB_INSTALL: u64 = 0xc600_ff00;
+
+/// Byte offsets in `InstallParams` / `CpuBoot` used by the assembly.
+pub mod off {
+    /// VBAR_EL2.
+    pub const VBAR: usize = 0;
+    /// TTBR0_EL2.
+    pub const TTBR0: usize = 8;
+    /// TCR_EL2.
+    pub const TCR: usize = 16;
+    /// MAIR_EL2.
+    pub const MAIR: usize = 24;
+    /// SCTLR_EL2.
+    pub const SCTLR: usize = 32;
+    /// HCR_EL2.
+    pub const HCR: usize = 40;
+    /// SP_EL2.
+    pub const SP: usize = 48;
+    /// VTCR_EL2 (0: no stage-2 yet).
+    pub const VTCR: usize = 56;
+    /// VTTBR_EL2.
+    pub const VTTBR: usize = 64;
+    /// Host entry point (CpuBoot).
+    pub const HOST_ENTRY: usize = 72;
+    /// Host context id (CpuBoot).
+    pub const HOST_CTX: usize = 80;
+}
+
+global_asm!(
+    r#"
+// el2_setup: EL2 configuration every CPU needs before the host runs at EL1. Clobbers x9, x10.
+//   HCR_EL2.RW (EL1 is AArch64), nothing trapped yet; EL1 may use the physical counter and
+//   timer (CNTHCTL_EL2.EL1PCTEN|EL1PCEN), CNTVOFF_EL2 = 0; GICv3 system registers usable
+//   from EL1 (ICC_SRE_EL2.SRE|Enable) when the CPU has a GICv3 interface; no FP/SIMD or
+//   CP15 traps (CPTR_EL2, HSTR_EL2); EL1 reads of MIDR/MPIDR see the real values.
+.global el2_setup
+el2_setup:
+    mov     x9, #(1 << 31)
+    msr     hcr_el2, x9
+    mov     x9, #3
+    msr     cnthctl_el2, x9
+    msr     cntvoff_el2, xzr
+    mrs     x9, id_aa64pfr0_el1
+    ubfx    x9, x9, #24, #4
+    cbz     x9, 1f
+    mrs     x9, S3_4_C12_C9_5
+    mov     x10, #0x9
+    orr     x9, x9, x10
+    msr     S3_4_C12_C9_5, x9
+    isb
+    msr     S3_4_C12_C11_0, xzr
+1:  mov     x9, #0x33ff
+    msr     cptr_el2, x9
+    msr     hstr_el2, xzr
+    mrs     x9, midr_el1
+    msr     vpidr_el2, x9
+    mrs     x9, mpidr_el1
+    msr     vmpidr_el2, x9
+    isb
+    ret
+
+// el2_enable_mmu: x0 = InstallParams/CpuBoot. Loads the hyp's stage-1, vectors and stack,
+// and the stage-2 when VTCR is non-zero, then HCR_EL2. Clobbers x9. Runs with the MMU off.
+el2_enable_mmu:
+    ldr     x9, [x0, #{mair}]
+    msr     mair_el2, x9
+    ldr     x9, [x0, #{tcr}]
+    msr     tcr_el2, x9
+    ldr     x9, [x0, #{ttbr0}]
+    msr     ttbr0_el2, x9
+    isb
+    tlbi    alle2
+    dsb     nsh
+    isb
+    ldr     x9, [x0, #{sctlr}]
+    msr     sctlr_el2, x9
+    isb
+    ldr     x9, [x0, #{vbar}]
+    msr     vbar_el2, x9
+    ldr     x9, [x0, #{vtcr}]
+    cbz     x9, 2f
+    msr     vtcr_el2, x9
+    ldr     x9, [x0, #{vttbr}]
+    msr     vttbr_el2, x9
+    isb
+    tlbi    vmalls12e1
+    dsb     nsh
+2:  ldr     x9, [x0, #{hcr}]
+    msr     hcr_el2, x9
+    isb
+    ret
+
+// The boot stub: VBAR_EL2 while the kernel runs at EL1 before the hyp is installed.
+.section .text.hyp_stub, "ax"
+.balign 0x800
+.global hyp_stub_vectors
+hyp_stub_vectors:
+    .rept 8
+    .balign 0x80
+    b       .
+    .endr
+    .balign 0x80
+    b       hyp_stub_sync
+    .rept 7
+    .balign 0x80
+    b       .
+    .endr
+
+hyp_stub_sync:
+    mrs     x9, esr_el2
+    lsr     x9, x9, #26
+    cmp     x9, #0x16               // HVC64
+    b.ne    3f
+    ldr     x9, ={install}
+    cmp     x0, x9
+    b.ne    3f
+    mov     x0, x1
+    mov     x11, x30
+    bl      el2_enable_mmu
+    mov     x30, x11
+    ldr     x9, [x0, #{sp}]
+    mov     sp, x9
+    mov     x0, #0
+    eret
+3:  mov     x0, #-1                 // SMCCC NOT_SUPPORTED
+    eret
+
+// hyp_secondary_entry: PSCI CPU_ON lands here (EL2, MMU off) for every CPU the host starts
+// once the hyp is installed; x0 = this CPU's CpuBoot. The hyp comes up, then the host's
+// entry runs at EL1 with its context id.
+.section .text.hyp, "ax"
+.global hyp_secondary_entry
+hyp_secondary_entry:
+    msr     daifset, #0xf
+    mov     x12, x0
+    bl      el2_setup
+    mov     x0, x12
+    bl      el2_enable_mmu
+    ldr     x9, [x12, #{sp}]
+    mov     sp, x9
+    ldr     x9, =0x30d00800
+    msr     sctlr_el1, x9
+    mov     x9, #0x3c5
+    msr     spsr_el2, x9
+    ldr     x9, [x12, #{host_entry}]
+    msr     elr_el2, x9
+    ldr     x0, [x12, #{host_ctx}]
+    mov     x12, xzr
+    eret
+
+// The hyp's vectors: a full frame, then Rust.
+.macro hyp_vector handler, kind
+    .balign 0x80
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #0]
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x0, elr_el2
+    stp     x30, x0, [sp, #240]
+    mrs     x0, spsr_el2
+    str     x0, [sp, #256]
+    mov     x0, sp
+    mov     x1, #\kind
+    bl      \handler
+    b       hyp_return
+.endm
+
+.balign 0x800
+.global hyp_vectors
+hyp_vectors:
+    hyp_vector hyp_unexpected, 0
+    hyp_vector hyp_unexpected, 1
+    hyp_vector hyp_unexpected, 2
+    hyp_vector hyp_unexpected, 3
+    hyp_vector hyp_unexpected, 4
+    hyp_vector hyp_unexpected, 5
+    hyp_vector hyp_unexpected, 6
+    hyp_vector hyp_unexpected, 7
+    hyp_vector hyp_trap, 8
+    hyp_vector hyp_unexpected, 9
+    hyp_vector hyp_unexpected, 10
+    hyp_vector hyp_unexpected, 11
+    hyp_vector hyp_unexpected, 12
+    hyp_vector hyp_unexpected, 13
+    hyp_vector hyp_unexpected, 14
+    hyp_vector hyp_unexpected, 15
+
+hyp_return:
+    ldr     x0, [sp, #256]
+    msr     spsr_el2, x0
+    ldp     x30, x0, [sp, #240]
+    msr     elr_el2, x0
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    add     sp, sp, #{frame}
+    eret
+"#,
+    mair = const off::MAIR,
+    tcr = const off::TCR,
+    ttbr0 = const off::TTBR0,
+    sctlr = const off::SCTLR,
+    vbar = const off::VBAR,
+    vtcr = const off::VTCR,
+    vttbr = const off::VTTBR,
+    hcr = const off::HCR,
+    sp = const off::SP,
+    host_entry = const off::HOST_ENTRY,
+    host_ctx = const off::HOST_CTX,
+    install = const HVC_STUB_INSTALL,
+    frame = const size_of::<Frame>(),
+);

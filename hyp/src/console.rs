@@ -1,0 +1,51 @@
+//! The hyp's reports: `@event` lines straight to the UART registers (the kernel's console
+//! lock is host memory, which the hyp must not depend on).
+
+use catena_event::EventWriter;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+#[unsafe(link_section = ".hyp.data")]
+static UART: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the UART base (a PL011, mapped in the hyp's stage-1 as device memory).
+pub fn set_uart(base: u64) {
+    UART.store(base, Ordering::Relaxed);
+}
+
+/// Lock-free writer to the UART.
+pub struct Raw(usize);
+
+impl Write for Raw {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            if b == b'\n' {
+                put(self.0, b'\r');
+            }
+            put(self.0, b);
+        }
+        Ok(())
+    }
+}
+
+fn put(base: usize, b: u8) {
+    // SAFETY: `base` is the host's stdout PL011 given at init and mapped for the hyp as device
+    // memory; polling FR.TXFF (bit 5, offset 0x18) then writing DR (offset 0) sends one byte.
+    unsafe {
+        while core::ptr::read_volatile((base + 0x18) as *const u32) & (1 << 5) != 0 {
+            core::hint::spin_loop();
+        }
+        core::ptr::write_volatile(base as *mut u32, u32::from(b));
+    }
+}
+
+/// Emits one `@event` line.
+pub fn event(kind: &str, f: impl FnOnce(EventWriter<'_, Raw>) -> EventWriter<'_, Raw>) {
+    let base = UART.load(Ordering::Relaxed) as usize;
+    if base == 0 {
+        return;
+    }
+    let mut w = Raw(base);
+    let _ = f(EventWriter::new(&mut w, kind)).finish();
+    let _ = w.write_str("\n");
+}

@@ -1,0 +1,306 @@
+//! The kernel's side of the hyp: install (core), finalise (device_sync), probes (late).
+//!
+//! Linux's pKVM is installed by `kvm_arm_init` and finalised by `finalize_pkvm`; here the same
+//! two steps are explicit initcalls, and every later piece that cares (the FF-A bus) declares
+//! it. Entered at EL1 there is no EL2 to install into: the hyp is absent and says why.
+
+use crate::boot::{boot, params};
+use crate::{console, exceptions, ffa, heap, mm, smp};
+use alloc::format;
+use alloc::vec::Vec;
+use catena_hyp::{Config, InstallParams, asm::HVC_STUB_INSTALL, hvc};
+use core::arch::asm;
+use core::sync::atomic::{AtomicBool, Ordering};
+use dtinfo::Range;
+use initcall::InitError;
+
+/// The hyp's pool (its page tables and allocations).
+const POOL_SIZE: usize = 4 << 20;
+
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+static FINALISED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the hyp is installed (SMCs trap to it).
+pub fn installed() -> bool {
+    INSTALLED.load(Ordering::Acquire)
+}
+
+/// Whether the hyp is finalised (host stage-2 on).
+pub fn finalised() -> bool {
+    FINALISED.load(Ordering::Acquire)
+}
+
+/// A hypercall: x0..x3 in, x0..x3 out.
+pub fn hvc_call(x0: u64, x1: u64) -> [u64; 4] {
+    let (r0, r1, r2, r3): (u64, u64, u64, u64);
+    // SAFETY: HVC traps to the hyp (or its boot stub); the hyp changes no kernel memory and
+    // follows SMCCC register use (results in x0-x3, x4-x17 may be clobbered).
+    unsafe {
+        asm!("hvc #0",
+             inout("x0") x0 => r0, inout("x1") x1 => r1, out("x2") r2, out("x3") r3,
+             clobber_abi("C"), options(nostack))
+    };
+    [r0, r1, r2, r3]
+}
+
+/// HCR_EL2 for the host: RW (EL1 is AArch64) and TSC (every host SMC traps to the hyp).
+const HCR_HOST: u64 = (1 << 31) | (1 << 19);
+
+/// (base, size) ranges.
+type Ranges = Vec<(u64, u64)>;
+
+/// The MMIO the host may use, and the regions only the secure world (or the hyp) may.
+fn host_mmio(p: &dtinfo::Platform) -> (Ranges, Ranges) {
+    let mut mmio = Vec::new();
+    let mut secure: Vec<(u64, u64)> = p.secure_memory.iter().map(|r| (r.base, r.size)).collect();
+    for d in &p.devices {
+        // Devices reserved for the secure world or the hyp: the TPM's MMIO (the firmware's
+        // TPM service owns it) and anything the DT gives the secure world only.
+        let hidden = d.compatible.iter().any(|c| c == "tcg,tpm-tis-mmio")
+            || (!d.enabled && d.secure_enabled);
+        for r in &d.regions {
+            if hidden {
+                secure.push((r.base, r.size));
+            } else if d.enabled
+                && !p
+                    .memory
+                    .iter()
+                    .any(|m| r.base < m.end() && m.base < r.end())
+            {
+                mmio.push((r.base, r.size));
+            }
+        }
+    }
+    match p.gic {
+        Some(dtinfo::Gic::V3 { dist, redist }) => {
+            mmio.extend([(dist.base, dist.size), (redist.base, redist.size)])
+        }
+        Some(dtinfo::Gic::V2 { dist, cpu }) => {
+            mmio.extend([(dist.base, dist.size), (cpu.base, cpu.size)])
+        }
+        None => {}
+    }
+    (mmio, secure)
+}
+
+fn install() -> Result<(), &'static str> {
+    let p = &boot().platform;
+    let layout =
+        core::alloc::Layout::from_size_align(POOL_SIZE, 2 << 20).map_err(|_| "pool layout")?;
+    // SAFETY: a fresh allocation from the kernel heap, given to the hyp and never freed.
+    let pool = unsafe { alloc::alloc::alloc(layout) };
+    if pool.is_null() {
+        return Err("no memory for the hyp pool");
+    }
+    let pool = Range {
+        base: pool as u64,
+        size: POOL_SIZE as u64,
+    };
+    // SAFETY: `pool` was just taken from the kernel heap for good.
+    unsafe { heap::init_hyp_pool(pool) };
+    let mmu = mm::hyp_stage1(p, console::uart_base())?;
+    unsafe extern "C" {
+        fn hyp_vectors();
+    }
+    let params = InstallParams {
+        vbar: hyp_vectors as *const () as u64,
+        ttbr0: mmu.ttbr0,
+        tcr: mmu.tcr,
+        mair: mmu.mair,
+        sctlr: mmu.sctlr,
+        hcr: HCR_HOST,
+        sp: catena_hyp::stack_top(smp::this_cpu()),
+        ..InstallParams::default()
+    };
+    // The stub reads the parameters with the EL2 MMU off.
+    mm::dcache_clean(Range {
+        base: &params as *const _ as u64,
+        size: size_of::<InstallParams>() as u64,
+    });
+    if hvc_call(HVC_STUB_INSTALL, &params as *const _ as u64)[0] != 0 {
+        return Err("the EL2 stub refused the install");
+    }
+    INSTALLED.store(true, Ordering::Release);
+    let hyp = mm::hyp_range();
+    let (tx, rx) = catena_hyp::ffa_buffers();
+    let (host_mmio, secure) = host_mmio(p);
+    let (start, _, rodata_end, _) = mm::image_layout();
+    let cfg = Config {
+        uart: console::uart_base().unwrap_or(0) as u64,
+        ram: p.memory.iter().map(|r| (r.base, r.size)).collect(),
+        hyp: alloc::vec![(hyp.base, hyp.size), (pool.base, pool.size)],
+        kernel_ro: (start, rodata_end - start),
+        host_mmio,
+        secure,
+        cpus: p.cpus.iter().map(|c| c.mpidr).collect(),
+        ffa_tx: tx,
+        ffa_rx: rx,
+        hcr: HCR_HOST,
+        install: params,
+    };
+    if hvc_call(hvc::INIT, &cfg as *const Config as u64)[0] != 0 {
+        return Err("hyp init refused");
+    }
+    Ok(())
+}
+
+/// `core` initcall: install the hyp when entered at EL2.
+pub fn hyp_install() -> Result<(), InitError> {
+    if crate::boot::entry_el() != 2 {
+        console::emit("hyp", |e| {
+            e.str("state", "absent").str("reason", "entered-at-el1")
+        });
+        return Ok(());
+    }
+    install().map_err(|e| {
+        log::error!("hyp install: {e}");
+        InitError::fatal("hyp-install")
+    })
+}
+
+/// `device_sync` initcall: finalise (host stage-2 on, on every online CPU).
+pub fn hyp_finalise() -> Result<(), InitError> {
+    if !installed() {
+        return Ok(());
+    }
+    if hvc_call(hvc::FINALISE, 0)[0] != 0 {
+        return Err(InitError::fatal("hyp-finalise"));
+    }
+    FINALISED.store(true, Ordering::Release);
+    let online = smp::finalise_secondaries();
+    log::info!("hyp finalised; stage-2 on {online} CPU(s)");
+    Ok(())
+}
+
+fn probe_event(target: &str, result: &str, detail: &str) {
+    console::emit("hyp-probe", |e| {
+        e.str("target", target)
+            .str("result", result)
+            .str("detail", detail)
+    });
+}
+
+/// Reads `addr`; a fault the hyp reported is the expected outcome.
+fn probe_memory(target: &str, addr: u64) -> bool {
+    let before = hvc_call(hvc::STATE, 0)[3];
+    match exceptions::probe_read(addr) {
+        Ok(v) => {
+            probe_event(target, "leaked", &format!("read {addr:#x} = {v:#x}"));
+            false
+        }
+        Err(esr) => {
+            let by_hyp = hvc_call(hvc::STATE, 0)[3] > before;
+            let cls = esr::Syndrome::new(esr);
+            let detail = format!(
+                "{addr:#x} {} {}{}",
+                cls.class_name(),
+                cls.fault_status().unwrap_or("?"),
+                if by_hyp { " stage2" } else { "" }
+            );
+            probe_event(target, "fault", &detail);
+            true
+        }
+    }
+}
+
+/// `late` initcall (`catena.hyp_probes`): reach for what the hyp hides; every attempt must
+/// fault or be refused, and the boot goes on.
+pub fn hyp_probes() -> Result<(), InitError> {
+    if !params().hyp_probes {
+        return Ok(());
+    }
+    if !finalised() {
+        probe_event("hyp", "skipped", "no hyp (entered at EL1)");
+        return Ok(());
+    }
+    let mut ok = true;
+    let hyp = mm::hyp_range();
+    let (tx, _) = catena_hyp::ffa_buffers();
+    ok &= probe_memory("hyp-memory", hyp.base + 0x40);
+    ok &= probe_memory("hyp-ffa-buffer", tx);
+    let p = &boot().platform;
+    for r in p.secure_memory.iter().take(1) {
+        ok &= mm::map_extra(*r, false).is_ok() && probe_memory("secure-ram", r.base);
+    }
+    let tpm = p
+        .devices
+        .iter()
+        .find(|d| d.compatible.iter().any(|c| c == "tcg,tpm-tis-mmio"));
+    if let Some(r) = tpm.and_then(|t| t.regions.first()) {
+        ok &= mm::map_extra(*r, true).is_ok() && probe_memory("tpm-mmio", r.base + 0xf00);
+    }
+    // Init-only hypercalls are refused after finalise.
+    let r = hvc_call(hvc::INIT, 0)[0];
+    if r == hvc::DENIED {
+        probe_event("hvc-init-after-finalise", "refused", "DENIED");
+    } else {
+        probe_event("hvc-init-after-finalise", "leaked", &format!("x0={r:#x}"));
+        ok = false;
+    }
+    // FF-A with a hyp page: refused by the proxy (or FF-A is absent altogether).
+    ok &= ffa_probes(hyp.base);
+    if ok {
+        Ok(())
+    } else {
+        Err(InitError::fatal("hyp-probe-leaked"))
+    }
+}
+
+fn ffa_probes(hyp_page: u64) -> bool {
+    use ffa_abi::{FfaError, fid};
+    let mut ok = true;
+    let mut rxtx = [0u64; 18];
+    rxtx[0] = u64::from(fid::RXTX_MAP64);
+    let version = ffa::call({
+        let mut x = [0u64; 18];
+        x[0] = u64::from(fid::VERSION);
+        x[1] = 0x1_0002;
+        x
+    })[0];
+    if version == ffa_abi::VERSION_NOT_SUPPORTED {
+        probe_event(
+            "ffa-rxtx-hyp-page",
+            "refused",
+            "FF-A absent (NOT_SUPPORTED)",
+        );
+        probe_event(
+            "ffa-share-hyp-page",
+            "refused",
+            "FF-A absent (NOT_SUPPORTED)",
+        );
+        return true;
+    }
+    let err = |r: [u64; 18]| {
+        (r[0] == u64::from(fid::ERROR))
+            .then(|| FfaError::try_from(r[2] as u32 as i32).ok())
+            .flatten()
+    };
+    rxtx[1] = hyp_page;
+    rxtx[2] = hyp_page + 0x1000;
+    rxtx[3] = 1;
+    match err(ffa::call(rxtx)) {
+        Some(e) => probe_event("ffa-rxtx-hyp-page", "refused", &format!("{e:?}")),
+        None => {
+            probe_event("ffa-rxtx-hyp-page", "leaked", "mapped");
+            ok = false;
+        }
+    }
+    match ffa::Ffa::open() {
+        Ok(mut f) => {
+            // A descriptor naming a hyp page: the proxy must refuse it.
+            match f.share_raw(ffa_abi::testsp::ID, hyp_page, 1) {
+                Err(e) => probe_event("ffa-share-hyp-page", "refused", &format!("{e:?}")),
+                Ok(h) => {
+                    probe_event("ffa-share-hyp-page", "leaked", &format!("handle {h:#x}"));
+                    ok = false;
+                }
+            }
+        }
+        Err(e) => probe_event(
+            "ffa-share-hyp-page",
+            "refused",
+            &format!("FF-A open: {e:?}"),
+        ),
+    }
+    ok
+}
