@@ -15,8 +15,9 @@ const CPTR_ESM: u64 = 1 << 12;
 const SCTLR_EL2_RES1: u64 = 0x30c5_0830;
 /// CPTR_EL2 with its RES1 bits and no traps.
 const CPTR_EL2_RES1: u64 = 0x33ff;
-/// SPSR for the normal-world entry: EL2h, DAIF masked.
+/// SPSR for the normal-world entry: EL2h (or EL1h on a CPU without EL2), DAIF masked.
 const SPSR_EL2H_MASKED: u64 = 0x3c9;
+const SPSR_EL1H_MASKED: u64 = 0x3c5;
 
 macro_rules! read_sysreg {
     ($name:literal) => {{
@@ -31,6 +32,11 @@ fn has_pauth() -> bool {
     let isar1 = read_sysreg!("id_aa64isar1_el1");
     // APA [7:4], API [11:8], GPA [27:24], GPI [31:28].
     (isar1 >> 4) & 0xff != 0 || (isar1 >> 24) & 0xff != 0
+}
+
+/// Whether the CPU implements EL2 (ID_AA64PFR0_EL1.EL2, bits 11:8).
+pub fn has_el2() -> bool {
+    (read_sysreg!("id_aa64pfr0_el1") >> 8) & 0xf != 0
 }
 
 fn has_sve() -> bool {
@@ -54,6 +60,9 @@ pub fn init_cpu(index: usize) {
     if has_sme() {
         cptr |= CPTR_ESM;
     }
+    if !has_el2() {
+        scr &= !(1 << 8); // HCE is RES0 without EL2
+    }
     // SAFETY: these registers configure how lower ELs run; none of them changes EL3's own
     // memory view. ZCR_EL3 (S3_6_C1_C2_0) is written only when SVE exists.
     unsafe {
@@ -61,36 +70,48 @@ pub fn init_cpu(index: usize) {
             "msr cptr_el3, {cptr}",
             "isb",
             "msr scr_el3, {scr}",
-            "msr sctlr_el2, {sctlr2}",
-            "msr cptr_el2, {cptr2}",
-            "msr hcr_el2, {hcr2}",
-            "msr cnthctl_el2, {cnthctl}",
-            "msr cntvoff_el2, xzr",
             "isb",
             cptr = in(reg) cptr,
             scr = in(reg) scr,
-            sctlr2 = in(reg) SCTLR_EL2_RES1,
-            cptr2 = in(reg) CPTR_EL2_RES1,
-            hcr2 = in(reg) 1u64 << 31,
-            cnthctl = in(reg) 3u64,
             options(nostack)
         );
         if cptr & CPTR_EZ != 0 {
             asm!("msr S3_6_C1_C2_0, {}", "isb", in(reg) 0xfu64, options(nostack));
         }
     }
+    if has_el2() {
+        // SAFETY: EL2's reset state for a normal world entered at EL2 (EL2 exists).
+        unsafe {
+            asm!(
+                "msr sctlr_el2, {sctlr2}",
+                "msr cptr_el2, {cptr2}",
+                "msr hcr_el2, {hcr2}",
+                "msr cnthctl_el2, {cnthctl}",
+                "msr cntvoff_el2, xzr",
+                "isb",
+                sctlr2 = in(reg) SCTLR_EL2_RES1,
+                cptr2 = in(reg) CPTR_EL2_RES1,
+                hcr2 = in(reg) 1u64 << 31,
+                cnthctl = in(reg) 3u64,
+                options(nostack)
+            );
+        }
+    } else {
+        // SAFETY: EL1's MMU-off reset state for a normal world entered at EL1.
+        unsafe { asm!("msr sctlr_el1, {}", "isb", in(reg) 0x30d0_0800u64, options(nostack)) };
+    }
     crate::gic::init_cpu(index);
 }
 
 global_asm!(
     r#"
-// enter_ns_asm(entry, x0, stack_top): reset SP_EL3, ERET to NS EL2 with clean registers.
+// enter_ns_asm(entry, x0, stack_top, spsr): reset SP_EL3, ERET to the normal world with
+// clean registers.
 .global enter_ns_asm
 enter_ns_asm:
     mov     sp, x2
     msr     elr_el3, x0
-    mov     x9, #{spsr}
-    msr     spsr_el3, x9
+    msr     spsr_el3, x3
     mov     x0, x1
     mov     x1, xzr
     mov     x2, xzr
@@ -124,20 +145,26 @@ enter_ns_asm:
     mov     x30, xzr
     eret
 "#,
-    spsr = const SPSR_EL2H_MASKED,
 );
 
 unsafe extern "C" {
-    fn enter_ns_asm(entry: u64, x0: u64, stack_top: u64) -> !;
+    fn enter_ns_asm(entry: u64, x0: u64, stack_top: u64, spsr: u64) -> !;
     static __stacks_top: u8;
 }
 
-/// Enters the normal world at EL2 on CPU `index`: PC = `entry`, x0 = `x0`, other GPRs 0.
+/// Enters the normal world at EL2 (EL1 on a CPU without EL2) on CPU `index`: PC = `entry`,
+/// x0 = `x0`, other GPRs 0.
 /// EL3's stack for this CPU starts over, ready for the first SMC.
 pub fn enter_ns(index: usize, entry: u64, x0: u64) -> ! {
     let top = &raw const __stacks_top as u64 - (index * STACK_SIZE) as u64;
-    // SAFETY: `init_cpu` configured SCR_EL3 (NS, RW, HCE) and EL2's reset state; `entry` was
-    // validated against normal-world RAM by the caller (payload loader or PSCI CPU_ON); the
-    // stack top is this CPU's own, and nothing on the current stack is needed again.
-    unsafe { enter_ns_asm(entry, x0, top) }
+    let spsr = if has_el2() {
+        SPSR_EL2H_MASKED
+    } else {
+        SPSR_EL1H_MASKED
+    };
+    // SAFETY: `init_cpu` configured SCR_EL3 (NS, RW, and HCE when EL2 exists) and the entry
+    // EL's reset state; `entry` was validated against normal-world RAM by the caller (payload
+    // loader or PSCI CPU_ON); the stack top is this CPU's own, and nothing on the current
+    // stack is needed again.
+    unsafe { enter_ns_asm(entry, x0, top, spsr) }
 }

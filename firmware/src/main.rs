@@ -231,8 +231,9 @@ extern "C" fn fw_main() -> ! {
         fwlog!("device tree edit: {e}");
         fail("dt-edit");
     }
+    let el = if el3::has_el2() { 2 } else { 1 };
     console::event("enter-ns", |e| {
-        e.u64("el", 2).hex("entry", entry).hex("x0", DTB_ADDR)
+        e.u64("el", el).hex("entry", entry).hex("x0", DTB_ADDR)
     });
     el3::init_cpu(0);
     el3::enter_ns(0, entry, DTB_ADDR)

@@ -429,3 +429,35 @@ fn ffa_selftest() -> Result<(), InitError> {
     }
 }
 initcall!(FFA_SELFTEST = late("ffa_selftest", after [BOOTPARAMS]) => ffa_selftest);
+
+/// `catena.ffa_bench=N`: N direct-request round trips to the test partition, for
+/// `cargo xtask bench ffa` (which counts instructions from outside; nothing is timed here).
+fn ffa_bench() -> Result<(), InitError> {
+    let Some(n) = params().ffa_bench else {
+        return Ok(());
+    };
+    let f = crate::ffa::Ffa::open().map_err(|e| {
+        log::error!("ffa bench: {e}");
+        InitError::soft("ffa-bench")
+    })?;
+    let mut ok = 0u64;
+    // The instruction-counting plugin measures between these two markers (HINT #0x7e/#0x7f,
+    // unallocated hints: NOPs to the CPU).
+    // SAFETY: a NOP-class hint instruction.
+    unsafe { core::arch::asm!("hint #0x7e", options(nomem, nostack, preserves_flags)) };
+    for i in 0..u64::from(n) {
+        let args = [i, !i, i ^ 0x5a5a, 3, 4];
+        if f.direct_req(ffa_abi::testsp::ID, args) == Ok(args) {
+            ok += 1;
+        }
+    }
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("hint #0x7f", options(nomem, nostack, preserves_flags)) };
+    console::emit("ffa-bench", |e| e.u64("n", u64::from(n)).u64("ok", ok));
+    if ok == u64::from(n) {
+        Ok(())
+    } else {
+        Err(InitError::soft("ffa-bench"))
+    }
+}
+initcall!(FFA_BENCH = late("ffa_bench", after [HYP_FINALISE]) => ffa_bench);

@@ -86,6 +86,8 @@ pub struct Params<'a> {
     pub ffa_selftest: bool,
     /// `catena.hyp_probes`: after finalise, try to reach what the hyp hides; each must fail.
     pub hyp_probes: bool,
+    /// `catena.ffa_bench=N`: N FF-A direct-request round trips to the test partition (0-100000).
+    pub ffa_bench: Option<u32>,
     /// Words Catena does not know (`name` or `name=value`).
     pub unknown: Vec<&'a str>,
     /// Known parameters with values Catena refuses.
@@ -102,6 +104,7 @@ impl Default for Params<'_> {
             nosmp: false,
             ffa_selftest: false,
             hyp_probes: false,
+            ffa_bench: None,
             unknown: Vec::new(),
             invalid: Vec::new(),
         }
@@ -178,6 +181,10 @@ pub fn parse(cmdline: &str) -> Params<'_> {
                 Ok(n) => p.tick_hz = n,
                 Err(why) => bad(why),
             },
+            ("catena.ffa_bench", Some(v)) => match parse_u32_in(v, 0, 100_000) {
+                Ok(n) => p.ffa_bench = Some(n),
+                Err(why) => bad(why),
+            },
             ("catena.tick_proof", Some(v)) => match parse_u32_in(v, 1, 100) {
                 Ok(n) => p.tick_proof = n,
                 Err(why) => bad(why),
@@ -185,9 +192,11 @@ pub fn parse(cmdline: &str) -> Params<'_> {
             ("catena.nosmp", None) => p.nosmp = true,
             ("catena.ffa_selftest", None) => p.ffa_selftest = true,
             ("catena.hyp_probes", None) => p.hyp_probes = true,
-            ("loglevel" | "catena.fault" | "catena.tick_hz" | "catena.tick_proof", None) => {
-                bad("needs a value")
-            }
+            (
+                "loglevel" | "catena.fault" | "catena.tick_hz" | "catena.tick_proof"
+                | "catena.ffa_bench",
+                None,
+            ) => bad("needs a value"),
             ("catena.nosmp" | "catena.ffa_selftest" | "catena.hyp_probes", Some(_)) => {
                 bad("takes no value")
             }

@@ -18,6 +18,25 @@ pub struct Config {
     pub machines: BTreeMap<String, Machine>,
     /// Scenarios by name.
     pub scenarios: BTreeMap<String, Scenario>,
+    /// Benchmarks by name.
+    #[serde(default)]
+    pub bench: BTreeMap<String, Bench>,
+}
+
+/// A benchmark: the same work booted two ways, counted in guest instructions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bench {
+    /// One line for humans.
+    pub description: String,
+    /// The scenario measured.
+    pub with: String,
+    /// The scenario it is compared against.
+    pub without: String,
+    /// The kernel parameter that runs the work `=N` times between the counting markers.
+    pub param: String,
+    /// N.
+    pub calls: u32,
 }
 
 /// Defaults for every machine.
@@ -105,6 +124,13 @@ impl Config {
                 "default_scenario `{}` is not a scenario",
                 cfg.default_scenario
             );
+        }
+        for (name, b) in &cfg.bench {
+            for sc in [&b.with, &b.without] {
+                if !cfg.scenarios.contains_key(sc) {
+                    bail!("bench `{name}` uses unknown scenario `{sc}`");
+                }
+            }
         }
         for (name, s) in &cfg.scenarios {
             if !cfg.machines.contains_key(&s.machine) {

@@ -4,6 +4,7 @@
 //! - `cargo xtask run [SCENARIO]` — build, boot a `qemu.toml` scenario headless, judge it.
 //! - `cargo xtask test` — host tests, then every test scenario; `N passed, N failed`.
 
+mod bench;
 mod build;
 mod config;
 mod judge;
@@ -46,6 +47,14 @@ enum Cmd {
         #[arg(long)]
         secure_log: bool,
     },
+    /// Count guest instructions for a benchmark in qemu.toml (`[bench.NAME]`).
+    Bench {
+        /// Benchmark name (e.g. `ffa`).
+        name: String,
+        /// Override the number of calls.
+        #[arg(long)]
+        calls: Option<u32>,
+    },
     /// Host unit tests, then every QEMU scenario marked `test = true`.
     Test {
         /// Only the host tests.
@@ -84,6 +93,7 @@ fn main() -> ExitCode {
             host_only,
             qemu_only,
         } => test(!qemu_only, !host_only),
+        Cmd::Bench { name, calls } => bench::run(&root(), &name, calls),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

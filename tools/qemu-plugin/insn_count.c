@@ -1,0 +1,112 @@
+/*
+ * Counts guest instructions executed (all CPUs, all ELs) between two marker instructions the
+ * guest executes around the code being measured: HINT #0x7e (start) and HINT #0x7f (end),
+ * unallocated hints that execute as NOPs. Writes "total window" to the file named by the
+ * plugin argument out=PATH when QEMU exits. For `cargo xtask bench`.
+ *
+ * Counts are per translation block (added when a block starts), so a window is exact to
+ * within one block at each end.
+ *
+ * Debian's QEMU 7.2 has TCG plugin support but ships no qemu-plugin.h, so the few functions
+ * of the plugin API (version 1) used here are declared by hand, from QEMU's
+ * include/qemu/qemu-plugin.h.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef uint64_t qemu_plugin_id_t;
+struct qemu_plugin_tb;
+enum qemu_plugin_op { QEMU_PLUGIN_INLINE_ADD_U64 };
+typedef void (*tb_trans_cb)(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
+typedef void (*udata_cb)(qemu_plugin_id_t id, void *userdata);
+typedef void (*vcpu_udata_cb)(unsigned int vcpu_index, void *userdata);
+struct qemu_plugin_insn;
+enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS };
+
+extern void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, tb_trans_cb cb);
+extern void qemu_plugin_register_vcpu_tb_exec_inline(struct qemu_plugin_tb *tb,
+                                                     enum qemu_plugin_op op, void *ptr,
+                                                     uint64_t imm);
+extern size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
+extern void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, udata_cb cb, void *userdata);
+extern struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb,
+                                                         size_t idx);
+extern const void *qemu_plugin_insn_data(const struct qemu_plugin_insn *insn);
+extern size_t qemu_plugin_insn_size(const struct qemu_plugin_insn *insn);
+extern void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn,
+                                                   vcpu_udata_cb cb,
+                                                   enum qemu_plugin_cb_flags flags,
+                                                   void *userdata);
+
+/* HINT #imm is 0xd503201f | imm << 5. */
+#define MARK_START (0xd503201fu | (0x7eu << 5))
+#define MARK_END (0xd503201fu | (0x7fu << 5))
+
+__attribute__((visibility("default"))) int qemu_plugin_version = 1;
+
+static uint64_t insns;
+static uint64_t window_start, window;
+static int in_window;
+static char out[4096];
+
+static void mark(unsigned int vcpu, void *userdata)
+{
+    (void)vcpu;
+    if (userdata == (void *)1) {
+        window_start = insns;
+        in_window = 1;
+    } else if (in_window) {
+        window += insns - window_start;
+        in_window = 0;
+    }
+}
+
+static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+    (void)id;
+    size_t n = qemu_plugin_tb_n_insns(tb);
+    qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &insns, n);
+    for (size_t i = 0; i < n; i++) {
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+        uint32_t word;
+        if (qemu_plugin_insn_size(insn) != 4) {
+            continue;
+        }
+        memcpy(&word, qemu_plugin_insn_data(insn), 4);
+        if (word == MARK_START || word == MARK_END) {
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, mark, QEMU_PLUGIN_CB_NO_REGS,
+                                                   (void *)(uintptr_t)(word == MARK_START ? 1 : 2));
+        }
+    }
+}
+
+static void at_exit(qemu_plugin_id_t id, void *userdata)
+{
+    (void)id;
+    (void)userdata;
+    FILE *f = fopen(out, "w");
+    if (f) {
+        fprintf(f, "%llu %llu\n", (unsigned long long)insns, (unsigned long long)window);
+        fclose(f);
+    }
+}
+
+__attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id,
+                                                               const void *info, int argc,
+                                                               char **argv)
+{
+    (void)info;
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "out=", 4) == 0) {
+            snprintf(out, sizeof(out), "%s", argv[i] + 4);
+        }
+    }
+    if (out[0] == 0) {
+        return -1;
+    }
+    qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
+    qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+    return 0;
+}

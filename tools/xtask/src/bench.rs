@@ -1,0 +1,154 @@
+//! `cargo xtask bench NAME`: guest instruction counts, never wall time.
+//!
+//! Each side of a `[bench.NAME]` boots once on one CPU under `-icount shift=0,sleep=off` with
+//! `tools/qemu-plugin/insn_count.c`, which counts the instructions executed (all ELs) between
+//! the guest's start and end markers around the measured work. Same binary, same inputs: the
+//! counts repeat exactly run to run.
+
+use crate::{build, config, prereq, runner};
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn build_plugin(root: &Path) -> Result<std::path::PathBuf> {
+    let src = root.join("tools/qemu-plugin/insn_count.c");
+    let out = root.join("target/catena/insn_count.so");
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .context("running cc (a C compiler builds the QEMU plugin; apt-get install gcc)")?;
+    if !status.success() {
+        bail!("building the instruction-counting plugin failed");
+    }
+    Ok(out)
+}
+
+/// Replaces an option's value in a QEMU argument list (or appends it).
+fn set_arg(args: &mut Vec<String>, opt: &str, value: &str) {
+    match args.iter().position(|a| a == opt) {
+        Some(i) if i + 1 < args.len() => args[i + 1] = value.to_string(),
+        _ => args.extend([opt.to_string(), value.to_string()]),
+    }
+}
+
+/// Runs one side; returns the instructions counted in the window.
+fn count(
+    root: &Path,
+    cfg: &config::Config,
+    images: &build::Images,
+    plugin: &Path,
+    scenario: &str,
+    param: &str,
+    calls: u32,
+) -> Result<u64> {
+    let s = cfg.scenario(scenario)?;
+    let dir = root.join("target/catena/runs");
+    std::fs::create_dir_all(&dir)?;
+    let log = dir.join(format!("bench-{scenario}.secure.log"));
+    let counts = dir.join(format!("bench-{scenario}.count"));
+    let _ = std::fs::remove_file(&counts);
+    let mut args = cfg.qemu_args(s, images, &log, false);
+    set_arg(&mut args, "-smp", "1");
+    set_arg(&mut args, "-append", &format!("{param}={calls}"));
+    args.extend([
+        "-icount".into(),
+        "shift=0,sleep=off".into(),
+        "-plugin".into(),
+        format!("{},out={}", plugin.display(), counts.display()),
+    ]);
+    let (outcome, stderr) = runner::boot(
+        &args,
+        Duration::from_secs(cfg.timeout(s) * 4),
+        false,
+        s.firmware.then_some(log.as_path()),
+    )?;
+    if outcome.status() != "ok" {
+        bail!(
+            "`{scenario}` did not boot cleanly under the counter: {} {}",
+            outcome.reason(),
+            stderr.trim()
+        );
+    }
+    let done = outcome
+        .events
+        .iter()
+        .find(|e| e.kind == "ffa-bench")
+        .context("the guest reported no ffa-bench event")?;
+    if done.get("ok") != Some(&calls.to_string()) {
+        bail!(
+            "`{scenario}`: only {:?} of {calls} calls succeeded",
+            done.get("ok")
+        );
+    }
+    let text = std::fs::read_to_string(&counts)
+        .with_context(|| format!("reading {}", counts.display()))?;
+    let window: u64 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .context("malformed plugin output")?;
+    if window == 0 {
+        bail!("the counting window is empty: markers not seen");
+    }
+    Ok(window)
+}
+
+/// `cargo xtask bench NAME`.
+pub fn run(root: &Path, name: &str, calls: Option<u32>) -> Result<i32> {
+    let cfg = config::Config::load(&root.join("qemu.toml"))?;
+    let b = cfg.bench.get(name).with_context(|| {
+        let names: Vec<&str> = cfg.bench.keys().map(String::as_str).collect();
+        format!(
+            "no bench `{name}` in qemu.toml (have: {})",
+            names.join(", ")
+        )
+    })?;
+    let calls = calls.unwrap_or(b.calls).max(1);
+    prereq::ensure_qemu()?;
+    let images = build::build(root, true)?;
+    let plugin = build_plugin(root)?;
+    println!("xtask: bench `{name}`: {}", b.description);
+    let with = count(root, &cfg, &images, &plugin, &b.with, &b.param, calls)?;
+    let without = count(root, &cfg, &images, &plugin, &b.without, &b.param, calls)?;
+    let (pw, po) = (
+        with as f64 / f64::from(calls),
+        without as f64 / f64::from(calls),
+    );
+    println!(
+        "  {:<12} {:<16} {:>8} {:>14} {:>12}",
+        "side", "scenario", "calls", "instructions", "per call"
+    );
+    println!(
+        "  {:<12} {:<16} {:>8} {:>14} {:>12.0}",
+        "with", b.with, calls, with, pw
+    );
+    println!(
+        "  {:<12} {:<16} {:>8} {:>14} {:>12.0}",
+        "without", b.without, calls, without, po
+    );
+    println!(
+        "  ratio {:.3} (with / without), {:.0} instructions per call added",
+        pw / po,
+        pw - po
+    );
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_arg_replaces_or_appends() {
+        let mut a: Vec<String> = ["-smp", "2", "-m", "1G"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        set_arg(&mut a, "-smp", "1");
+        set_arg(&mut a, "-append", "x=1");
+        assert_eq!(a, ["-smp", "1", "-m", "1G", "-append", "x=1"]);
+    }
+}
