@@ -52,7 +52,14 @@ type Ranges = Vec<(u64, u64)>;
 /// The MMIO the host may use, and the regions only the secure world (or the hyp) may.
 fn host_mmio(p: &dtinfo::Platform) -> (Ranges, Ranges) {
     let mut mmio = Vec::new();
-    let mut secure: Vec<(u64, u64)> = p.secure_memory.iter().map(|r| (r.base, r.size)).collect();
+    // Secure-only memory, and RAM the DT reserves (/memreserve/, /reserved-memory): neither is
+    // the host's to use after finalise.
+    let mut secure: Vec<(u64, u64)> = p
+        .secure_memory
+        .iter()
+        .chain(&p.reserved)
+        .map(|r| (r.base, r.size))
+        .collect();
     for d in &p.devices {
         // Devices reserved for the secure world or the hyp: the TPM's MMIO (the firmware's
         // TPM service owns it) and anything the DT gives the secure world only.
