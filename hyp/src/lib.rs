@@ -483,16 +483,17 @@ fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
     unsafe extern "C" {
         fn hyp_secondary_entry();
     }
-    let mut fwd = *x;
-    fwd[2] = hyp_secondary_entry as *const () as u64;
-    fwd[3] = pa;
-    let r = forward_smc(&fwd);
+    // Reported before the forward: once the CPU runs, its own output may follow at once, and
+    // the hyp shares no console lock with the host.
     console::event("hyp", |e| {
         e.str("state", "cpu-on")
             .hex("target", target)
             .hex("host_entry", entry)
-            .u64("result", r[0])
     });
+    let mut fwd = *x;
+    fwd[2] = hyp_secondary_entry as *const () as u64;
+    fwd[3] = pa;
+    let r = forward_smc(&fwd);
     frame.x[..18].copy_from_slice(&r);
 }
 
