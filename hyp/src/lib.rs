@@ -443,7 +443,22 @@ fn smc(frame: &mut Frame) {
     let reply = {
         let mut g = STATE.lock();
         match g.as_mut() {
-            Some(st) => st.proxy.handle(&x),
+            Some(st) => {
+                let r = st.proxy.handle(&x);
+                // Lend takes pages away from the host; reclaim gives them back.
+                for c in st.proxy.take_access_changes() {
+                    if let Some(s2) = st.stage2.as_mut()
+                        && let Err(e) = s2.set_host_access(c.base, c.pages, c.host_access)
+                    {
+                        console::event("hyp", |w| {
+                            w.str("state", "stage2-update-failed")
+                                .str("reason", e)
+                                .hex("base", c.base)
+                        });
+                    }
+                }
+                r
+            }
             None => None,
         }
     };

@@ -109,3 +109,34 @@ impl HostStage2 {
         self.map.root_address().0 as u64
     }
 }
+
+impl HostStage2 {
+    /// Gives the host back, or takes away, access to RAM pages (FF-A lend and reclaim).
+    pub fn set_host_access(
+        &mut self,
+        base: u64,
+        pages: u64,
+        access: bool,
+    ) -> Result<(), &'static str> {
+        let end = pages
+            .checked_mul(4096)
+            .and_then(|l| base.checked_add(l))
+            .ok_or("range overflows")?;
+        let flags = if access { RAM_RW } else { S2::empty() };
+        self.map
+            .map_range(&MemoryRegion::new(base as usize, end as usize), flags)
+            .map_err(|_| "aarch64-paging refused the stage-2 change")?;
+        // SAFETY: invalidates stage-1+2 TLB entries for the host's VMID on every CPU, so no CPU
+        // keeps using the old permission.
+        unsafe {
+            asm!(
+                "dsb ishst",
+                "tlbi vmalls12e1is",
+                "dsb ish",
+                "isb",
+                options(nostack)
+            )
+        };
+        Ok(())
+    }
+}

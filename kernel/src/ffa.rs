@@ -148,11 +148,22 @@ impl Ffa {
     /// FFA_MEM_SHARE (64-bit) of `pages` pages at physical `address` (which need not be the
     /// kernel's: probes use it to prove the hyp refuses).
     pub fn share_raw(&mut self, to: u16, address: u64, pages: u32) -> Result<u64, FfaError> {
+        self.send(false, to, address, pages)
+    }
+
+    /// FFA_MEM_LEND (64-bit) of `pages` pages at `address`: the kernel loses access until it
+    /// reclaims them (the hyp's stage-2 enforces it).
+    pub fn lend_raw(&mut self, to: u16, address: u64, pages: u32) -> Result<u64, FfaError> {
+        self.send(true, to, address, pages)
+    }
+
+    fn send(&mut self, lend: bool, to: u16, address: u64, pages: u32) -> Result<u64, FfaError> {
         let desc = ffa_abi::mem::build(
             self.version,
             &MemTxn {
                 sender: self.id,
-                attributes: ATTR_NORMAL_WB_INNER,
+                // A lender leaves the attributes to the borrower (DEN0077A v1.1 §10.10.4).
+                attributes: if lend { 0 } else { ATTR_NORMAL_WB_INNER },
                 emads: alloc::vec![Emad {
                     receiver: to,
                     perms: DATA_RW | INSTR_NX,
@@ -167,7 +178,12 @@ impl Ffa {
         }
         self.tx[0].0[..desc.len()].copy_from_slice(&desc);
         let n = desc.len() as u64;
-        let r = check(call(regs(&[fid::MEM_SHARE64 as u64, n, n])))?;
+        let f = if lend {
+            fid::MEM_LEND64
+        } else {
+            fid::MEM_SHARE64
+        };
+        let r = check(call(regs(&[f as u64, n, n])))?;
         Ok((r[2] & 0xffff_ffff) | (r[3] << 32))
     }
 

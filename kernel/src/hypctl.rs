@@ -294,6 +294,25 @@ fn ffa_probes(hyp_page: u64) -> bool {
     }
     match ffa::Ffa::open() {
         Ok(mut f) => {
+            // A page lent to the secure world is out of the host's reach until reclaimed.
+            let page = ffa::pages(1);
+            let pa = ffa::pa(&page);
+            match f.lend_raw(ffa_abi::testsp::ID, pa, 1) {
+                Ok(h) => {
+                    ok &= probe_memory("lent-page", pa);
+                    let back = f.reclaim(h).is_ok() && exceptions::probe_read(pa).is_ok();
+                    probe_event(
+                        "reclaimed-page",
+                        if back { "readable" } else { "lost" },
+                        &format!("{pa:#x}"),
+                    );
+                    ok &= back;
+                }
+                Err(e) => {
+                    probe_event("lent-page", "error", &format!("lend: {e:?}"));
+                    ok = false;
+                }
+            }
             // A descriptor naming a hyp page: the proxy must refuse it.
             match f.share_raw(ffa_abi::testsp::ID, hyp_page, 1) {
                 Err(e) => probe_event("ffa-share-hyp-page", "refused", &format!("{e:?}")),

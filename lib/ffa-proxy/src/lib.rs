@@ -75,10 +75,23 @@ struct Shared {
     lend: bool,
 }
 
+/// A change to what the host may access, for the stage-2 to follow: pages lent (no host
+/// access) or reclaimed after a lend (host access again).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct AccessChange {
+    /// First page.
+    pub base: u64,
+    /// Pages.
+    pub pages: u64,
+    /// Whether the host may now access them.
+    pub host_access: bool,
+}
+
 /// The proxy.
 #[derive(Debug)]
 pub struct Proxy<P: Platform> {
     p: P,
+    changes: Vec<AccessChange>,
     /// The version negotiated with the firmware, or why FF-A is off.
     fw: Result<Version, Inert>,
     hyp_tx: u64,
@@ -194,6 +207,7 @@ impl<P: Platform> Proxy<P> {
         })();
         Proxy {
             p,
+            changes: Vec::new(),
             fw,
             hyp_tx,
             hyp_rx,
@@ -463,6 +477,14 @@ impl<P: Platform> Proxy<P> {
             });
         }
         let handle = (r[2] & 0xffff_ffff) | ((r[3] & 0xffff_ffff) << 32);
+        if lend {
+            let lost = ranges.iter().map(|&(base, pages)| AccessChange {
+                base,
+                pages,
+                host_access: false,
+            });
+            self.changes.extend(lost);
+        }
         self.shared.push(Shared {
             handle,
             ranges,
@@ -487,8 +509,21 @@ impl<P: Platform> Proxy<P> {
                 State::SharedSecure
             };
             let _ = self.own.transition_all(&s.ranges, from, State::Owned);
+            if s.lend {
+                let back = s.ranges.iter().map(|&(base, pages)| AccessChange {
+                    base,
+                    pages,
+                    host_access: true,
+                });
+                self.changes.extend(back);
+            }
         }
         Ok(r)
+    }
+
+    /// Takes the host-access changes since the last call (the hyp applies them to the stage-2).
+    pub fn take_access_changes(&mut self) -> Vec<AccessChange> {
+        core::mem::take(&mut self.changes)
     }
 
     /// Memory the host shared or lent and has not reclaimed: (handle, constituents).

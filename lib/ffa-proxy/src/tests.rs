@@ -487,10 +487,31 @@ fn lend_takes_the_pages_away_until_reclaim() {
     );
     assert!(!p.ownership().host_may_access(DATA));
     assert_eq!(
+        p.take_access_changes(),
+        [AccessChange {
+            base: DATA,
+            pages: 1,
+            host_access: false
+        }]
+    );
+    assert!(p.take_access_changes().is_empty());
+    assert_eq!(
         code(call(&mut p, &[fid::MEM_RECLAIM as u64, r[2], r[3]])),
         0
     );
     assert!(p.ownership().host_may_access(DATA));
+    assert_eq!(
+        p.take_access_changes(),
+        [AccessChange {
+            base: DATA,
+            pages: 1,
+            host_access: true
+        }]
+    );
+    // Shares change nothing the stage-2 must follow.
+    let r = share(&mut p, V1_2, fid::MEM_SHARE64, alloc::vec![c(DATA, 1)]);
+    call(&mut p, &[fid::MEM_RECLAIM as u64, r[2], r[3]]);
+    assert!(p.take_access_changes().is_empty());
 }
 
 #[test]
