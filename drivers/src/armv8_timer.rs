@@ -18,6 +18,7 @@ pub const DRIVER: Driver = Driver {
     bus: "platform",
     ids: &[MatchId::Compatible("arm,armv8-timer")],
     probe,
+    bound: None,
 };
 
 /// Sets the tick rate (before the driver binds).

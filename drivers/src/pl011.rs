@@ -24,6 +24,7 @@ pub const DRIVER: Driver = Driver {
     bus: "platform",
     ids: &[MatchId::Compatible("arm,pl011")],
     probe,
+    bound: None,
 };
 
 fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {

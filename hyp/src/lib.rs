@@ -339,10 +339,16 @@ fn hc_init(frame: &mut Frame) {
         Ok(v) => alloc::format!("{v}"),
         Err(e) => alloc::format!("absent:{e:?}"),
     };
+    let buffers = match (proxy.firmware(), proxy.buffers()) {
+        (Err(_), _) => "none".into(),
+        (Ok(_), Ok(())) => alloc::string::String::from("mapped"),
+        (Ok(_), Err(e)) => alloc::format!("refused:{e:?}"),
+    };
     console::event("hyp", |e| {
         e.str("state", "installed")
             .str("smc_trap", "on")
             .str("ffa", &ffa)
+            .str("ffa_buffers", &buffers)
             .u64("cpus", cfg.cpus.len() as u64)
     });
     *st = Some(State {

@@ -255,78 +255,56 @@ pub fn hyp_probes() -> Result<(), InitError> {
 
 fn ffa_probes(hyp_page: u64) -> bool {
     use ffa_abi::{FfaError, fid};
-    let mut ok = true;
-    let mut rxtx = [0u64; 18];
-    rxtx[0] = u64::from(fid::RXTX_MAP64);
-    let version = ffa::call({
-        let mut x = [0u64; 18];
-        x[0] = u64::from(fid::VERSION);
-        x[1] = 0x1_0002;
-        x
-    })[0];
-    if version == ffa_abi::VERSION_NOT_SUPPORTED {
-        probe_event(
-            "ffa-rxtx-hyp-page",
-            "refused",
-            "FF-A absent (NOT_SUPPORTED)",
-        );
-        probe_event(
-            "ffa-share-hyp-page",
-            "refused",
-            "FF-A absent (NOT_SUPPORTED)",
-        );
+    let absent = crate::ffa_bus::with_session(|_| ()).is_none();
+    if absent {
+        probe_event("ffa-rxtx-hyp-page", "refused", "FF-A absent");
+        probe_event("ffa-share-hyp-page", "refused", "FF-A absent");
         return true;
     }
-    let err = |r: [u64; 18]| {
-        (r[0] == u64::from(fid::ERROR))
-            .then(|| FfaError::try_from(r[2] as u32 as i32).ok())
-            .flatten()
-    };
-    rxtx[1] = hyp_page;
-    rxtx[2] = hyp_page + 0x1000;
-    rxtx[3] = 1;
-    match err(ffa::call(rxtx)) {
-        Some(e) => probe_event("ffa-rxtx-hyp-page", "refused", &format!("{e:?}")),
-        None => {
-            probe_event("ffa-rxtx-hyp-page", "leaked", "mapped");
-            ok = false;
-        }
+    let mut ok = true;
+    // A second RX/TX pair naming hyp pages: refused (for the hyp page, before "already mapped").
+    let mut x = [0u64; 18];
+    x[0] = u64::from(fid::RXTX_MAP64);
+    x[1] = hyp_page;
+    x[2] = hyp_page + 0x1000;
+    x[3] = 1;
+    let r = ffa::call(x);
+    if r[0] == u64::from(fid::ERROR) {
+        let e = FfaError::try_from(r[2] as u32 as i32)
+            .map_or_else(|_| format!("{:#x}", r[2]), |e| format!("{e:?}"));
+        probe_event("ffa-rxtx-hyp-page", "refused", &e);
+    } else {
+        probe_event("ffa-rxtx-hyp-page", "leaked", "mapped");
+        ok = false;
     }
-    match ffa::Ffa::open() {
-        Ok(mut f) => {
-            // A page lent to the secure world is out of the host's reach until reclaimed.
-            let page = ffa::pages(1);
-            let pa = ffa::pa(&page);
-            match f.lend_raw(ffa_abi::testsp::ID, pa, 1) {
-                Ok(h) => {
-                    ok &= probe_memory("lent-page", pa);
-                    let back = f.reclaim(h).is_ok() && exceptions::probe_read(pa).is_ok();
-                    probe_event(
-                        "reclaimed-page",
-                        if back { "readable" } else { "lost" },
-                        &format!("{pa:#x}"),
-                    );
-                    ok &= back;
-                }
-                Err(e) => {
-                    probe_event("lent-page", "error", &format!("lend: {e:?}"));
-                    ok = false;
-                }
+    crate::ffa_bus::with_session(|f| {
+        // A page lent to the secure world is out of the host's reach until reclaimed.
+        let page = ffa::pages(1);
+        let pa = ffa::pa(&page);
+        match f.lend_raw(ffa_abi::testsp::ID, pa, 1) {
+            Ok(h) => {
+                ok &= probe_memory("lent-page", pa);
+                let back = f.reclaim(h).is_ok() && exceptions::probe_read(pa).is_ok();
+                probe_event(
+                    "reclaimed-page",
+                    if back { "readable" } else { "lost" },
+                    &format!("{pa:#x}"),
+                );
+                ok &= back;
             }
-            // A descriptor naming a hyp page: the proxy must refuse it.
-            match f.share_raw(ffa_abi::testsp::ID, hyp_page, 1) {
-                Err(e) => probe_event("ffa-share-hyp-page", "refused", &format!("{e:?}")),
-                Ok(h) => {
-                    probe_event("ffa-share-hyp-page", "leaked", &format!("handle {h:#x}"));
-                    ok = false;
-                }
+            Err(e) => {
+                probe_event("lent-page", "error", &format!("lend: {e:?}"));
+                ok = false;
             }
         }
-        Err(e) => probe_event(
-            "ffa-share-hyp-page",
-            "refused",
-            &format!("FF-A open: {e:?}"),
-        ),
-    }
+        // A descriptor naming a hyp page: the proxy must refuse it.
+        match f.share_raw(ffa_abi::testsp::ID, hyp_page, 1) {
+            Err(e) => probe_event("ffa-share-hyp-page", "refused", &format!("{e:?}")),
+            Ok(h) => {
+                probe_event("ffa-share-hyp-page", "leaked", &format!("handle {h:#x}"));
+                ok = false;
+            }
+        }
+    });
     ok
 }

@@ -7,11 +7,15 @@
 //! | core        | irqchip, device_model | GIC up, IRQs on; the device model and platform bus  |
 //! | postcore    | clocksource           | check the architected counter the timeline uses     |
 //! | arch        | smp                   | secondary CPUs through PSCI CPU_ON                  |
-//! | subsys      | platform_populate     | one platform device per DT device node              |
+//! | pure        | ffa_early             | only with catena.ffa_early: the init-order bug      |
+//! | subsys      | platform_populate, ffa_bus | platform devices from the DT; the FF-A bus     |
 //! | device      | pl011, armv8_timer    | drivers registered and bound; fault injection       |
+//! | device      | ffa_core, ffa_test    | arm-ffa device + core driver (defers), test driver  |
 //! | device_sync | hyp_finalise          | host stage-2 on every CPU; init-only HVCs refused   |
-//! | late        | deferred_probe_flush  | retry every deferred probe; prove the tick arrives  |
+//! | late        | deferred_probe_flush  | retry every deferred probe (the FF-A core probes)   |
+//! | late        | tick_proof            | prove the timer tick arrives                        |
 //! | late_sync   | deferred_report       | report every device still deferred, with its reason |
+//! | late_sync   | hyp_probes, ffa_bench | with their parameters: isolation probes, benchmark  |
 //!
 //! Levels without initcalls (fs, rootfs today) still run and are reported.
 
@@ -28,7 +32,7 @@ use spin::Mutex;
 static MODEL: Mutex<Option<DeviceModel>> = Mutex::new(None);
 
 /// Runs `f` on the device model.
-fn with_model<R>(f: impl FnOnce(&mut DeviceModel) -> R) -> Result<R, InitError> {
+pub fn with_model<R>(f: impl FnOnce(&mut DeviceModel) -> R) -> Result<R, InitError> {
     MODEL
         .lock()
         .as_mut()
@@ -165,7 +169,7 @@ initcall!(SMP = arch("smp", after [IRQCHIP, MM, HYP_INSTALL]) => smp_init);
 
 initcall!(HYP_INSTALL = core("hyp_install", after [MM]) => crate::hypctl::hyp_install);
 initcall!(HYP_FINALISE = device_sync("hyp_finalise", after [HYP_INSTALL]) => crate::hypctl::hyp_finalise);
-initcall!(HYP_PROBES = late("hyp_probes", after [HYP_FINALISE]) => crate::hypctl::hyp_probes);
+initcall!(HYP_PROBES = late_sync("hyp_probes", after [HYP_FINALISE, DEFERRED_PROBE_FLUSH]) => crate::hypctl::hyp_probes);
 
 fn platform_populate() -> Result<(), InitError> {
     let p = &boot().platform;
@@ -335,100 +339,10 @@ pub fn run_initcalls() -> Result<(), String> {
     }
 }
 
-/// The FF-A self-test (`catena.ffa_selftest`): version, partitions, echo through REQ and
-/// REQ2, and a memory share round trip with the test partition.
-fn ffa_selftest() -> Result<(), InitError> {
-    use ffa_abi::testsp;
-    if !params().ffa_selftest {
-        return Ok(());
-    }
-    let fail = |step: &'static str, e: ffa_abi::FfaError| {
-        log::error!("ffa self-test: {step}: {e}");
-        console::emit("ffa-selftest", |w| {
-            w.str("result", "fail")
-                .str("step", step)
-                .str("error", &format!("{e}"))
-        });
-        InitError::soft("ffa-selftest")
-    };
-    let mut f = crate::ffa::Ffa::open().map_err(|e| fail("open", e))?;
-    console::emit("ffa-selftest", |w| {
-        w.str("step", "version")
-            .str("version", &format!("{}", f.version))
-            .u64("id", u64::from(f.id))
-    });
-    let parts = f
-        .partitions(&ffa_abi::NIL_UUID)
-        .map_err(|e| fail("partition-info", e))?;
-    for p in &parts {
-        console::emit("ffa-partition", |w| {
-            w.hex("id", u64::from(p.id))
-                .str("uuid", &ffa_abi::uuid_text(&p.uuid))
-                .hex("props", u64::from(p.props))
-                .u64("exec_ctx", u64::from(p.exec_ctx))
-        });
-    }
-    let args = [0x1111, 0x2222, u64::MAX, 0, 0x5555_aaaa_5555_aaaa];
-    let echo = f
-        .direct_req(testsp::ID, args)
-        .map_err(|e| fail("direct-req", e))?;
-    let args2: [u64; 14] =
-        core::array::from_fn(|i| 0x0101_0101_0101_0101u64.wrapping_mul(i as u64 + 1));
-    let echo2 = f
-        .direct_req2(testsp::ID, &testsp::UUID, args2)
-        .map_err(|e| fail("direct-req2", e))?;
-    let mut who = [0u64; 14];
-    who[0] = testsp::CMD_WHOAMI;
-    let who = f
-        .direct_req2(testsp::ID, &testsp::UUID_ALT, who)
-        .map_err(|e| fail("direct-req2", e))?;
-    let whoami = ffa_abi::uuid_from_regs(who[1], who[2]);
-
-    let mut mem = crate::ffa::pages(2);
-    for (i, b) in mem.iter_mut().flat_map(|p| p.0.iter_mut()).enumerate() {
-        *b = (i as u8).wrapping_mul(31).wrapping_add(7);
-    }
-    let want = mem
-        .iter()
-        .fold(testsp::CHECKSUM_INIT, |h, p| testsp::checksum(h, &p.0));
-    let handle = f
-        .share(testsp::ID, &mem)
-        .map_err(|e| fail("mem-share", e))?;
-    let r = f
-        .direct_req(
-            testsp::ID,
-            [
-                testsp::CMD_MEM_CHECK,
-                handle & 0xffff_ffff,
-                handle >> 32,
-                0,
-                0,
-            ],
-        )
-        .map_err(|e| fail("mem-check", e))?;
-    f.reclaim(handle).map_err(|e| fail("mem-reclaim", e))?;
-    let marked = mem[0].0[..8] == testsp::MARKER;
-
-    let echo_ok = echo == args;
-    let req2_ok = echo2 == args2 && whoami == testsp::UUID_ALT;
-    let share_ok = r[1] == 0 && r[2] == want && r[3] == 8192 && marked;
-    let ok = echo_ok && req2_ok && share_ok;
-    console::emit("ffa-selftest", |w| {
-        w.str("result", if ok { "ok" } else { "fail" })
-            .u64("partitions", parts.len() as u64)
-            .str("echo", if echo_ok { "ok" } else { "mismatch" })
-            .str("req2", if req2_ok { "ok" } else { "mismatch" })
-            .str("share", if share_ok { "ok" } else { "mismatch" })
-            .hex("handle", handle)
-            .hex("checksum", r[2])
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(InitError::soft("ffa-selftest"))
-    }
-}
-initcall!(FFA_SELFTEST = late("ffa_selftest", after [BOOTPARAMS]) => ffa_selftest);
+initcall!(FFA_EARLY = pure("ffa_early") => crate::ffa_bus::ffa_early);
+initcall!(FFA_BUS = subsys("ffa_bus", after [DEVICE_MODEL]) => crate::ffa_bus::ffa_bus);
+initcall!(FFA_CORE = device("ffa_core", after [FFA_BUS, PLATFORM_POPULATE]) => crate::ffa_bus::ffa_core);
+initcall!(FFA_TEST = device("ffa_test", after [FFA_BUS]) => crate::ffa_bus::ffa_test);
 
 /// `catena.ffa_bench=N`: N direct-request round trips to the test partition, for
 /// `cargo xtask bench ffa` (which counts instructions from outside; nothing is timed here).
@@ -436,23 +350,23 @@ fn ffa_bench() -> Result<(), InitError> {
     let Some(n) = params().ffa_bench else {
         return Ok(());
     };
-    let f = crate::ffa::Ffa::open().map_err(|e| {
-        log::error!("ffa bench: {e}");
-        InitError::soft("ffa-bench")
-    })?;
-    let mut ok = 0u64;
-    // The instruction-counting plugin measures between these two markers (HINT #0x7e/#0x7f,
-    // unallocated hints: NOPs to the CPU).
-    // SAFETY: a NOP-class hint instruction.
-    unsafe { core::arch::asm!("hint #0x7e", options(nomem, nostack, preserves_flags)) };
-    for i in 0..u64::from(n) {
-        let args = [i, !i, i ^ 0x5a5a, 3, 4];
-        if f.direct_req(ffa_abi::testsp::ID, args) == Ok(args) {
-            ok += 1;
+    let ok = crate::ffa_bus::with_session(|f| {
+        let mut ok = 0u64;
+        // The instruction-counting plugin measures between these two markers (HINT #0x7e/#0x7f,
+        // unallocated hints: NOPs to the CPU).
+        // SAFETY: a NOP-class hint instruction.
+        unsafe { core::arch::asm!("hint #0x7e", options(nomem, nostack, preserves_flags)) };
+        for i in 0..u64::from(n) {
+            let args = [i, !i, i ^ 0x5a5a, 3, 4];
+            if f.direct_req(ffa_abi::testsp::ID, args) == Ok(args) {
+                ok += 1;
+            }
         }
-    }
-    // SAFETY: as above.
-    unsafe { core::arch::asm!("hint #0x7f", options(nomem, nostack, preserves_flags)) };
+        // SAFETY: as above.
+        unsafe { core::arch::asm!("hint #0x7f", options(nomem, nostack, preserves_flags)) };
+        ok
+    })
+    .unwrap_or(0);
     console::emit("ffa-bench", |e| e.u64("n", u64::from(n)).u64("ok", ok));
     if ok == u64::from(n) {
         Ok(())
@@ -460,4 +374,4 @@ fn ffa_bench() -> Result<(), InitError> {
         Err(InitError::soft("ffa-bench"))
     }
 }
-initcall!(FFA_BENCH = late("ffa_bench", after [HYP_FINALISE]) => ffa_bench);
+initcall!(FFA_BENCH = late_sync("ffa_bench", after [DEFERRED_PROBE_FLUSH]) => ffa_bench);

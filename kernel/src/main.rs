@@ -13,6 +13,7 @@ mod console;
 mod entry;
 mod exceptions;
 mod ffa;
+mod ffa_bus;
 mod gic;
 mod heap;
 mod hypctl;

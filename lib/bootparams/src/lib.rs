@@ -82,8 +82,9 @@ pub struct Params<'a> {
     pub tick_proof: u32,
     /// `catena.nosmp`: do not start secondary CPUs.
     pub nosmp: bool,
-    /// `catena.ffa_selftest`: exercise the secure world's FF-A services from a late initcall.
-    pub ffa_selftest: bool,
+    /// `catena.ffa_early`: initialise FF-A at `pure`, before the hyp is installed (the
+    /// init-order bug, reproduced on purpose).
+    pub ffa_early: bool,
     /// `catena.hyp_probes`: after finalise, try to reach what the hyp hides; each must fail.
     pub hyp_probes: bool,
     /// `catena.ffa_bench=N`: N FF-A direct-request round trips to the test partition (0-100000).
@@ -102,7 +103,7 @@ impl Default for Params<'_> {
             tick_hz: 100,
             tick_proof: 3,
             nosmp: false,
-            ffa_selftest: false,
+            ffa_early: false,
             hyp_probes: false,
             ffa_bench: None,
             unknown: Vec::new(),
@@ -190,14 +191,14 @@ pub fn parse(cmdline: &str) -> Params<'_> {
                 Err(why) => bad(why),
             },
             ("catena.nosmp", None) => p.nosmp = true,
-            ("catena.ffa_selftest", None) => p.ffa_selftest = true,
+            ("catena.ffa_early", None) => p.ffa_early = true,
             ("catena.hyp_probes", None) => p.hyp_probes = true,
             (
                 "loglevel" | "catena.fault" | "catena.tick_hz" | "catena.tick_proof"
                 | "catena.ffa_bench",
                 None,
             ) => bad("needs a value"),
-            ("catena.nosmp" | "catena.ffa_selftest" | "catena.hyp_probes", Some(_)) => {
+            ("catena.nosmp" | "catena.ffa_early" | "catena.hyp_probes", Some(_)) => {
                 bad("takes no value")
             }
             _ => p.unknown.push(word),

@@ -119,6 +119,9 @@ pub struct Driver {
     pub ids: &'static [MatchId],
     /// Probe: bind to the device in `ctx`, or say why not.
     pub probe: fn(&mut ProbeCtx<'_>) -> ProbeResult,
+    /// Runs once the device is bound (after its `probe` event): work that belongs to a bound
+    /// device, such as publishing its children (an FF-A core's partitions).
+    pub bound: Option<fn(&mut ProbeCtx<'_>)>,
 }
 
 impl fmt::Debug for Driver {
@@ -437,6 +440,9 @@ impl DeviceModel {
             Ok(()) => {
                 self.devices[id.0].state = DeviceState::Bound(drv.name);
                 self.pending.retain(|p| *p != id);
+                if let Some(bound) = drv.bound {
+                    bound(&mut ProbeCtx { model: self, id });
+                }
                 self.trigger();
                 Attempt::Bound
             }

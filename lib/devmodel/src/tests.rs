@@ -64,12 +64,14 @@ const CONSUMER: Driver = Driver {
     bus: "platform",
     ids: &[MatchId::Compatible("acme,consumer")],
     probe: probe_needs_supplier,
+    bound: None,
 };
 const SUPPLIER: Driver = Driver {
     name: "supplier",
     bus: "platform",
     ids: &[MatchId::Compatible("acme,supplier")],
     probe: probe_supplier,
+    bound: None,
 };
 
 fn reset() {
@@ -93,6 +95,7 @@ fn device_then_driver_binds_with_path() {
         bus: "platform",
         ids: &[MatchId::Compatible("arm,pl011")],
         probe: probe_ok,
+        bound: None,
     })
     .unwrap();
     assert_eq!(m.state(id), Some(&DeviceState::Bound("pl011")));
@@ -166,6 +169,7 @@ fn trigger_counter_catches_a_bind_during_probe() {
         bus: "platform",
         ids: &[MatchId::Compatible("acme,parent")],
         probe: probe_parent_adds_child,
+        bound: None,
     })
     .unwrap();
     let mut parent = dt_dev("parent", &["acme,parent"]);
@@ -232,6 +236,7 @@ fn nodev_is_a_quiet_miss_and_next_driver_tries() {
         bus: "platform",
         ids: &[MatchId::Compatible("acme,widget-v2")],
         probe: probe_nodev,
+        bound: None,
     })
     .unwrap();
     m.register_driver(Driver {
@@ -239,6 +244,7 @@ fn nodev_is_a_quiet_miss_and_next_driver_tries() {
         bus: "platform",
         ids: &[MatchId::Compatible("acme,widget")],
         probe: probe_ok,
+        bound: None,
     })
     .unwrap();
     let w = m
@@ -259,6 +265,7 @@ fn nodev_is_a_quiet_miss_and_next_driver_tries() {
         bus: "platform",
         ids: &[MatchId::Name("ghost")],
         probe: probe_nodev,
+        bound: None,
     })
     .unwrap();
     let g = m2
@@ -277,6 +284,7 @@ fn failure_leaves_device_unbound_and_is_reported() {
         bus: "platform",
         ids: &[MatchId::Compatible("x")],
         probe: probe_fail,
+        bound: None,
     })
     .unwrap();
     let d = m.add_device(dt_dev("x0", &["x"]), None).unwrap();
@@ -299,6 +307,7 @@ fn uuid_and_name_matching() {
         bus: "ffa",
         ids: &[MatchId::Uuid(U)],
         probe: probe_ok,
+        bound: None,
     })
     .unwrap();
     let mut a = Device::new("ffa", "arm-ffa-1");
@@ -335,5 +344,33 @@ fn api_errors_are_typed() {
     assert_eq!(
         m.register_driver(SUPPLIER),
         Err(ModelError::DuplicateDriver("supplier"))
+    );
+}
+
+fn bound_adds_child(ctx: &mut ProbeCtx<'_>) {
+    ctx.add_child(dt_dev("after-bind", &["acme,supplier"]))
+        .unwrap();
+}
+
+#[test]
+fn bound_hook_runs_after_the_probe_event() {
+    reset();
+    let (mut m, log) = recorder();
+    m.register_driver(SUPPLIER).unwrap();
+    m.register_driver(Driver {
+        name: "core",
+        bus: "platform",
+        ids: &[MatchId::Compatible("acme,core")],
+        probe: probe_ok,
+        bound: Some(bound_adds_child),
+    })
+    .unwrap();
+    m.add_device(dt_dev("core", &["acme,core"]), None).unwrap();
+    assert_eq!(
+        probes(&log),
+        vec![
+            ("platform/core".into(), "core", "ok"),
+            ("platform/core/after-bind".into(), "supplier", "ok"),
+        ]
     );
 }

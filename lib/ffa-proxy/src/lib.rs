@@ -54,8 +54,6 @@ pub enum Inert {
     NoFfa,
     /// The firmware speaks an FF-A major version other than 1.
     BadMajor,
-    /// The firmware refused the hyp's RX/TX pair.
-    RxTxRefused(FfaError),
 }
 
 /// The host's side.
@@ -91,6 +89,8 @@ pub struct AccessChange {
 #[derive(Debug)]
 pub struct Proxy<P: Platform> {
     p: P,
+    /// Whether the firmware accepted the hyp's RX/TX pair.
+    buffers: Result<(), FfaError>,
     changes: Vec<AccessChange>,
     /// The version negotiated with the firmware, or why FF-A is off.
     fw: Result<Version, Inert>,
@@ -179,8 +179,11 @@ fn regs(v: &[u64]) -> [u64; 18] {
 impl<P: Platform> Proxy<P> {
     /// Hyp init: FFA_VERSION(1.2) to the firmware and FFA_RXTX_MAP of the hyp's own pair
     /// (`hyp_tx`, `hyp_rx`: one page each, hyp memory). With no FF-A the proxy is inert and
-    /// answers NOT_SUPPORTED to everything.
+    /// answers NOT_SUPPORTED to everything. If the firmware refuses the hyp's buffers (someone
+    /// mapped a pair for endpoint 0 before the hyp existed — the init-order bug), the proxy
+    /// still gates and forwards, and calls that need the buffers are ABORTED.
     pub fn init(mut p: P, own: Ownership, hyp_tx: u64, hyp_rx: u64) -> Self {
+        let mut buffers = Err(FfaError::NotSupported);
         let fw = (|| {
             let r = p.smc(regs(&[
                 fid::VERSION as u64,
@@ -200,13 +203,15 @@ impl<P: Platform> Proxy<P> {
                 hyp_rx,
                 u64::from(MBOX_PAGES),
             ]));
-            if let Some(e) = error_of(&r) {
-                return Err(Inert::RxTxRefused(e));
-            }
+            buffers = match error_of(&r) {
+                Some(e) => Err(e),
+                None => Ok(()),
+            };
             Ok(v)
         })();
         Proxy {
             p,
+            buffers,
             changes: Vec::new(),
             fw,
             hyp_tx,
@@ -220,6 +225,11 @@ impl<P: Platform> Proxy<P> {
     /// The version negotiated with the firmware, or why FF-A is off.
     pub fn firmware(&self) -> Result<Version, Inert> {
         self.fw
+    }
+
+    /// Whether the firmware mapped the hyp's RX/TX pair (or its refusal).
+    pub fn buffers(&self) -> Result<(), FfaError> {
+        self.buffers
     }
 
     /// The version the host negotiated with the proxy.
@@ -268,6 +278,16 @@ impl<P: Platform> Proxy<P> {
             fid::FEATURES => self.features(hv, x),
             fid::RXTX_MAP64 => self.rxtx_map(x).unwrap_or_else(err),
             fid::RXTX_UNMAP => self.rxtx_unmap(x[1] as u32).unwrap_or_else(err),
+            fid::PARTITION_INFO_GET
+            | fid::MEM_SHARE32
+            | fid::MEM_SHARE64
+            | fid::MEM_LEND32
+            | fid::MEM_LEND64
+                if self.buffers.is_err() =>
+            {
+                // The firmware never accepted the hyp's buffers: nothing that needs them works.
+                err(FfaError::Aborted)
+            }
             fid::PARTITION_INFO_GET => self.partition_info_get(fw, hv, x).unwrap_or_else(err),
             fid::MEM_SHARE32 | fid::MEM_SHARE64 => {
                 self.mem_send(fw, hv, false, x).unwrap_or_else(err)
@@ -336,6 +356,11 @@ impl<P: Platform> Proxy<P> {
     fn rxtx_map(&mut self, x: &[u64; 18]) -> Result<[u64; 18], FfaError> {
         let (tx, rx, pages) = (x[1], x[2], x[3] as u32);
         if pages != MBOX_PAGES || !tx.is_multiple_of(PAGE) || !rx.is_multiple_of(PAGE) || tx == rx {
+            return Err(FfaError::InvalidParameters);
+        }
+        // Pages that are not the host's to give are invalid whatever else is true.
+        let owned = |pa| self.own.state(pa) == Some(State::Owned);
+        if !owned(tx) || !owned(rx) {
             return Err(FfaError::InvalidParameters);
         }
         if self.host.rxtx.is_some() {

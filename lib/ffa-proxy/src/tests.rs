@@ -251,6 +251,11 @@ fn rxtx_checks_and_ownership() {
     assert_eq!(p.ownership().state(HOST_TX), Some(State::SharedHyp));
     assert_eq!(p.ownership().state(HOST_RX), Some(State::SharedHyp));
     assert_eq!(map(&mut p, DATA, DATA + 0x1000, 1), DEN, "double map");
+    assert_eq!(
+        map(&mut p, HYP_TX, DATA, 1),
+        INV,
+        "a hyp page is invalid even when mapped already"
+    );
     // The host's buffers never reach the firmware: its only RXTX_MAP was the hyp's.
     assert_eq!(forwarded(&mut p, fid::RXTX_MAP64), 1);
     assert_eq!(code(call(&mut p, &[fid::RXTX_UNMAP as u64, 5 << 16])), INV);
@@ -549,5 +554,31 @@ fn direct_requests_carry_x0_to_x17() {
             4,
             5
         ]
+    );
+}
+
+#[test]
+fn buffers_mapped_before_the_hyp_existed() {
+    // The init-order bug: the host mapped its buffers at the SPMC directly, before the hyp.
+    let mut m = machine(true);
+    let s = m.spmc.as_mut().unwrap();
+    s.handle(&regs(&[fid::VERSION as u64, 0x1_0002]));
+    s.handle(&regs(&[fid::RXTX_MAP64 as u64, HOST_TX, HOST_RX, 1]));
+    let mut p = Proxy::init(
+        m,
+        Ownership::new(&[(RAM, RAM_SIZE)], &[HYP]),
+        HYP_TX,
+        HYP_RX,
+    );
+    assert_eq!(p.firmware(), Ok(V1_2));
+    assert_eq!(p.buffers(), Err(FfaError::Denied));
+    // The host never negotiated with the hyp: every call is refused, as in the Linux threads.
+    assert_eq!(code(call(&mut p, &[fid::PARTITION_INFO_GET as u64])), INV);
+    assert_eq!(code(call(&mut p, &[fid::DIRECT_REQ64 as u64, 0x8001])), INV);
+    // Even after negotiating, nothing that needs the hyp's buffers works.
+    call(&mut p, &[fid::VERSION as u64, 0x1_0002]);
+    assert_eq!(
+        code(call(&mut p, &[fid::PARTITION_INFO_GET as u64])),
+        FfaError::Aborted as i64
     );
 }

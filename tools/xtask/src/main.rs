@@ -6,6 +6,7 @@
 
 mod bench;
 mod build;
+mod chain;
 mod config;
 mod judge;
 mod prereq;
@@ -171,6 +172,7 @@ fn run(
     let code = exit_code(&outcome);
     let symbol = fault_symbol(&outcome, &images.elf);
     print!("{}", report::timeline(&outcome));
+    print!("{}", chain::tree(&outcome.events, &outcome.fw_events));
     if let Some(s) = &symbol {
         println!("  fault in {s}");
     }
@@ -178,7 +180,14 @@ fn run(
         let r = report::report(&name, &outcome, code, symbol.as_deref());
         std::fs::write(&path, serde_json::to_string_pretty(&r)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("xtask: report written to {}", path.display());
+        let svg = path.with_extension("svg");
+        std::fs::write(&svg, chain::svg(&name, &outcome.events))
+            .with_context(|| format!("writing {}", svg.display()))?;
+        println!(
+            "xtask: report written to {} (chain drawn in {})",
+            path.display(),
+            svg.display()
+        );
     }
     match code {
         0 => println!("xtask: `{name}` ok"),
