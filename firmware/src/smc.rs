@@ -10,95 +10,17 @@ use crate::{console, fwlog, power};
 use core::arch::{asm, global_asm};
 use psci_el3::{Action, Psci};
 
-/// Saved registers.
-#[repr(C)]
-pub struct Frame {
-    /// x0–x30.
-    pub x: [u64; 31],
-    /// ELR_EL3.
-    pub elr: u64,
-    /// SPSR_EL3.
-    pub spsr: u64,
-    _pad: u64,
-}
-
-const FRAME: usize = size_of::<Frame>();
+pub use trapframe::Frame;
 
 global_asm!(
+    include_str!("../../lib/trapframe/src/frame.S"),
     r#"
-.macro save_and_call handler, kind
-    .balign 0x80
-    sub     sp, sp, #{frame}
-    stp     x0, x1, [sp, #0]
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    stp     x18, x19, [sp, #144]
-    stp     x20, x21, [sp, #160]
-    stp     x22, x23, [sp, #176]
-    stp     x24, x25, [sp, #192]
-    stp     x26, x27, [sp, #208]
-    stp     x28, x29, [sp, #224]
-    mrs     x0, elr_el3
-    stp     x30, x0, [sp, #240]
-    mrs     x0, spsr_el3
-    str     x0, [sp, #256]
-    mov     x0, sp
-    mov     x1, #\kind
-    bl      \handler
-    b       el3_return
-.endm
-
 .section .text.vectors, "ax"
 .balign 0x800
 .global el3_vectors
 el3_vectors:
-    save_and_call el3_unexpected, 0
-    save_and_call el3_unexpected, 1
-    save_and_call el3_unexpected, 2
-    save_and_call el3_unexpected, 3
-    save_and_call el3_unexpected, 4
-    save_and_call el3_unexpected, 5
-    save_and_call el3_unexpected, 6
-    save_and_call el3_unexpected, 7
-    save_and_call el3_sync_lower, 8
-    save_and_call el3_unexpected, 9
-    save_and_call el3_unexpected, 10
-    save_and_call el3_unexpected, 11
-    save_and_call el3_unexpected, 12
-    save_and_call el3_unexpected, 13
-    save_and_call el3_unexpected, 14
-    save_and_call el3_unexpected, 15
-
-el3_return:
-    ldr     x0, [sp, #256]
-    msr     spsr_el3, x0
-    ldp     x30, x0, [sp, #240]
-    msr     elr_el3, x0
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
-    ldp     x18, x19, [sp, #144]
-    ldp     x20, x21, [sp, #160]
-    ldp     x22, x23, [sp, #176]
-    ldp     x24, x25, [sp, #192]
-    ldp     x26, x27, [sp, #208]
-    ldp     x28, x29, [sp, #224]
-    add     sp, sp, #{frame}
-    eret
+    trap_table el3_sync_lower, el3_unexpected, el3
 "#,
-    frame = const FRAME,
 );
 
 fn esr() -> u64 {

@@ -2,7 +2,6 @@
 //! kernel drops to EL1; its one job is to install the hyp), the hyp's vectors, and the entry a
 //! secondary CPU takes under the hyp.
 
-use crate::Frame;
 use core::arch::global_asm;
 
 /// HVC function ID the stub answers: x1 = physical address of an [`crate::InstallParams`].
@@ -35,6 +34,7 @@ pub mod off {
 }
 
 global_asm!(
+    include_str!("../../lib/trapframe/src/frame.S"),
     r#"
 // el2_setup: EL2 configuration every CPU needs before the host runs at EL1. Clobbers x9, x10.
 //   HCR_EL2.RW (EL1 is AArch64), nothing trapped yet; EL1 may use the physical counter and
@@ -156,77 +156,10 @@ hyp_secondary_entry:
     mov     x12, xzr
     eret
 
-// The hyp's vectors: a full frame, then Rust.
-.macro hyp_vector handler, kind
-    .balign 0x80
-    sub     sp, sp, #{frame}
-    stp     x0, x1, [sp, #0]
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    stp     x18, x19, [sp, #144]
-    stp     x20, x21, [sp, #160]
-    stp     x22, x23, [sp, #176]
-    stp     x24, x25, [sp, #192]
-    stp     x26, x27, [sp, #208]
-    stp     x28, x29, [sp, #224]
-    mrs     x0, elr_el2
-    stp     x30, x0, [sp, #240]
-    mrs     x0, spsr_el2
-    str     x0, [sp, #256]
-    mov     x0, sp
-    mov     x1, #\kind
-    bl      \handler
-    b       hyp_return
-.endm
-
 .balign 0x800
 .global hyp_vectors
 hyp_vectors:
-    hyp_vector hyp_unexpected, 0
-    hyp_vector hyp_unexpected, 1
-    hyp_vector hyp_unexpected, 2
-    hyp_vector hyp_unexpected, 3
-    hyp_vector hyp_unexpected, 4
-    hyp_vector hyp_unexpected, 5
-    hyp_vector hyp_unexpected, 6
-    hyp_vector hyp_unexpected, 7
-    hyp_vector hyp_trap, 8
-    hyp_vector hyp_unexpected, 9
-    hyp_vector hyp_unexpected, 10
-    hyp_vector hyp_unexpected, 11
-    hyp_vector hyp_unexpected, 12
-    hyp_vector hyp_unexpected, 13
-    hyp_vector hyp_unexpected, 14
-    hyp_vector hyp_unexpected, 15
-
-hyp_return:
-    ldr     x0, [sp, #256]
-    msr     spsr_el2, x0
-    ldp     x30, x0, [sp, #240]
-    msr     elr_el2, x0
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
-    ldp     x18, x19, [sp, #144]
-    ldp     x20, x21, [sp, #160]
-    ldp     x22, x23, [sp, #176]
-    ldp     x24, x25, [sp, #192]
-    ldp     x26, x27, [sp, #208]
-    ldp     x28, x29, [sp, #224]
-    add     sp, sp, #{frame}
-    eret
+    trap_table hyp_trap, hyp_unexpected, el2
 "#,
     mair = const off::MAIR,
     tcr = const off::TCR,
@@ -240,5 +173,4 @@ hyp_return:
     host_entry = const off::HOST_ENTRY,
     host_ctx = const off::HOST_CTX,
     install = const HVC_STUB_INSTALL,
-    frame = const size_of::<Frame>(),
 );

@@ -38,18 +38,7 @@ pub const MAX_CPUS: usize = 8;
 /// Per-CPU hyp stack.
 pub const STACK_SIZE: usize = 0x4000;
 
-/// Registers saved by the hyp's vectors.
-#[repr(C)]
-#[derive(Debug)]
-pub struct Frame {
-    /// x0–x30.
-    pub x: [u64; 31],
-    /// ELR_EL2.
-    pub elr: u64,
-    /// SPSR_EL2.
-    pub spsr: u64,
-    _pad: u64,
-}
+pub use trapframe::Frame;
 
 /// What the boot stub loads to install the hyp (read with the MMU off: clean it to PoC).
 /// Layout shared with [`asm::off`].

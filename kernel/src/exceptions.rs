@@ -11,97 +11,17 @@ use core::arch::{asm, global_asm};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Registers saved by the vectors.
-#[repr(C)]
-#[derive(Debug)]
-pub struct Frame {
-    /// x0–x30.
-    pub x: [u64; 31],
-    /// ELR_EL1.
-    pub elr: u64,
-    /// SPSR_EL1.
-    pub spsr: u64,
-    _pad: u64,
-}
-
-const FRAME_SIZE: usize = size_of::<Frame>();
-const _: () = assert!(FRAME_SIZE.is_multiple_of(16));
+pub use trapframe::Frame;
 
 global_asm!(
+    include_str!("../../lib/trapframe/src/frame.S"),
     r#"
-.macro vector kind
-    .balign 0x80
-    sub     sp, sp, #{frame}
-    stp     x0, x1, [sp, #0]
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    stp     x18, x19, [sp, #144]
-    stp     x20, x21, [sp, #160]
-    stp     x22, x23, [sp, #176]
-    stp     x24, x25, [sp, #192]
-    stp     x26, x27, [sp, #208]
-    stp     x28, x29, [sp, #224]
-    mrs     x0, elr_el1
-    stp     x30, x0, [sp, #240]
-    mrs     x0, spsr_el1
-    str     x0, [sp, #256]
-    mov     x0, sp
-    mov     x1, #\kind
-    bl      exception_handler
-    b       exception_return
-.endm
-
 .section .text.vectors, "ax"
 .balign 0x800
 .global exception_vectors
 exception_vectors:
-    vector 0
-    vector 1
-    vector 2
-    vector 3
-    vector 4
-    vector 5
-    vector 6
-    vector 7
-    vector 8
-    vector 9
-    vector 10
-    vector 11
-    vector 12
-    vector 13
-    vector 14
-    vector 15
-
-exception_return:
-    ldr     x0, [sp, #256]
-    msr     spsr_el1, x0
-    ldp     x30, x0, [sp, #240]
-    msr     elr_el1, x0
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
-    ldp     x18, x19, [sp, #144]
-    ldp     x20, x21, [sp, #160]
-    ldp     x22, x23, [sp, #176]
-    ldp     x24, x25, [sp, #192]
-    ldp     x26, x27, [sp, #208]
-    ldp     x28, x29, [sp, #224]
-    add     sp, sp, #{frame}
-    eret
+    trap_table exception_handler, exception_handler, el1
 "#,
-    frame = const FRAME_SIZE,
 );
 
 /// Vector index → (taken from, type).
@@ -123,9 +43,7 @@ const VECTOR_NAMES: [&str; 16] = [
     "lower-el-a32-fiq",
     "lower-el-a32-serror",
 ];
-const IRQ_CURRENT_SPX: u64 = 5;
-
-const SYNC_CURRENT_SPX: u64 = 4;
+use trapframe::vector::{IRQ_CURRENT_SPX, SYNC_CURRENT_SPX};
 
 /// Where a deliberate access resumes if it faults (0: none armed), and what the fault was.
 static FIXUP: AtomicU64 = AtomicU64::new(0);
