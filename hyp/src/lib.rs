@@ -474,7 +474,14 @@ fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
             frame.x[..18].copy_from_slice(&forward_smc(x));
             return;
         };
-        let Some(i) = st.cfg.cpus.iter().position(|m| *m == target) else {
+        // A CPU the DT does not list, or more CPUs than the hyp has stacks for.
+        let Some(i) = st
+            .cfg
+            .cpus
+            .iter()
+            .position(|m| *m == target)
+            .filter(|i| *i < MAX_CPUS)
+        else {
             return ret(frame, &[(-2i64) as u64]); // PSCI INVALID_PARAMETERS
         };
         (i, st.cfg.install)
