@@ -8,6 +8,7 @@ mod bench;
 mod build;
 mod chain;
 mod config;
+mod fuzz;
 mod judge;
 mod prereq;
 mod report;
@@ -56,6 +57,14 @@ enum Cmd {
         #[arg(long)]
         calls: Option<u32>,
     },
+    /// Fuzz the parsers of outside input (nightly + cargo-fuzz; not part of `test`).
+    Fuzz {
+        /// One target (default: all).
+        target: Option<String>,
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Host unit tests, then every QEMU scenario marked `test = true`.
     Test {
         /// Only the host tests.
@@ -95,6 +104,7 @@ fn main() -> ExitCode {
             qemu_only,
         } => test(!qemu_only, !host_only),
         Cmd::Bench { name, calls } => bench::run(&root(), &name, calls),
+        Cmd::Fuzz { target, seconds } => fuzz::run(&root(), target.as_deref(), seconds),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
