@@ -9,7 +9,8 @@ fuzz_target!(|data: &[u8]| {
     for v in [V1_0, V1_1, V1_2] {
         for c in [Composite::Required, Composite::Absent] {
             if let Ok(t) = mem::parse(v, data, c) {
-                let again = mem::parse(v, &mem::build(v, &t), c).expect("a built descriptor parses");
+                let again =
+                    mem::parse(v, &mem::build(v, &t), c).expect("a built descriptor parses");
                 assert_eq!(again, t);
             }
         }

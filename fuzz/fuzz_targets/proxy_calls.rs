@@ -44,13 +44,27 @@ impl Platform for El3 {
 }
 
 const FIDS: [u32; 12] = [
-    0x8400_0063, 0x8400_0064, 0x8400_0065, 0xC400_0066, 0x8400_0067, 0x8400_0068,
-    0xC400_006F, 0xC400_0073, 0xC400_0072, 0x8400_0077, 0xC400_008D, 0x8400_0069,
+    0x8400_0063,
+    0x8400_0064,
+    0x8400_0065,
+    0xC400_0066,
+    0x8400_0067,
+    0x8400_0068,
+    0xC400_006F,
+    0xC400_0073,
+    0xC400_0072,
+    0x8400_0077,
+    0xC400_008D,
+    0x8400_0069,
 ];
 
 fuzz_target!(|data: &[u8]| {
     let ram = Ram(Rc::new(RefCell::new(vec![0; SIZE])));
-    let cfg = Config { ns_ram: vec![(RAM, SIZE as u64)], secure: vec![], exec_ctx: 1 };
+    let cfg = Config {
+        ns_ram: vec![(RAM, SIZE as u64)],
+        secure: vec![],
+        exec_ctx: 1,
+    };
     let mut s = Spmc::new(cfg, ram.clone());
     s.add_partition(Box::new(TestPartition)).unwrap();
     let own = Ownership::new(&[(RAM, SIZE as u64)], &[HYP]);

@@ -25,13 +25,31 @@ impl NsMemory for Ram {
 
 /// A small alphabet of function IDs so the fuzzer reaches deep states quickly.
 const FIDS: [u32; 16] = [
-    0x8400_0063, 0x8400_0064, 0x8400_0065, 0xC400_0066, 0x8400_0066, 0x8400_0067, 0x8400_0068, 0x8400_0069,
-    0xC400_006F, 0x8400_006F, 0xC400_0073, 0xC400_0072, 0x8400_0077, 0xC400_008B, 0xC400_008D, 0x8400_0085,
+    0x8400_0063,
+    0x8400_0064,
+    0x8400_0065,
+    0xC400_0066,
+    0x8400_0066,
+    0x8400_0067,
+    0x8400_0068,
+    0x8400_0069,
+    0xC400_006F,
+    0x8400_006F,
+    0xC400_0073,
+    0xC400_0072,
+    0x8400_0077,
+    0xC400_008B,
+    0xC400_008D,
+    0x8400_0085,
 ];
 
 fuzz_target!(|data: &[u8]| {
     let ram = Ram(Rc::new(RefCell::new(vec![0; SIZE])));
-    let cfg = Config { ns_ram: vec![(RAM, SIZE as u64)], secure: vec![(RAM + 0x3_0000, 0x1000)], exec_ctx: 2 };
+    let cfg = Config {
+        ns_ram: vec![(RAM, SIZE as u64)],
+        secure: vec![(RAM + 0x3_0000, 0x1000)],
+        exec_ctx: 2,
+    };
     let mut s = Spmc::new(cfg, ram.clone());
     s.add_partition(Box::new(TestPartition)).unwrap();
     for chunk in data.chunks(48) {

@@ -9,7 +9,13 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = arm64_image::Header::parse(data, data.len() as u64)
         .and_then(|h| h.load_address(0x4000_0000, 0x8000_0000));
-    let mut p = psci_el3::Psci::new(&[0, 1], &[psci_el3::NsRange { base: 0x4000_0000, size: 0x4000_0000 }]);
+    let mut p = psci_el3::Psci::new(
+        &[0, 1],
+        &[psci_el3::NsRange {
+            base: 0x4000_0000,
+            size: 0x4000_0000,
+        }],
+    );
     for c in data.chunks(64) {
         let mut x = [0u64; 8];
         for (i, r) in x.iter_mut().enumerate() {
