@@ -67,34 +67,35 @@ el2_setup:
     isb
     ret
 
-// el2_enable_mmu: x0 = InstallParams/CpuBoot. Loads the hyp's stage-1, vectors and stack,
-// and the stage-2 when VTCR is non-zero, then HCR_EL2. Clobbers x9. Runs with the MMU off.
+// el2_enable_mmu: x0 = InstallParams/CpuBoot. Loads the hyp's stage-1, vectors and the
+// stage-2 when VTCR is non-zero, then HCR_EL2. Every field is read before the MMU goes on: the
+// block may sit in memory the hyp's stage-1 does not map (the kernel's stack). Clobbers x9-x17.
 el2_enable_mmu:
-    ldr     x9, [x0, #{mair}]
-    msr     mair_el2, x9
-    ldr     x9, [x0, #{tcr}]
-    msr     tcr_el2, x9
-    ldr     x9, [x0, #{ttbr0}]
-    msr     ttbr0_el2, x9
+    ldr     x10, [x0, #{mair}]
+    ldr     x11, [x0, #{tcr}]
+    ldr     x12, [x0, #{ttbr0}]
+    ldr     x13, [x0, #{sctlr}]
+    ldr     x14, [x0, #{vbar}]
+    ldr     x15, [x0, #{vtcr}]
+    ldr     x16, [x0, #{vttbr}]
+    ldr     x17, [x0, #{hcr}]
+    msr     mair_el2, x10
+    msr     tcr_el2, x11
+    msr     ttbr0_el2, x12
     isb
     tlbi    alle2
     dsb     nsh
     isb
-    ldr     x9, [x0, #{sctlr}]
-    msr     sctlr_el2, x9
+    msr     sctlr_el2, x13
     isb
-    ldr     x9, [x0, #{vbar}]
-    msr     vbar_el2, x9
-    ldr     x9, [x0, #{vtcr}]
-    cbz     x9, 2f
-    msr     vtcr_el2, x9
-    ldr     x9, [x0, #{vttbr}]
-    msr     vttbr_el2, x9
+    msr     vbar_el2, x14
+    cbz     x15, 2f
+    msr     vtcr_el2, x15
+    msr     vttbr_el2, x16
     isb
     tlbi    vmalls12e1
     dsb     nsh
-2:  ldr     x9, [x0, #{hcr}]
-    msr     hcr_el2, x9
+2:  msr     hcr_el2, x17
     isb
     ret
 
@@ -123,11 +124,11 @@ hyp_stub_sync:
     cmp     x0, x9
     b.ne    3f
     mov     x0, x1
-    mov     x11, x30
+    mov     x7, x30
+    ldr     x8, [x0, #{sp}]         // before the MMU is on (see el2_enable_mmu)
     bl      el2_enable_mmu
-    mov     x30, x11
-    ldr     x9, [x0, #{sp}]
-    mov     sp, x9
+    mov     x30, x7
+    mov     sp, x8
     mov     x0, #0
     eret
 3:  mov     x0, #-1                 // SMCCC NOT_SUPPORTED
@@ -140,20 +141,24 @@ hyp_stub_sync:
 .global hyp_secondary_entry
 hyp_secondary_entry:
     msr     daifset, #0xf
-    mov     x12, x0
+    mov     x6, x0
     bl      el2_setup
-    mov     x0, x12
+    mov     x0, x6
+    ldr     x5, [x6, #{sp}]
+    ldr     x4, [x6, #{host_entry}]
+    ldr     x3, [x6, #{host_ctx}]
     bl      el2_enable_mmu
-    ldr     x9, [x12, #{sp}]
-    mov     sp, x9
+    mov     sp, x5
     ldr     x9, =0x30d00800
     msr     sctlr_el1, x9
     mov     x9, #0x3c5
     msr     spsr_el2, x9
-    ldr     x9, [x12, #{host_entry}]
-    msr     elr_el2, x9
-    ldr     x0, [x12, #{host_ctx}]
-    mov     x12, xzr
+    msr     elr_el2, x4
+    mov     x0, x3
+    // The host sees its context id in x0 and nothing of the hyp in the other registers.
+    .irp r, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17
+    mov     x\r, xzr
+    .endr
     eret
 
 .balign 0x800

@@ -97,6 +97,9 @@ pub struct Config {
     pub hcr: u64,
     /// The installing CPU's parameters (stage-1, vectors) reused for secondary CPUs.
     pub install: InstallParams,
+    /// The hyp's own stage-1 (`IdMap<El2>` in the hyp pool): the hyp maps the host's FF-A
+    /// buffers into it when the host names them.
+    pub stage1: u64,
 }
 
 /// Hypercall IDs (HVC, x0). A dense table: the ID is the index.
@@ -170,6 +173,31 @@ struct State {
     cfg: Config,
     proxy: Proxy<El3>,
     stage2: Option<stage2::HostStage2>,
+    /// The host pages mapped into the hyp's stage-1 (its RX/TX pair), if any.
+    host_pages: Option<(u64, u64)>,
+}
+
+/// The hyp's stage-1 attributes for host pages it must touch: normal memory, never executable.
+fn map_host_pages(stage1: u64, pages: (u64, u64), map: bool) -> Result<(), &'static str> {
+    use aarch64_paging::descriptor::El23Attributes as H;
+    use aarch64_paging::idmap::IdMap;
+    use aarch64_paging::paging::{El2, MemoryRegion};
+    let flags = if map {
+        H::VALID | H::ATTRIBUTE_INDEX_1 | H::INNER_SHAREABLE | H::ACCESSED | H::USER_RES1 | H::XN
+    } else {
+        H::empty()
+    };
+    // SAFETY: `stage1` is the hyp's own IdMap<El2>, built by the kernel in the hyp pool before
+    // install and used by nothing else; the hyp holds its state lock, so there is one user.
+    let idmap = unsafe { &mut *(stage1 as *mut IdMap<El2>) };
+    for pa in [pages.0, pages.1] {
+        // Adding a mapping or removing one on a live table needs no break-before-make;
+        // aarch64-paging invalidates the TLB entry of each page it changes.
+        idmap
+            .map_range(&MemoryRegion::new(pa as usize, pa as usize + 4096), flags)
+            .map_err(|_| "aarch64-paging refused a hyp stage-1 change")?;
+    }
+    Ok(())
 }
 
 fn forward_smc(x: &[u64; 18]) -> [u64; 18] {
@@ -344,6 +372,7 @@ fn hc_init(frame: &mut Frame) {
         cfg,
         proxy,
         stage2: None,
+        host_pages: None,
     });
     ret(frame, &[0]);
 }
@@ -440,6 +469,22 @@ fn smc(frame: &mut Frame) {
         match g.as_mut() {
             Some(st) => {
                 let r = st.proxy.handle(&x);
+                // The only host pages the proxy touches are the host's RX/TX pair: keep the
+                // hyp's stage-1 mapping exactly those, following RXTX_MAP and RXTX_UNMAP.
+                let now = st.proxy.host_buffers();
+                if now != st.host_pages {
+                    if let Some(old) = st.host_pages.take() {
+                        let _ = map_host_pages(st.cfg.stage1, old, false);
+                    }
+                    if let Some(new) = now {
+                        match map_host_pages(st.cfg.stage1, new, true) {
+                            Ok(()) => st.host_pages = Some(new),
+                            Err(e) => console::event("hyp", |w| {
+                                w.str("state", "stage1-map-failed").str("reason", e)
+                            }),
+                        }
+                    }
+                }
                 // Lend takes pages away from the host; reclaim gives them back.
                 for c in st.proxy.take_access_changes() {
                     if let Some(s2) = st.stage2.as_mut()

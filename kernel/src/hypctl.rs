@@ -105,7 +105,8 @@ fn install() -> Result<(), &'static str> {
     };
     // SAFETY: `pool` was just taken from the kernel heap for good.
     unsafe { heap::init_hyp_pool(pool) };
-    let mmu = mm::hyp_stage1(p, console::uart_base())?;
+    let hyp = mm::hyp_range();
+    let mmu = mm::hyp_stage1(console::uart_base(), &[hyp, pool])?;
     unsafe extern "C" {
         fn hyp_vectors();
     }
@@ -128,24 +129,29 @@ fn install() -> Result<(), &'static str> {
         return Err("the EL2 stub refused the install");
     }
     INSTALLED.store(true, Ordering::Release);
-    let hyp = mm::hyp_range();
     let (tx, rx) = catena_hyp::ffa_buffers();
-    let (host_mmio, secure) = host_mmio(p);
     let (start, _, rodata_end, _) = mm::image_layout();
-    let cfg = Config {
-        uart: console::uart_base().unwrap_or(0) as u64,
-        ram: p.memory.iter().map(|r| (r.base, r.size)).collect(),
-        hyp: alloc::vec![(hyp.base, hyp.size), (pool.base, pool.size)],
-        kernel_ro: (start, rodata_end - start),
-        host_mmio,
-        secure,
-        cpus: p.cpus.iter().map(|c| c.mpidr).collect(),
-        ffa_tx: tx,
-        ffa_rx: rx,
-        hcr: HCR_HOST,
-        install: params,
-    };
-    if hvc_call(hvc::INIT, &cfg as *const Config as u64)[0] != 0 {
+    // Built in the hyp pool: the hyp's stage-1 maps nothing of the kernel's heap.
+    let cfg = heap::with_hyp_pool(|| {
+        let (host_mmio, secure) = host_mmio(p);
+        alloc::boxed::Box::new(Config {
+            uart: console::uart_base().unwrap_or(0) as u64,
+            ram: p.memory.iter().map(|r| (r.base, r.size)).collect(),
+            hyp: alloc::vec![(hyp.base, hyp.size), (pool.base, pool.size)],
+            kernel_ro: (start, rodata_end - start),
+            host_mmio,
+            secure,
+            cpus: p.cpus.iter().map(|c| c.mpidr).collect(),
+            ffa_tx: tx,
+            ffa_rx: rx,
+            hcr: HCR_HOST,
+            install: params,
+            stage1: mmu.map,
+        })
+    });
+    let r = hvc_call(hvc::INIT, &*cfg as *const Config as u64)[0];
+    drop(cfg);
+    if r != 0 {
         return Err("hyp init refused");
     }
     Ok(())

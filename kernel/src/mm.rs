@@ -371,13 +371,16 @@ pub struct HypMmu {
     pub mair: u64,
     /// SCTLR_EL2.
     pub sctlr: u64,
+    /// The `IdMap<El2>` itself (in the hyp pool), handed to the hyp.
+    pub map: u64,
 }
 
-/// Builds the hyp's EL2 stage-1 identity map (tables in the hyp pool): kernel text executable
-/// and read-only (the hyp's code lives there), read-only data, RAM read-write and never
-/// executable (the hyp's sections, its pool, and the host pages it copies FF-A buffers to and
-/// from), and the UART it reports on. Nothing else.
-pub fn hyp_stage1(platform: &Platform, uart: Option<usize>) -> Result<HypMmu, &'static str> {
+/// Builds the hyp's EL2 stage-1 identity map, tables and all in the hyp pool: kernel text
+/// executable and read-only (the hyp's code lives there), read-only data, the hyp's own memory
+/// (`hyp`: `.hyp.data` and the pool) read-write and never executable, and the UART it reports
+/// on. Nothing else: the host pages the hyp must touch (the host's FF-A RX/TX pair) are mapped
+/// by the hyp when the host names them, as pKVM pins them.
+pub fn hyp_stage1(uart: Option<usize>, hyp: &[Range]) -> Result<HypMmu, &'static str> {
     use aarch64_paging::descriptor::El23Attributes as H;
     use aarch64_paging::paging::El2;
     let normal = H::VALID | H::ATTRIBUTE_INDEX_1 | H::INNER_SHAREABLE | H::ACCESSED | H::USER_RES1;
@@ -392,7 +395,7 @@ pub fn hyp_stage1(platform: &Platform, uart: Option<usize>) -> Result<HypMmu, &'
             map.map_range(&MemoryRegion::new(s as usize, e as usize), flags)
                 .map_err(|_| "aarch64-paging refused a hyp mapping")
         };
-        for r in &platform.memory {
+        for r in hyp {
             let (s, e) = page_round(*r);
             put(s as u64, e as u64, normal | H::XN)?;
         }
@@ -403,8 +406,8 @@ pub fn hyp_stage1(platform: &Platform, uart: Option<usize>) -> Result<HypMmu, &'
         }
         map.mark_active();
         let ttbr0 = map.root_address().0 as u64;
-        // The map stays live for the hyp's lifetime; its tables are in the hyp pool.
-        core::mem::forget(map);
+        // The map lives in the hyp pool for the hyp's lifetime; the hyp edits it at EL2.
+        let map = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(map)) as u64;
         // TCR_EL2 (non-VHE): T0SZ 25, inner/outer write-back walks, inner shareable, 4 KiB
         // granule, PS from the CPU's PA range, RES1 bits 31 and 23.
         let tcr = (64 - VA_BITS)
@@ -421,6 +424,7 @@ pub fn hyp_stage1(platform: &Platform, uart: Option<usize>) -> Result<HypMmu, &'
             tcr,
             mair: MAIR,
             sctlr,
+            map,
         })
     })
 }

@@ -227,6 +227,12 @@ impl<P: Platform> Proxy<P> {
         self.fw
     }
 
+    /// The host's RX/TX pair (TX, RX), once the host mapped one: the only host pages the
+    /// proxy reads or writes.
+    pub fn host_buffers(&self) -> Option<(u64, u64)> {
+        self.host.rxtx
+    }
+
     /// Whether the firmware mapped the hyp's RX/TX pair (or its refusal).
     pub fn buffers(&self) -> Result<(), FfaError> {
         self.buffers
