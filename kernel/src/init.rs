@@ -1,21 +1,23 @@
 //! Catena's initcalls, level by level, and the runner that reports them.
 //!
-//! | level       | initcall              | what it does                                        |
-//! |-------------|-----------------------|-----------------------------------------------------|
-//! | early       | mm                    | the kernel's real page table (aarch64-paging)       |
-//! | pure        | bootparams            | report unknown / refused command-line parameters    |
-//! | core        | irqchip, device_model | GIC up, IRQs on; the device model and platform bus  |
-//! | postcore    | clocksource           | check the architected counter the timeline uses     |
-//! | arch        | smp                   | secondary CPUs through PSCI CPU_ON                  |
-//! | pure        | ffa_early             | only with catena.ffa_early: the init-order bug      |
-//! | subsys      | platform_populate, ffa_bus | platform devices from the DT; the FF-A bus     |
-//! | device      | pl011, armv8_timer    | drivers registered and bound; fault injection       |
-//! | device      | ffa_core, ffa_test    | arm-ffa device + core driver (defers), test driver  |
-//! | device_sync | hyp_finalise          | host stage-2 on every CPU; init-only HVCs refused   |
-//! | late        | deferred_probe_flush  | retry every deferred probe (the FF-A core probes)   |
-//! | late        | tick_proof            | prove the timer tick arrives                        |
-//! | late_sync   | deferred_report       | report every device still deferred, with its reason |
-//! | late_sync   | hyp_probes, ffa_bench | with their parameters: isolation probes, benchmark  |
+//! | level       | initcall                       | what it does                              |
+//! |-------------|--------------------------------|-------------------------------------------|
+//! | early       | mm                             | the kernel's real page table              |
+//! | pure        | bootparams                     | report unknown / refused parameters       |
+//! | pure        | ffa_early                      | only with catena.ffa_early: the bug       |
+//! | core        | hyp_install                    | hyp at EL2, SMCs trap to it (EL2 entry)   |
+//! | core        | irqchip, device_model          | GIC up, IRQs on; devmodel + platform bus  |
+//! | postcore    | clocksource                    | check the architected counter             |
+//! | arch        | smp                            | secondary CPUs (through the hyp)          |
+//! | subsys      | platform_populate, ffa_bus     | platform devices from the DT; FF-A bus    |
+//! | device      | pl011, armv8_timer             | console and timer drivers bind            |
+//! | device      | ffa_core, ffa_test             | arm-ffa + core driver (defers); test drv  |
+//! | device      | fault_injection                | only with catena.fault                    |
+//! | device_sync | hyp_finalise                   | host stage-2 on every CPU                 |
+//! | late        | deferred_probe_flush           | retry deferred probes (the FF-A core)     |
+//! | late        | tick_proof                     | prove the timer tick arrives              |
+//! | late_sync   | deferred_report                | report what is still deferred             |
+//! | late_sync   | hyp_probes, ffa_bench          | with their parameters                     |
 //!
 //! Levels without initcalls (fs, rootfs today) still run and are reported.
 
