@@ -12,6 +12,10 @@ const SEL_KERNEL_SIZE: u16 = 0x08;
 const SEL_KERNEL_DATA: u16 = 0x11;
 const SEL_CMDLINE_SIZE: u16 = 0x14;
 const SEL_CMDLINE_DATA: u16 = 0x15;
+const SEL_FILE_DIR: u16 = 0x19;
+/// A fw_cfg file (`-fw_cfg name=opt/catena/kernel-base,string=0x48000000`) that moves the
+/// kernel to a higher 2 MiB boundary, to prove the Image runs wherever it is put.
+const KERNEL_BASE_FILE: &[u8] = b"opt/catena/kernel-base";
 /// The longest command line accepted.
 const CMDLINE_MAX: u32 = 4096;
 
@@ -37,6 +41,50 @@ impl FwCfg {
         for b in chunks.into_remainder() {
             // SAFETY: as above, one byte.
             *b = unsafe { core::ptr::read_volatile(self.base as *const u8) };
+        }
+    }
+
+    /// The selector of the fw_cfg file `name` (docs/specs/fw_cfg.rst, "File Directory"):
+    /// a big-endian count, then 64-byte entries {size BE32, select BE16, reserved, name[56]}.
+    fn find_file(&self, name: &[u8]) -> Option<(u16, u32)> {
+        let mut n = [0u8; 4];
+        self.select(SEL_FILE_DIR);
+        self.read(&mut n);
+        let count = u32::from_be_bytes(n).min(256);
+        for _ in 0..count {
+            let mut e = [0u8; 64];
+            self.read(&mut e);
+            let fname = &e[8..];
+            let len = fname.iter().position(|b| *b == 0).unwrap_or(fname.len());
+            if &fname[..len] == name {
+                let size = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+                return Some((u16::from_be_bytes([e[4], e[5]]), size));
+            }
+        }
+        None
+    }
+
+    /// The kernel base requested through [`KERNEL_BASE_FILE`], if any (hex with 0x, or
+    /// decimal). Text that is not a number is an error, not a silent fall-back to the default place.
+    fn requested_base(&self) -> Result<Option<u64>, String> {
+        let Some((sel, size)) = self.find_file(KERNEL_BASE_FILE) else {
+            return Ok(None);
+        };
+        let mut buf = [0u8; 24];
+        if size as usize > buf.len() {
+            return Err(alloc::format!(
+                "fw_cfg opt/catena/kernel-base: {size} bytes, longer than any address"
+            ));
+        }
+        let n = size as usize;
+        self.select(sel);
+        self.read(&mut buf[..n]);
+        match arm64_image::parse_address(&buf[..n]) {
+            Some(a) => Ok(Some(a)),
+            None => Err(alloc::format!(
+                "fw_cfg opt/catena/kernel-base: {:?} is not an address",
+                String::from_utf8_lossy(&buf[..n])
+            )),
         }
     }
 
@@ -87,11 +135,21 @@ pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
         .iter()
         .find(|r| r.base <= crate::platform::DTB_ADDR && crate::platform::DTB_ADDR < r.end())
         .ok_or("no DRAM range holds the DTB")?;
+    // Before selecting the kernel's data: any other selection restarts the stream.
+    let lowest = crate::platform::DTB_ADDR + crate::platform::DTB_SLOT as u64;
+    let from = match fw.requested_base()? {
+        Some(b) if b >= lowest => b,
+        Some(b) => {
+            return Err(alloc::format!(
+                "kernel base {b:#x} overlaps the DT slot below {lowest:#x}"
+            ));
+        }
+        None => lowest,
+    };
     let mut head = [0u8; HEADER_LEN];
     fw.select(SEL_KERNEL_DATA);
     fw.read(&mut head);
     let header = Header::parse(&head, size).map_err(|e| alloc::format!("-kernel image: {e}"))?;
-    let from = crate::platform::DTB_ADDR + crate::platform::DTB_SLOT as u64;
     let entry = header
         .load_address(from, ram.end())
         .map_err(|e| alloc::format!("-kernel image of {size} bytes: {e}"))?;

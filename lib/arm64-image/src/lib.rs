@@ -110,6 +110,23 @@ impl Header {
     }
 }
 
+/// A load address a user wrote as text (`0x48000000` or `1207959552`, with optional trailing
+/// NULs or newline, as fw_cfg strings and files carry them). `None` for anything else.
+pub fn parse_address(text: &[u8]) -> Option<u64> {
+    let text = core::str::from_utf8(text)
+        .ok()?
+        .trim_end_matches(['\0', '\n'])
+        .trim();
+    match text.strip_prefix("0x") {
+        Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            u64::from_str_radix(h, 16).ok()
+        }
+        Some(_) => None,
+        None if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => text.parse().ok(),
+        None => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +181,24 @@ mod tests {
             h.load_address(u64::MAX - 10, u64::MAX),
             Err(ImageError::DoesNotFit)
         );
+    }
+
+    #[test]
+    fn addresses_from_text() {
+        assert_eq!(parse_address(b"0x48000000"), Some(0x4800_0000));
+        assert_eq!(parse_address(b"0x48000000\0"), Some(0x4800_0000));
+        assert_eq!(parse_address(b"1207959552\n"), Some(0x4800_0000));
+        for bad in [
+            &b""[..],
+            b"0x",
+            b"0xzz",
+            b"+12",
+            b"0x+1",
+            b"12abc",
+            b"0x10000000000000000",
+            b"\xff",
+        ] {
+            assert_eq!(parse_address(bad), None, "{bad:?}");
+        }
     }
 }

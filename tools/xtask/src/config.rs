@@ -106,6 +106,9 @@ pub struct Scenario {
     /// Boot through the EL3 firmware (`-bios firmware.bin`; the kernel goes through fw_cfg).
     #[serde(default)]
     pub firmware: bool,
+    /// Extra QEMU arguments.
+    #[serde(default)]
+    pub qemu_args: Vec<String>,
 }
 
 impl Config {
@@ -202,6 +205,7 @@ impl Config {
                 "stdio".into(),
             ]);
         }
+        args.extend(scenario.qemu_args.iter().cloned());
         if scenario.firmware {
             // The second UART is the secure one: the firmware's log.
             args.extend(["-serial".into(), format!("file:{}", secure_log.display())]);

@@ -274,6 +274,7 @@ mod tests {
             test: true,
             timeout: None,
             firmware: false,
+            qemu_args: Vec::new(),
         }
     }
 
