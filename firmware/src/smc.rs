@@ -111,9 +111,8 @@ extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
                 Err(err) => e.str("result", &alloc::format!("{}", err as i32)),
             }
         });
-        // SMC64: x0-x17 are results (SMCCC 1.2); SMC32: w0-w7, and x8-x17 are preserved.
-        let n = if reply.wide { 18 } else { 8 };
-        frame.x[..n].copy_from_slice(&reply.regs[..n]);
+        reply.write_to(&mut x);
+        frame.x[..18].copy_from_slice(&x);
         return;
     }
     // Not ours: SMCCC NOT_SUPPORTED, other registers untouched.

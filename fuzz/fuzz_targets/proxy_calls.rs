@@ -6,33 +6,18 @@ use libfuzzer_sys::fuzz_target;
 use pageown::Ownership;
 use spmc::test_partition::TestPartition;
 use spmc::{Config, NsMemory, Spmc};
-use std::cell::RefCell;
-use std::rc::Rc;
 
 const RAM: u64 = 0x4000_0000;
 const SIZE: usize = 0x4_0000;
 const HYP: (u64, u64) = (RAM + 0x3_0000, 0x2000);
 
-#[derive(Clone)]
-struct Ram(Rc<RefCell<Vec<u8>>>);
-impl NsMemory for Ram {
-    fn read(&self, pa: u64, buf: &mut [u8]) {
-        let o = (pa - RAM) as usize;
-        buf.copy_from_slice(&self.0.borrow()[o..o + buf.len()]);
-    }
-    fn write(&mut self, pa: u64, data: &[u8]) {
-        let o = (pa - RAM) as usize;
-        self.0.borrow_mut()[o..o + data.len()].copy_from_slice(data);
-    }
-}
+type Ram = spmc::sim::SimRam;
 
 struct El3(Spmc<Ram>, Ram);
 impl Platform for El3 {
     fn smc(&mut self, x: [u64; 18]) -> [u64; 18] {
-        let r = self.0.handle(&x);
         let mut out = x;
-        let n = if r.wide { 18 } else { 8 };
-        out[..n].copy_from_slice(&r.regs[..n]);
+        self.0.handle(&x).write_to(&mut out);
         out
     }
     fn read(&self, pa: u64, buf: &mut [u8]) {
@@ -59,7 +44,7 @@ const FIDS: [u32; 12] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let ram = Ram(Rc::new(RefCell::new(vec![0; SIZE])));
+    let ram = Ram::new(RAM, SIZE);
     let cfg = Config {
         ns_ram: vec![(RAM, SIZE as u64)],
         secure: vec![],

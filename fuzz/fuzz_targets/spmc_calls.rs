@@ -4,24 +4,11 @@
 use libfuzzer_sys::fuzz_target;
 use spmc::test_partition::TestPartition;
 use spmc::{Config, NsMemory, Spmc};
-use std::cell::RefCell;
-use std::rc::Rc;
 
 const RAM: u64 = 0x4000_0000;
 const SIZE: usize = 0x4_0000;
 
-#[derive(Clone)]
-struct Ram(Rc<RefCell<Vec<u8>>>);
-impl NsMemory for Ram {
-    fn read(&self, pa: u64, buf: &mut [u8]) {
-        let o = (pa - RAM) as usize;
-        buf.copy_from_slice(&self.0.borrow()[o..o + buf.len()]);
-    }
-    fn write(&mut self, pa: u64, data: &[u8]) {
-        let o = (pa - RAM) as usize;
-        self.0.borrow_mut()[o..o + data.len()].copy_from_slice(data);
-    }
-}
+type Ram = spmc::sim::SimRam;
 
 /// A small alphabet of function IDs so the fuzzer reaches deep states quickly.
 const FIDS: [u32; 16] = [
@@ -44,7 +31,7 @@ const FIDS: [u32; 16] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let ram = Ram(Rc::new(RefCell::new(vec![0; SIZE])));
+    let ram = Ram::new(RAM, SIZE);
     let cfg = Config {
         ns_ram: vec![(RAM, SIZE as u64)],
         secure: vec![(RAM + 0x3_0000, 0x1000)],

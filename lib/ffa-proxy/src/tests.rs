@@ -2,8 +2,6 @@ extern crate std;
 
 use super::*;
 use alloc::boxed::Box;
-use alloc::rc::Rc;
-use core::cell::RefCell;
 use ffa_abi::{V1_0, testsp};
 use spmc::test_partition::TestPartition;
 use spmc::{Config, NsMemory, Spmc};
@@ -20,19 +18,7 @@ const INV: i64 = FfaError::InvalidParameters as i64;
 const NS: i64 = FfaError::NotSupported as i64;
 const DEN: i64 = FfaError::Denied as i64;
 
-#[derive(Clone)]
-struct SharedRam(Rc<RefCell<Vec<u8>>>);
-
-impl NsMemory for SharedRam {
-    fn read(&self, pa: u64, buf: &mut [u8]) {
-        let o = (pa - RAM) as usize;
-        buf.copy_from_slice(&self.0.borrow()[o..o + buf.len()]);
-    }
-    fn write(&mut self, pa: u64, data: &[u8]) {
-        let o = (pa - RAM) as usize;
-        self.0.borrow_mut()[o..o + data.len()].copy_from_slice(data);
-    }
-}
+type SharedRam = spmc::sim::SimRam;
 
 /// EL3 as the real SPMC answers it, with the firmware's register rules, and a log of calls.
 struct Machine {
@@ -49,10 +35,8 @@ impl Platform for Machine {
             r[0] = u64::MAX; // no FF-A: SMCCC NOT_SUPPORTED
             return r;
         };
-        let rep = s.handle(&x);
         let mut out = x;
-        let n = if rep.wide { 18 } else { 8 };
-        out[..n].copy_from_slice(&rep.regs[..n]);
+        s.handle(&x).write_to(&mut out);
         out
     }
     fn read(&self, pa: u64, buf: &mut [u8]) {
@@ -64,7 +48,7 @@ impl Platform for Machine {
 }
 
 fn machine(ffa: bool) -> Machine {
-    let ram = SharedRam(Rc::new(RefCell::new(alloc::vec![0; RAM_SIZE as usize])));
+    let ram = SharedRam::new(RAM, RAM_SIZE as usize);
     let spmc = ffa.then(|| {
         let cfg = Config {
             ns_ram: alloc::vec![(RAM, RAM_SIZE)],

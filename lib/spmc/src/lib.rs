@@ -18,6 +18,8 @@
 extern crate alloc;
 
 mod memory;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 pub mod test_partition;
 
 use alloc::boxed::Box;
@@ -105,6 +107,16 @@ pub struct Reply {
     pub call: &'static str,
     /// The outcome, for logs.
     pub status: Result<(), FfaError>,
+}
+
+impl Reply {
+    /// Writes the reply into the caller's registers: x0–x17 for an SMC64 reply (SMCCC 1.2
+    /// returns up to 18 registers), otherwise w0–w7 only, with x8–x17 preserved as the caller
+    /// left them.
+    pub fn write_to(&self, x: &mut [u64; 18]) {
+        let n = if self.wide { 18 } else { 8 };
+        x[..n].copy_from_slice(&self.regs[..n]);
+    }
 }
 
 /// The SPMC.

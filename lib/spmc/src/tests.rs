@@ -18,18 +18,8 @@ const NS: i64 = FfaError::NotSupported as i64;
 const DEN: i64 = FfaError::Denied as i64;
 const BUSY: i64 = FfaError::Busy as i64;
 
-struct Ram(Vec<u8>);
-
-impl NsMemory for Ram {
-    fn read(&self, pa: u64, buf: &mut [u8]) {
-        let o = (pa - RAM) as usize;
-        buf.copy_from_slice(&self.0[o..o + buf.len()]);
-    }
-    fn write(&mut self, pa: u64, data: &[u8]) {
-        let o = (pa - RAM) as usize;
-        self.0[o..o + data.len()].copy_from_slice(data);
-    }
-}
+/// The normal world's RAM: shared, so a test can look at it while the SPMC holds it.
+type Ram = crate::sim::SimRam;
 
 fn spmc() -> Spmc<Ram> {
     let cfg = Config {
@@ -38,7 +28,7 @@ fn spmc() -> Spmc<Ram> {
         secure: vec![(RAM + 0x1f_0000, 0x1_0000), (0x0e00_0000, 0x100_0000)],
         exec_ctx: 2,
     };
-    let mut s = Spmc::new(cfg, Ram(vec![0; RAM_SIZE as usize]));
+    let mut s = Spmc::new(cfg, Ram::new(RAM, RAM_SIZE as usize));
     s.add_partition(Box::new(TestPartition)).unwrap();
     s
 }
@@ -791,4 +781,32 @@ fn partition_registry_rules() {
         Err(FfaError::InvalidParameters),
         "duplicate ID"
     );
+}
+
+#[test]
+fn replies_keep_the_registers_an_smc32_caller_did_not_get_back() {
+    let mut s = negotiated(V1_2);
+    let mut x = [0u64; 18];
+    x[0] = u64::from(fid::ID_GET);
+    x[8..].fill(0xdead);
+    let reply = s.handle(&x);
+    assert!(!reply.wide);
+    reply.write_to(&mut x);
+    assert_eq!(x[0], u64::from(fid::SUCCESS32));
+    assert_eq!(
+        &x[8..],
+        &[0xdead; 10],
+        "x8-x17 preserved for an SMC32 reply"
+    );
+
+    let mut x = [0u64; 18];
+    x[..4].copy_from_slice(&[u64::from(fid::DIRECT_REQ2), 0x8001, 0, 0]);
+    x[4..].fill(0xbeef);
+    let uuid = uuid_to_words(&testsp::UUID);
+    x[2] = u64::from(uuid[0]) | u64::from(uuid[1]) << 32;
+    x[3] = u64::from(uuid[2]) | u64::from(uuid[3]) << 32;
+    let reply = s.handle(&x);
+    assert!(reply.wide, "REQ2 answers in x0-x17");
+    reply.write_to(&mut x);
+    assert_eq!(x, reply.regs, "an SMC64 reply replaces every register");
 }
