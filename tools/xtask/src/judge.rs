@@ -87,6 +87,11 @@ impl Outcome {
             }
             return String::new();
         }
+        if let Some(r) = self.fw_failure() {
+            // The firmware reports its own failures (and powers off): the kernel may never
+            // have run.
+            return format!("firmware:{r}");
+        }
         if self.timed_out {
             "timeout: no `done` event before the deadline".into()
         } else {
@@ -100,6 +105,14 @@ impl Outcome {
     /// The `done` event, if any.
     pub fn done(&self) -> Option<&Event> {
         self.events.iter().rev().find(|e| e.kind == "done")
+    }
+
+    /// The reason of the firmware's `fw ev=fail` event, if it reported one.
+    pub fn fw_failure(&self) -> Option<&str> {
+        self.fw_events
+            .iter()
+            .find(|e| e.get("ev") == Some("fail"))
+            .map(|e| e.get("reason").unwrap_or(""))
     }
 }
 
@@ -162,9 +175,9 @@ pub fn judge(s: &Scenario, o: &Outcome) -> Vec<String> {
         ));
     }
     if let Some(r) = &s.reason
-        && o.done().and_then(|d| d.get("reason")) != Some(r.as_str())
+        && o.reason() != *r
     {
-        problems.push(format!("done reason `{}`, expected `{r}`", o.reason()));
+        problems.push(format!("reason `{}`, expected `{r}`", o.reason()));
     }
     if o.timed_out && s.expect == Expect::Fail && status == "timeout" {
         problems.push("a failing boot must still end (power off), not hang".into());
@@ -200,7 +213,9 @@ fn structure(o: &Outcome, complete: bool) -> Vec<String> {
             .and_then(|l| LEVELS.iter().position(|x| *x == l))
     };
     let boots = o.events.iter().filter(|e| e.kind == "boot").count();
-    if boots != 1 {
+    // A firmware that failed before entering the kernel leaves no kernel events at all.
+    let kernel_never_ran = o.events.is_empty() && o.fw_failure().is_some();
+    if boots != 1 && !kernel_never_ran {
         problems.push(format!("{boots} `boot` events, expected exactly one"));
     }
     if let (Some(b), Some(i)) = (
@@ -422,6 +437,37 @@ mod tests {
         assert_eq!(judge(&s, &o), Vec::<String>::new());
         let s = scenario(Expect::Ok, &["fw ev=psci", "fw ev=boot"], &["fw ev=fail"]);
         assert!(judge(&s, &o).iter().any(|p| p.contains("out of order")));
+    }
+
+    #[test]
+    fn a_firmware_failure_is_a_failed_boot_with_the_firmware_s_reason() {
+        let mut o = outcome(&[], Some(0));
+        collect_fw_log(
+            &mut o,
+            "@event fw ev=boot cpus=2\nkernel from fw_cfg: bad\n@event fw ev=fail reason=bad-payload\n",
+        );
+        assert_eq!(o.status(), "fail");
+        assert_eq!(o.reason(), "firmware:bad-payload");
+        let p = judge(&scenario(Expect::Ok, &[], &[]), &o);
+        assert!(p.iter().any(|m| m.contains("status `fail`")), "{p:?}");
+        let mut s = scenario(Expect::Fail, &["fw ev=fail reason=bad-payload"], &["boot"]);
+        s.reason = Some("firmware:bad-payload".into());
+        assert_eq!(judge(&s, &o), Vec::<String>::new());
+        s.reason = Some("firmware:no-payload".into());
+        assert!(judge(&s, &o).iter().any(|m| m.contains("reason")));
+        // Without the firmware's word, a silent kernel is still a missing `boot`.
+        let o = outcome(&[], Some(0));
+        let mut s = scenario(Expect::Fail, &[], &[]);
+        s.reason = Some("firmware:bad-payload".into());
+        let p = judge(&s, &o);
+        assert!(p.iter().any(|m| m.contains("0 `boot` events")), "{p:?}");
+        // A kernel `done` wins over a later firmware complaint.
+        let mut o = outcome(
+            &["@event boot el=2", "@event done status=fail reason=panic"],
+            Some(0),
+        );
+        collect_fw_log(&mut o, "@event fw ev=fail reason=el3-exception\n");
+        assert_eq!(o.reason(), "panic");
     }
 
     #[test]

@@ -136,6 +136,27 @@ fn fault_symbol(o: &judge::Outcome, elf: &Path) -> Option<String> {
 }
 
 /// Where a scenario's secure-UART log goes.
+/// The firmware's log lines just before its `fw ev=fail` event (at most five), events left out.
+fn firmware_complaint(log: &str) -> Vec<&str> {
+    let lines: Vec<&str> = log.lines().collect();
+    let Some(fail) = lines
+        .iter()
+        .position(|l| l.starts_with("@event fw ev=fail"))
+    else {
+        return Vec::new();
+    };
+    let mut said: Vec<&str> = lines[..fail]
+        .iter()
+        .rev()
+        .take_while(|l| !l.starts_with("@event"))
+        .copied()
+        .filter(|l| !l.trim().is_empty())
+        .take(5)
+        .collect();
+    said.reverse();
+    said
+}
+
 fn secure_log_path(root: &Path, scenario: &str) -> PathBuf {
     let dir = root.join("target/catena/runs");
     let _ = std::fs::create_dir_all(&dir);
@@ -177,6 +198,13 @@ fn run(
                 "xtask: secure UART log in {} (--secure-log prints it)",
                 p.display()
             );
+            if outcome.fw_failure().is_some() {
+                // The firmware's own words on why, which the event does not carry.
+                let text = std::fs::read_to_string(p).unwrap_or_default();
+                for line in firmware_complaint(&text) {
+                    println!("xtask: firmware said: {line}");
+                }
+            }
         }
     }
     let code = exit_code(&outcome);
@@ -286,8 +314,12 @@ fn test(host: bool, qemu: bool) -> Result<i32> {
             let problems = judge::judge(s, &outcome);
             if problems.is_empty() {
                 passed += 1;
+                let fw = match outcome.fw_events.len() {
+                    0 => String::new(),
+                    n => format!(" + {n} firmware"),
+                };
                 println!(
-                    "PASS qemu {name} ({} events, status {})",
+                    "PASS qemu {name} ({} kernel{fw} events, status {})",
                     outcome.events.len(),
                     outcome.status()
                 );
@@ -325,5 +357,13 @@ mod tests {
             Some((3, 2))
         );
         assert_eq!(count_results("running 3 tests"), None);
+    }
+
+    #[test]
+    fn the_firmware_s_words_before_its_failure() {
+        let log = "Catena firmware\n@event fw ev=boot cpus=2\nkernel from fw_cfg: too big\n\n@event fw ev=fail reason=bad-payload\nafter\n";
+        assert_eq!(firmware_complaint(log), ["kernel from fw_cfg: too big"]);
+        assert!(firmware_complaint("@event fw ev=boot\n").is_empty());
+        assert!(firmware_complaint("@event fw ev=boot\n@event fw ev=fail reason=x\n").is_empty());
     }
 }
