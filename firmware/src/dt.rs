@@ -8,10 +8,14 @@ use dtoolkit::Node;
 use dtoolkit::fdt::Fdt;
 use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
 
-/// Reads the DT in `slot` (validated by dtinfo).
-pub fn read(slot: &[u8]) -> Result<Platform, String> {
+/// Reads the DT in `slot` (validated by dtinfo), first removing any FDT_NOP tokens in place
+/// (EL3 runs with its MMU off: no cache maintenance is owed for the writes). Returns the
+/// platform and how many NOPs were removed.
+pub fn read(slot: &mut [u8]) -> Result<(Platform, usize), String> {
     let total = total_size(slot)?;
-    Platform::parse(&slot[..total]).map_err(|e| e.to_string())
+    let nops = dtinfo::strip_nops(&mut slot[..total]).map_err(|e| e.to_string())?;
+    let p = Platform::parse(&slot[..total]).map_err(|e| e.to_string())?;
+    Ok((p, nops))
 }
 
 fn total_size(slot: &[u8]) -> Result<usize, String> {

@@ -169,8 +169,8 @@ extern "C" fn fw_main() -> ! {
     // SAFETY: QEMU places the DTB at DTB_ADDR in a DTB_SLOT-sized slot for -bios boots; the
     // normal world does not run yet, so nothing else touches it.
     let slot = unsafe { core::slice::from_raw_parts_mut(DTB_ADDR as *mut u8, DTB_SLOT) };
-    let platform = match dt::read(slot) {
-        Ok(p) => p,
+    let (platform, dt_nops) = match dt::read(slot) {
+        Ok(read) => read,
         Err(e) => {
             fwlog!("device tree at {DTB_ADDR:#x}: {e}");
             fail("dt-invalid");
@@ -181,6 +181,7 @@ extern "C" fn fw_main() -> ! {
         e.u64("cpus", mpidrs.len() as u64)
             .u64("memory", platform.memory_size())
             .hex("dtb", DTB_ADDR)
+            .u64("dt_nops", dt_nops as u64)
     });
     power::init(&platform);
     if let Err(e) = gic::init(&platform) {

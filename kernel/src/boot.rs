@@ -48,9 +48,9 @@ const FDT_MAGIC: u32 = 0xd00d_feed;
 /// The DTB the loader passed in x0, bounded by its header.
 ///
 /// # Safety
-/// `pa` is what the loader passed in x0: per the arm64 boot protocol, a DTB in RAM that
-/// nothing else writes while the kernel reads it.
-unsafe fn dtb_slice(pa: usize) -> Option<&'static [u8]> {
+/// `pa` is what the loader passed in x0: per the arm64 boot protocol, a DTB in RAM handed to
+/// the kernel, which nothing else reads or writes once the kernel runs.
+unsafe fn dtb_slice(pa: usize) -> Option<&'static mut [u8]> {
     if pa == 0 || !pa.is_multiple_of(8) {
         return None;
     }
@@ -64,8 +64,9 @@ unsafe fn dtb_slice(pa: usize) -> Option<&'static [u8]> {
     if magic != FDT_MAGIC || !(40..=DTB_MAX).contains(&size) {
         return None;
     }
-    // SAFETY: `size` bytes from `pa` are the DTB (bounded above); never written by the kernel.
-    Some(unsafe { core::slice::from_raw_parts(pa as *const u8, size) })
+    // SAFETY: `size` bytes from `pa` are the DTB (bounded above), the kernel's alone; this is
+    // the only reference made to them.
+    Some(unsafe { core::slice::from_raw_parts_mut(pa as *mut u8, size) })
 }
 
 /// The heap: the largest stretch of RAM outside the image, the DTB and reserved memory.
@@ -106,6 +107,21 @@ pub fn kernel_main(dtb_pa: usize, entry_el: u64, load_base: usize, bad_relocs: u
         // No DT, so no console and no PSCI method to report or power off with.
         exceptions::halt()
     };
+    // FDT_NOP tokens (left by libfdt's nop_node/nop_property in loaders such as QEMU) are
+    // removed in place before anything reads the DT; a blob that is otherwise invalid is left
+    // as it is and refused below with its own error.
+    let dt_nops = dtinfo::strip_nops(dtb).unwrap_or(0);
+    if dt_nops > 0 {
+        // SAFETY: the MMU is off, so the writes above went to memory and no line of ours can
+        // be dirty; stale lines a loader left over the DTB must not be read once it is on.
+        unsafe {
+            mm::dcache_invalidate_mmu_off(dtinfo::Range {
+                base: dtb_pa as u64,
+                size: dtb.len() as u64,
+            })
+        };
+    }
+    let dtb: &'static [u8] = dtb;
     console::early_init(dtinfo::early::stdout_region(dtb));
     let _ = writeln!(
         console::Emergency,
@@ -168,6 +184,7 @@ pub fn kernel_main(dtb_pa: usize, entry_el: u64, load_base: usize, bad_relocs: u
             .str("model", &boot.platform.model)
             .str("psci", &psci_version())
             .str("cmdline", boot.platform.bootargs.as_deref().unwrap_or(""))
+            .u64("dt_nops", dt_nops as u64)
     });
 
     if let Err(reason) = init::run_initcalls() {

@@ -113,8 +113,9 @@ fn dcache(r: Range, op: DcOp) {
     let line = dcache_line();
     let mut a = r.base & !(line - 1);
     while a < r.end() {
-        // SAFETY: DC IVAC is only used on the image while the MMU is off, when no dirty data
-        // of ours can be in the cache; DC CVAC writes a line back and changes no memory.
+        // SAFETY: DC IVAC is only used while the MMU is off (on the image, and on the DTB after
+        // NOPs were stripped), when no dirty data of ours can be in the cache; DC CVAC writes a
+        // line back and changes no memory.
         unsafe {
             match op {
                 DcOp::Invalidate => asm!("dc ivac, {}", in(reg) a, options(nostack)),
@@ -130,6 +131,16 @@ fn dcache(r: Range, op: DcOp) {
 /// Cleans the data cache to the point of coherency over `r` (for readers with the MMU off).
 pub fn dcache_clean(r: Range) {
     dcache(r, DcOp::Clean);
+}
+
+/// Invalidates the data cache to the point of coherency over `r`, so that data written with
+/// the MMU off is not hidden by stale lines once it is on.
+///
+/// # Safety
+/// The MMU is off on this CPU and `r` holds no data written through a cacheable mapping (any
+/// such line would be dropped, not written back).
+pub unsafe fn dcache_invalidate_mmu_off(r: Range) {
+    dcache(r, DcOp::Invalidate);
 }
 
 /// Why the first page table could not be built.

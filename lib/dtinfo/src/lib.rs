@@ -16,6 +16,8 @@
 extern crate alloc;
 
 pub mod early;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod validate;
 
 use alloc::string::String;
@@ -24,7 +26,7 @@ use core::fmt;
 use fdt::Fdt;
 use fdt::node::FdtNode;
 
-pub use validate::validate;
+pub use validate::{strip_nops, validate};
 
 /// A physical address range.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

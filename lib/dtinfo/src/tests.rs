@@ -238,3 +238,75 @@ fn mutated_blobs_never_panic() {
     // Most single-byte changes land in property values and are still valid trees.
     assert!(accepted > 0);
 }
+
+use crate::testing::add_nops;
+
+#[test]
+fn nops_before_every_token_are_stripped_and_change_nothing() {
+    for blob in [EL2_V3, SECURE_TPM] {
+        let mut b = add_nops(blob, 2, None).unwrap();
+        let added = (be32_at(&b, 36) - be32_at(blob, 36)) / 4;
+        assert!(
+            matches!(validate(&b), Err(DtError::BadStructure(w, _)) if w.contains("NOP")),
+            "the reader is never given NOPs"
+        );
+        assert_eq!(strip_nops(&mut b), Ok(added));
+        // Byte for byte the original structure block, with the original size.
+        let field = |d: &[u8], o: usize| u32::from_be_bytes(d[o..o + 4].try_into().unwrap());
+        assert_eq!(field(&b, 36), field(blob, 36));
+        let (ob, oo, n) = (
+            field(&b, 8) as usize,
+            field(blob, 8) as usize,
+            field(blob, 36) as usize,
+        );
+        assert_eq!(b[ob..ob + n], blob[oo..oo + n]);
+        assert!(
+            b[ob + n..ob + n + 4 * added].iter().all(|x| *x == 0),
+            "freed bytes zeroed"
+        );
+        assert_eq!(Platform::parse(&b).unwrap(), Platform::parse(blob).unwrap());
+        let regions = |d: &[u8]| {
+            let mut v = Vec::new();
+            early::for_each_region(d, &mut |k, r| v.push((k, r))).unwrap();
+            v
+        };
+        assert_eq!(regions(&b), regions(blob));
+        assert_eq!(early::stdout_region(&b), early::stdout_region(blob));
+        // Stripped once, there is nothing left to strip.
+        let before = b.clone();
+        assert_eq!(strip_nops(&mut b), Ok(0));
+        assert_eq!(b, before);
+    }
+}
+
+#[test]
+fn a_node_nopped_out_is_gone_and_the_rest_stays() {
+    // libfdt's fdt_nop_node: every word of the node, BEGIN_NODE to END_NODE, becomes a NOP.
+    let mut b = add_nops(SECURE_TPM, 0, Some("tpm_tis@0")).unwrap();
+    assert!(strip_nops(&mut b).unwrap() > 0);
+    let before = Platform::parse(SECURE_TPM).unwrap();
+    let after = Platform::parse(&b).unwrap();
+    assert!(before.compatible("tcg,tpm-tis-mmio").is_some());
+    assert!(after.compatible("tcg,tpm-tis-mmio").is_none());
+    assert_eq!(after.devices.len() + 1, before.devices.len());
+    assert_eq!((after.memory, after.cpus), (before.memory, before.cpus));
+}
+
+#[test]
+fn a_bad_blob_with_nops_is_refused_and_left_alone() {
+    let mut b = add_nops(EL2_V3, 1, None).unwrap();
+    // The root's END_NODE (the word before END's NOP and END) goes: END comes while a node is
+    // open.
+    let end = b.len() - be32_at(&b, 32) - 4;
+    assert_eq!(b[end - 8..end], [0, 0, 0, 2, 0, 0, 0, 4]);
+    b[end - 8..end - 4].copy_from_slice(&[0, 0, 0, 4]);
+    let before = b.clone();
+    assert!(matches!(strip_nops(&mut b), Err(DtError::BadStructure(..))));
+    assert_eq!(b, before, "nothing written");
+    let mut short = EL2_V3[..64].to_vec();
+    assert!(strip_nops(&mut short).is_err());
+}
+
+fn be32_at(b: &[u8], off: usize) -> usize {
+    u32::from_be_bytes(b[off..off + 4].try_into().unwrap()) as usize
+}

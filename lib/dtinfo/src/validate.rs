@@ -27,10 +27,76 @@ fn align4(n: usize) -> Option<usize> {
 ///
 /// Refused: short or mis-sized headers, blocks outside the blob, versions before 16, a memory
 /// reservation map without its terminator, a token stream that is unbalanced, truncated, has
-/// properties after child nodes, `FDT_NOP` tokens (the reader cannot skip them everywhere),
-/// names that are not NUL-terminated UTF-8, property name offsets outside the strings block,
-/// and `#address-cells`/`#size-cells` that are not exactly one cell.
+/// properties after child nodes, `FDT_NOP` tokens (the `fdt` reader cannot skip them
+/// everywhere: run [`strip_nops`] first), names that are not NUL-terminated UTF-8, property
+/// name offsets outside the strings block, and `#address-cells`/`#size-cells` that are not
+/// exactly one cell.
 pub fn validate(blob: &[u8]) -> Result<&[u8], DtError> {
+    let l = layout(blob)?;
+    check_structure(l.structure(blob), l.strings(blob), Nops::Refuse)?;
+    Ok(&blob[..l.total])
+}
+
+/// Removes every `FDT_NOP` token (DTSpec v0.4 §5.4.1: a parser ignores them; libfdt's
+/// `fdt_nop_node`/`fdt_nop_property` leave them where a node or property was deleted, as QEMU
+/// and some boot loaders do) by moving the rest of the structure block down over them, in
+/// place. `size_dt_struct` shrinks; `totalsize` and every other block stay where they were
+/// (the freed bytes, zeroed, become free space). The blob must be otherwise valid; nothing is
+/// written unless it is. Returns how many NOP tokens were removed (0: the blob is untouched).
+pub fn strip_nops(blob: &mut [u8]) -> Result<usize, DtError> {
+    let l = layout(blob)?;
+    let nops = check_structure(l.structure(blob), l.strings(blob), Nops::Allow)?;
+    if nops == 0 {
+        return Ok(0);
+    }
+    let st = &mut blob[l.off_struct..l.off_struct + l.size_struct];
+    let (mut r, mut w) = (0usize, 0usize);
+    // The structure was just checked, so every read below is in bounds and every token known.
+    loop {
+        let tok = be32(st, r).unwrap_or(FDT_END);
+        let len = match tok {
+            FDT_BEGIN_NODE => {
+                let name = st[r + 4..].iter().position(|b| *b == 0).unwrap_or(0);
+                4 + align4(name + 1).unwrap_or(0)
+            }
+            FDT_PROP => 12 + align4(be32(st, r + 4).unwrap_or(0) as usize).unwrap_or(0),
+            _ => 4,
+        };
+        if tok != FDT_NOP {
+            st.copy_within(r..r + len, w);
+            w += len;
+        }
+        r += len;
+        if tok == FDT_END {
+            break;
+        }
+    }
+    st[w..].fill(0);
+    blob[36..40].copy_from_slice(&(w as u32).to_be_bytes());
+    Ok(nops)
+}
+
+/// Where the blocks of a checked header lie.
+struct Layout {
+    total: usize,
+    off_struct: usize,
+    size_struct: usize,
+    off_strings: usize,
+    size_strings: usize,
+}
+
+impl Layout {
+    fn structure<'b>(&self, blob: &'b [u8]) -> &'b [u8] {
+        &blob[self.off_struct..self.off_struct + self.size_struct]
+    }
+
+    fn strings<'b>(&self, blob: &'b [u8]) -> &'b [u8] {
+        &blob[self.off_strings..self.off_strings + self.size_strings]
+    }
+}
+
+/// Checks the header and the memory reservation map.
+fn layout(blob: &[u8]) -> Result<Layout, DtError> {
     let h = |i: usize| be32(blob, i * 4).ok_or(DtError::BadHeader("shorter than a header"));
     if h(0)? != MAGIC {
         return Err(DtError::BadHeader("bad magic"));
@@ -63,13 +129,24 @@ pub fn validate(blob: &[u8]) -> Result<&[u8], DtError> {
         }
         off += 16;
     }
-    let strings = &blob[off_strings..off_strings + size_strings];
-    let st = &blob[off_struct..off_struct + size_struct];
-    check_structure(st, strings)?;
-    Ok(blob)
+    Ok(Layout {
+        total,
+        off_struct,
+        size_struct,
+        off_strings,
+        size_strings,
+    })
 }
 
-fn check_structure(st: &[u8], strings: &[u8]) -> Result<(), DtError> {
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Nops {
+    Refuse,
+    Allow,
+}
+
+/// Checks the token stream; returns how many NOP tokens it holds.
+fn check_structure(st: &[u8], strings: &[u8], nops: Nops) -> Result<usize, DtError> {
+    let mut nop_count = 0;
     let bad = |w: &'static str, off: usize| Err(DtError::BadStructure(w, off));
     let mut off = 0usize;
     let mut depth = 0usize;
@@ -148,12 +225,13 @@ fn check_structure(st: &[u8], strings: &[u8]) -> Result<(), DtError> {
                 }
                 off = align4(end).ok_or(DtError::BadStructure("overflow", off))?;
             }
-            FDT_NOP => return bad("FDT_NOP tokens are not supported", tok_off),
+            FDT_NOP if nops == Nops::Allow => nop_count += 1,
+            FDT_NOP => return bad("FDT_NOP token (strip_nops removes them)", tok_off),
             FDT_END => {
                 if depth != 0 || !root_done {
                     return bad("END before the root node closed", tok_off);
                 }
-                return Ok(());
+                return Ok(nop_count);
             }
             _ => return bad("unknown token", tok_off),
         }

@@ -109,6 +109,19 @@ pub struct Scenario {
     /// Extra QEMU arguments.
     #[serde(default)]
     pub qemu_args: Vec<String>,
+    /// Boot on QEMU's own DT for this machine with FDT_NOP tokens added (`-dtb`).
+    pub dt_nops: Option<DtNops>,
+}
+
+/// NOP tokens to add to a DT, as a boot loader editing it with libfdt might leave them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DtNops {
+    /// NOPs before every token.
+    #[serde(default)]
+    pub per_token: usize,
+    /// A node (full unit name) turned into NOPs, as `fdt_nop_node` deletes one.
+    pub nop_out: Option<String>,
 }
 
 impl Config {

@@ -290,6 +290,7 @@ mod tests {
             timeout: None,
             firmware: false,
             qemu_args: Vec::new(),
+            dt_nops: None,
         }
     }
 

@@ -157,6 +157,32 @@ fn firmware_complaint(log: &str) -> Vec<&str> {
     said
 }
 
+/// QEMU's arguments for a scenario; for one with `dt_nops`, its DT is made first (QEMU's own,
+/// dumped, with the NOPs added) and booted with `-dtb`.
+fn scenario_args(
+    root: &Path,
+    cfg: &config::Config,
+    name: &str,
+    s: &config::Scenario,
+    images: &build::Images,
+    interactive: bool,
+) -> Result<Vec<String>> {
+    let mut args = cfg.qemu_args(s, images, &secure_log_path(root, name), interactive);
+    if let Some(n) = &s.dt_nops {
+        let dir = root.join("target/catena/runs");
+        std::fs::create_dir_all(&dir)?;
+        let plain = dir.join(format!("{name}.qemu.dtb"));
+        runner::dump_dtb(&args, &plain)?;
+        let blob = std::fs::read(&plain)?;
+        let nopped = dtinfo::testing::add_nops(&blob, n.per_token, n.nop_out.as_deref())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", plain.display()))?;
+        let path = dir.join(format!("{name}.dtb"));
+        std::fs::write(&path, nopped)?;
+        args.extend(["-dtb".into(), path.display().to_string()]);
+    }
+    Ok(args)
+}
+
 fn secure_log_path(root: &Path, scenario: &str) -> PathBuf {
     let dir = root.join("target/catena/runs");
     let _ = std::fs::create_dir_all(&dir);
@@ -177,7 +203,7 @@ fn run(
     prereq::ensure_qemu()?;
     let images = build::build(&root, false)?;
     let log = secure_log_path(&root, &name);
-    let args = cfg.qemu_args(scenario, &images, &log, interactive);
+    let args = scenario_args(&root, &cfg, &name, scenario, &images, interactive)?;
     println!("xtask: booting `{name}`: {}", scenario.description);
     println!("xtask: {} {}", prereq::QEMU, shell_words(&args));
     if interactive {
@@ -307,7 +333,7 @@ fn test(host: bool, qemu: bool) -> Result<i32> {
         let images = build::build(&root, true)?;
         for (name, s) in cfg.scenarios.iter().filter(|(_, s)| s.test) {
             let log = secure_log_path(&root, name);
-            let args = cfg.qemu_args(s, &images, &log, false);
+            let args = scenario_args(&root, &cfg, name, s, &images, false)?;
             let fw_log = s.firmware.then_some(log.as_path());
             let (outcome, stderr) =
                 runner::boot(&args, Duration::from_secs(cfg.timeout(s)), false, fw_log)?;

@@ -137,3 +137,42 @@ pub fn interactive(args: &[String], timeout: Option<Duration>) -> Result<i32> {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Writes the DTB QEMU would give the guest for `args` to `out` (`-M ...,dumpdtb=`: QEMU
+/// exits after building the machine), bounded by a deadline.
+pub fn dump_dtb(args: &[String], out: &std::path::Path) -> Result<()> {
+    let mut args = args.to_vec();
+    let m = args
+        .iter()
+        .position(|a| a == "-M")
+        .and_then(|i| args.get_mut(i + 1))
+        .context("no -M in the QEMU arguments")?;
+    m.push_str(&format!(",dumpdtb={}", out.display()));
+    let _ = std::fs::remove_file(out);
+    let child = Command::new(QEMU)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {QEMU}"))?;
+    let mut child = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.0.try_wait()? {
+            break s;
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("QEMU did not exit after dumping its DTB");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.0.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    if !status.success() || !out.exists() {
+        anyhow::bail!("QEMU could not dump its DTB ({status}): {}", err.trim());
+    }
+    Ok(())
+}
