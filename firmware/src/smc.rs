@@ -111,8 +111,7 @@ extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
                 Err(err) => e.str("result", &alloc::format!("{}", err as i32)),
             }
         });
-        reply.write_to(&mut x);
-        frame.x[..18].copy_from_slice(&x);
+        reply.write_to(&mut frame.x);
         return;
     }
     // Not ours: SMCCC NOT_SUPPORTED, other registers untouched.

@@ -113,8 +113,10 @@ impl Reply {
     /// Writes the reply into the caller's registers: x0–x17 for an SMC64 reply (SMCCC 1.2
     /// returns up to 18 registers), otherwise w0–w7 only, with x8–x17 preserved as the caller
     /// left them.
-    pub fn write_to(&self, x: &mut [u64; 18]) {
-        let n = if self.wide { 18 } else { 8 };
+    /// `x` is the caller's register file from x0 (at least x0–x17 for a wide reply; a shorter
+    /// one gets what fits).
+    pub fn write_to(&self, x: &mut [u64]) {
+        let n = if self.wide { 18 } else { 8 }.min(x.len());
         x[..n].copy_from_slice(&self.regs[..n]);
     }
 }
