@@ -65,7 +65,8 @@ impl FwCfg {
     }
 
     /// The kernel base requested through [`KERNEL_BASE_FILE`], if any (hex with 0x, or
-    /// decimal). Text that is not a number is an error, not a silent fall-back to the default place.
+    /// decimal). Text that is not a number is an error, not a silent fall-back to the default
+    /// place.
     fn requested_base(&self) -> Result<Option<u64>, String> {
         let Some((sel, size)) = self.find_file(KERNEL_BASE_FILE) else {
             return Ok(None);

@@ -202,6 +202,16 @@ fn refuses_bad_headers() {
         Platform::parse(&EL2_V3[..EL2_V3.len() - 1]),
         Err(DtError::BadHeader("totalsize larger than the blob"))
     );
+    // Version 16 headers end before size_dt_struct: what would be read there is not it.
+    let mut b = EL2_V3.to_vec();
+    b[20..24].copy_from_slice(&16u32.to_be_bytes());
+    let before = b.clone();
+    assert_eq!(
+        Platform::parse(&b),
+        Err(DtError::BadHeader("version older than 17"))
+    );
+    assert!(strip_nops(&mut b).is_err());
+    assert_eq!(b, before);
 }
 
 /// A tiny deterministic generator, so the mutation test is the same on every run.

@@ -25,7 +25,8 @@ fn align4(n: usize) -> Option<usize> {
 
 /// Checks a DTB and returns it trimmed to its `totalsize`.
 ///
-/// Refused: short or mis-sized headers, blocks outside the blob, versions before 16, a memory
+/// Refused: short or mis-sized headers, blocks outside the blob, versions before 17 (the first
+/// with `size_dt_struct`, DTSpec v0.4 §5.2; what dtc and libfdt write), a memory
 /// reservation map without its terminator, a token stream that is unbalanced, truncated, has
 /// properties after child nodes, `FDT_NOP` tokens (the `fdt` reader cannot skip them
 /// everywhere: run [`strip_nops`] first), names that are not NUL-terminated UTF-8, property
@@ -108,8 +109,8 @@ fn layout(blob: &[u8]) -> Result<Layout, DtError> {
     let blob = &blob[..total];
     let (off_struct, off_strings, off_rsv) = (h(2)? as usize, h(3)? as usize, h(4)? as usize);
     let (version, size_strings, size_struct) = (h(5)?, h(8)? as usize, h(9)? as usize);
-    if version < 16 {
-        return Err(DtError::BadHeader("version older than 16"));
+    if version < 17 {
+        return Err(DtError::BadHeader("version older than 17"));
     }
     let within = |off: usize, len: usize| off.checked_add(len).is_some_and(|e| e <= total);
     if !within(off_struct, size_struct) || !within(off_strings, size_strings) {
