@@ -1,4 +1,4 @@
-//! Command lines, event lines, Image headers and PSCI calls: never a panic.
+//! Command lines, event lines, Image headers, load addresses and PSCI calls: never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -7,6 +7,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = bootparams::parse(s);
         let _ = catena_event::parse_line(s);
     }
+    let _ = arm64_image::parse_address(data);
     let _ = arm64_image::Header::parse(data, data.len() as u64)
         .and_then(|h| h.load_address(0x4000_0000, 0x8000_0000));
     let mut p = psci_el3::Psci::new(
