@@ -135,7 +135,6 @@ fn fault_symbol(o: &judge::Outcome, elf: &Path) -> Option<String> {
     build::symbolize(elf, off)
 }
 
-/// Where a scenario's secure-UART log goes.
 /// The firmware's log lines just before its `fw ev=fail` event (at most five), events left out.
 fn firmware_complaint(log: &str) -> Vec<&str> {
     let lines: Vec<&str> = log.lines().collect();
@@ -183,6 +182,7 @@ fn scenario_args(
     Ok(args)
 }
 
+/// Where a scenario's secure-UART log goes.
 fn secure_log_path(root: &Path, scenario: &str) -> PathBuf {
     let dir = root.join("target/catena/runs");
     let _ = std::fs::create_dir_all(&dir);
@@ -333,7 +333,14 @@ fn test(host: bool, qemu: bool) -> Result<i32> {
         let images = build::build(&root, true)?;
         for (name, s) in cfg.scenarios.iter().filter(|(_, s)| s.test) {
             let log = secure_log_path(&root, name);
-            let args = scenario_args(&root, &cfg, name, s, &images, false)?;
+            let args = match scenario_args(&root, &cfg, name, s, &images, false) {
+                Ok(a) => a,
+                Err(e) => {
+                    failed += 1;
+                    println!("FAIL qemu {name}: could not prepare the run: {e:#}");
+                    continue;
+                }
+            };
             let fw_log = s.firmware.then_some(log.as_path());
             let (outcome, stderr) =
                 runner::boot(&args, Duration::from_secs(cfg.timeout(s)), false, fw_log)?;
