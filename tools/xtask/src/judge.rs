@@ -4,21 +4,16 @@ use crate::config::{Expect, Scenario};
 use anyhow::{Result, bail};
 use catena_event::{Event, parse_line};
 
-/// The initcall levels in order (must match `initcall::Level::ALL`).
-pub const LEVELS: [&str; 12] = [
-    "early",
-    "pure",
-    "core",
-    "postcore",
-    "arch",
-    "subsys",
-    "fs",
-    "rootfs",
-    "device",
-    "device_sync",
-    "late",
-    "late_sync",
-];
+/// The initcall levels' names in run order, as the kernel's `initcall` crate defines them.
+pub const LEVELS: [&str; initcall::Level::ALL.len()] = {
+    let mut names = [""; initcall::Level::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = initcall::Level::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// An expected event: a kind and fields that must have the given values (`*`: present).
 #[derive(Debug, Clone, PartialEq, Eq)]
