@@ -124,6 +124,16 @@ pub struct DtNops {
     pub nop_out: Option<String>,
 }
 
+/// Whether a QEMU argument makes a network card that needs an option ROM (`-nic`/`-net`
+/// other than `none` make virt's default virtio-net-pci; PCI NIC models by name).
+fn needs_option_rom(arg: &str) -> bool {
+    const PCI_NICS: [&str; 5] = ["virtio-net-pci", "e1000", "rtl8139", "ne2k_pci", "pcnet"];
+    matches!(arg, "-nic" | "-net" | "--nic" | "--net")
+        || PCI_NICS
+            .iter()
+            .any(|m| arg.split(',').next().is_some_and(|d| d == *m))
+}
+
 impl Config {
     /// Reads and checks `qemu.toml`.
     pub fn load(path: &Path) -> Result<Config> {
@@ -158,6 +168,13 @@ impl Config {
             for p in s.events.iter().chain(&s.forbid) {
                 crate::judge::Pattern::parse(p)
                     .with_context(|| format!("scenario `{name}`: bad event pattern `{p}`"))?;
+            }
+            if let Some(a) = s.qemu_args.iter().find(|a| needs_option_rom(a)) {
+                bail!(
+                    "scenario `{name}`: qemu_args `{a}` makes a PCI network card, whose option \
+                     ROM is not installed with QEMU; use `-netdev user,id=n0 -device \
+                     virtio-net-device,netdev=n0`"
+                );
             }
         }
         Ok(cfg)
@@ -200,6 +217,11 @@ impl Config {
             "-display".into(),
             "none".into(),
             "-no-reboot".into(),
+            // No default NIC: virt's default is virtio-net-pci, whose option ROM comes from
+            // `ipxe-qemu`, a package QEMU only recommends. A scenario that wants a network
+            // names its own device (virtio-mmio `virtio-net-device`, no ROM needed).
+            "-nic".into(),
+            "none".into(),
         ];
         if !scenario.cmdline.is_empty() {
             args.push("-append".into());
@@ -258,6 +280,7 @@ mod tests {
         assert!(args.windows(2).any(|w| w == ["-cpu", "cortex-a72"]));
         assert!(args.windows(2).any(|w| w == ["-smp", "2"]));
         assert!(!args.contains(&"-append".to_string()));
+        assert!(args.windows(2).any(|w| w == ["-nic", "none"]));
         let full = cfg.scenario("full").unwrap();
         let args = cfg.qemu_args(full, &images, Path::new("s.log"), false);
         assert!(args.windows(2).any(|w| w == ["-bios", "firmware.bin"]));
@@ -299,5 +322,23 @@ machine = "virt"
         assert!(Config::parse(&reason_without_fail).is_err());
         let typo = format!("{ok}tset = true\n");
         assert!(Config::parse(&typo).is_err());
+        for nic in [
+            r#"["-nic", "user"]"#,
+            r#"["-device", "e1000,netdev=n0"]"#,
+            r#"["-device", "virtio-net-pci"]"#,
+        ] {
+            let with_nic = format!("{ok}qemu_args = {nic}\n");
+            assert!(
+                Config::parse(&with_nic)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("option ROM"),
+                "{nic}"
+            );
+        }
+        let mmio_net = format!(
+            "{ok}qemu_args = [\"-netdev\", \"user,id=n0\", \"-device\", \"virtio-net-device,netdev=n0\"]\n"
+        );
+        assert!(Config::parse(&mmio_net).is_ok());
     }
 }

@@ -3,6 +3,7 @@
 //! - `cargo xtask build` — the images at `target/catena/` (`Image`, `kernel.elf`).
 //! - `cargo xtask run [SCENARIO]` — build, boot a `qemu.toml` scenario headless, judge it.
 //! - `cargo xtask test` — host tests, then every test scenario; `N passed, N failed`.
+//! - `cargo xtask doctor [--install]` — the host prerequisites, and installing them.
 
 mod bench;
 mod build;
@@ -65,6 +66,12 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Which host prerequisites are present, where, and how to install what is missing.
+    Doctor {
+        /// Install what `run` and `test` need (root: apt-get, never removing a package).
+        #[arg(long)]
+        install: bool,
+    },
     /// Host unit tests, then every QEMU scenario marked `test = true`.
     Test {
         /// Only the host tests.
@@ -105,6 +112,7 @@ fn main() -> ExitCode {
         } => test(!qemu_only, !host_only),
         Cmd::Bench { name, calls } => bench::run(&root(), &name, calls),
         Cmd::Fuzz { target, seconds } => fuzz::run(&root(), target.as_deref(), seconds),
+        Cmd::Doctor { install } => prereq::doctor(install),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -205,7 +213,11 @@ fn run(
     let log = secure_log_path(&root, &name);
     let args = scenario_args(&root, &cfg, &name, scenario, &images, interactive)?;
     println!("xtask: booting `{name}`: {}", scenario.description);
-    println!("xtask: {} {}", prereq::QEMU, shell_words(&args));
+    println!(
+        "xtask: {} {}",
+        prereq::qemu()?.path.display(),
+        shell_words(&args)
+    );
     if interactive {
         return runner::interactive(&args, timeout.map(Duration::from_secs));
     }

@@ -1,10 +1,10 @@
 //! Booting a scenario in QEMU: bounded, killed by PID however it ends.
 
 use crate::judge::{Outcome, collect_line};
-use crate::prereq::QEMU;
+use crate::prereq::{self, QEMU};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,7 @@ pub fn boot(
     if let Some(p) = secure_log {
         let _ = std::fs::remove_file(p);
     }
-    let child = Command::new(QEMU)
+    let child = prereq::qemu_command()?
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -120,7 +120,7 @@ pub fn boot(
 
 /// Interactive: the console is the terminal; QEMU runs until it exits (or `timeout`).
 pub fn interactive(args: &[String], timeout: Option<Duration>) -> Result<i32> {
-    let child = Command::new(QEMU)
+    let child = prereq::qemu_command()?
         .args(args)
         .spawn()
         .with_context(|| format!("starting {QEMU}"))?;
@@ -149,7 +149,7 @@ pub fn dump_dtb(args: &[String], out: &std::path::Path) -> Result<()> {
         .context("no -M in the QEMU arguments")?;
     m.push_str(&format!(",dumpdtb={}", out.display()));
     let _ = std::fs::remove_file(out);
-    let child = Command::new(QEMU)
+    let child = prereq::qemu_command()?
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
