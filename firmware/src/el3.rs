@@ -28,6 +28,11 @@ macro_rules! read_sysreg {
     }};
 }
 
+/// Microseconds since reset, from the physical counter (QEMU starts it at 0 at reset).
+pub fn now_us() -> u64 {
+    catena_event::ticks_to_us(read_sysreg!("cntpct_el0"), read_sysreg!("cntfrq_el0"))
+}
+
 fn has_pauth() -> bool {
     let isar1 = read_sysreg!("id_aa64isar1_el1");
     // APA [7:4], API [11:8], GPA [27:24], GPI [31:28].

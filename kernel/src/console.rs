@@ -102,8 +102,9 @@ pub fn write_str(s: &str) {
 
 /// Emits one `@event` line.
 pub fn emit(kind: &str, f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'_, String>) {
+    let t = crate::time::now_us();
     let mut line = String::with_capacity(96);
-    let _ = f(EventWriter::new(&mut line, kind)).finish();
+    let _ = f(EventWriter::new(&mut line, kind)).time(t).finish();
     line.push('\n');
     write_str(&line);
 }
@@ -113,8 +114,9 @@ pub fn emit_emergency(
     kind: &str,
     f: impl FnOnce(EventWriter<'_, Emergency>) -> EventWriter<'_, Emergency>,
 ) {
+    let t = crate::time::now_us();
     let mut w = Emergency;
-    let _ = f(EventWriter::new(&mut w, kind)).finish();
+    let _ = f(EventWriter::new(&mut w, kind)).time(t).finish();
     let _ = w.write_str("\n");
 }
 

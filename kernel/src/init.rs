@@ -44,15 +44,21 @@ pub fn with_model<R>(f: impl FnOnce(&mut DeviceModel) -> R) -> Result<R, InitErr
 
 fn model_event(e: &ModelEvent) {
     match e {
-        ModelEvent::Probe { dev, drv, outcome } => console::emit("probe", |w| {
+        ModelEvent::Probe {
+            dev,
+            drv,
+            outcome,
+            us,
+        } => console::emit("probe", |w| {
             let w = w
                 .str("dev", dev)
                 .str("drv", drv)
                 .str("result", outcome.word());
-            match outcome.reason() {
+            let w = match outcome.reason() {
                 Some(r) => w.str("reason", r),
                 None => w,
-            }
+            };
+            w.u64("us", *us)
         }),
         ModelEvent::DeferredRetry { pending, trigger } => console::emit("deferred-retry", |w| {
             w.u64("pending", *pending as u64).u64("trigger", *trigger)
@@ -116,6 +122,7 @@ initcall!(IRQCHIP = core("irqchip") => irqchip_init);
 
 fn device_model_init() -> Result<(), InitError> {
     let mut m = DeviceModel::new(Box::new(model_event));
+    m.set_clock(time::now_us);
     m.register_bus("platform")
         .map_err(|_| InitError::fatal("platform-bus"))?;
     *MODEL.lock() = Some(m);

@@ -20,13 +20,10 @@ pub fn counter() -> u64 {
     c
 }
 
-/// Microseconds since the counter started (0 if the frequency is unknown).
+/// Microseconds since the counter started at reset (0 if the frequency is unknown). The
+/// virtual count equals the physical one: the firmware and the hyp set CNTVOFF_EL2 to 0.
 pub fn now_us() -> u64 {
-    let hz = counter_hz();
-    if hz == 0 {
-        return 0;
-    }
-    ((u128::from(counter()) * 1_000_000) / u128::from(hz)) as u64
+    catena_event::ticks_to_us(counter(), counter_hz())
 }
 
 /// Spins (with WFE/WFI wake-ups) until `done()` or `us` microseconds pass. Returns `done()`.

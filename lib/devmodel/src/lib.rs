@@ -199,6 +199,9 @@ pub enum ModelEvent {
         drv: &'static str,
         /// What happened.
         outcome: ProbeOutcome,
+        /// How long the probe took, in the clock's units (0 without a clock); it includes
+        /// the probes of children the driver added.
+        us: u64,
     },
     /// The pending list is being retried.
     DeferredRetry {
@@ -254,6 +257,7 @@ pub struct DeviceModel {
     pending: Vec<DeviceId>,
     trigger_count: u64,
     sink: Sink,
+    clock: Option<fn() -> u64>,
 }
 
 impl fmt::Debug for DeviceModel {
@@ -316,7 +320,13 @@ impl DeviceModel {
             pending: Vec::new(),
             trigger_count: 0,
             sink,
+            clock: None,
         }
+    }
+
+    /// Times every probe with `clock` (microseconds, say); reported as the probe's `us`.
+    pub fn set_clock(&mut self, clock: fn() -> u64) {
+        self.clock = Some(clock);
     }
 
     /// Registers a bus.
@@ -423,7 +433,12 @@ impl DeviceModel {
 
     fn try_driver(&mut self, id: DeviceId, drv: Driver) -> Attempt {
         let local_trigger = self.trigger_count;
+        let start = self.clock.map(|c| c());
         let result = (drv.probe)(&mut ProbeCtx { model: self, id });
+        let us = match (self.clock, start) {
+            (Some(c), Some(s)) => c().saturating_sub(s),
+            _ => 0,
+        };
         let outcome = match &result {
             Ok(()) => ProbeOutcome::Ok,
             Err(ProbeError::Defer(r)) => ProbeOutcome::Defer(r),
@@ -435,6 +450,7 @@ impl DeviceModel {
             dev,
             drv: drv.name,
             outcome,
+            us,
         });
         match result {
             Ok(()) => {

@@ -25,7 +25,9 @@ fn probes(log: &Mutex<Vec<ModelEvent>>) -> Vec<(String, &'static str, &'static s
         .unwrap()
         .iter()
         .filter_map(|e| match e {
-            ModelEvent::Probe { dev, drv, outcome } => Some((dev.clone(), *drv, outcome.word())),
+            ModelEvent::Probe {
+                dev, drv, outcome, ..
+            } => Some((dev.clone(), *drv, outcome.word())),
             _ => None,
         })
         .collect()
@@ -373,4 +375,59 @@ fn bound_hook_runs_after_the_probe_event() {
             ("platform/core/after-bind".into(), "supplier", "ok"),
         ]
     );
+}
+
+std::thread_local! {
+    static FAKE_NOW: Cell<u64> = const { Cell::new(100) };
+}
+
+fn fake_clock() -> u64 {
+    FAKE_NOW.with(|t| t.get())
+}
+
+fn probe_takes_7(_: &mut ProbeCtx<'_>) -> ProbeResult {
+    FAKE_NOW.with(|t| t.set(t.get() + 7));
+    Ok(())
+}
+
+#[test]
+fn probes_are_timed_with_the_clock_given() {
+    let (mut m, log) = recorder();
+    m.set_clock(fake_clock);
+    m.add_device(dt_dev("uart@9000000", &["arm,pl011"]), None)
+        .unwrap();
+    m.register_driver(Driver {
+        name: "pl011",
+        bus: "platform",
+        ids: &[MatchId::Compatible("arm,pl011")],
+        probe: probe_takes_7,
+        bound: None,
+    })
+    .unwrap();
+    let times: Vec<u64> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            ModelEvent::Probe { us, .. } => Some(*us),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(times, [7]);
+    // Without a clock every probe reports 0.
+    let (mut m, log) = recorder();
+    m.add_device(dt_dev("uart@9000000", &["arm,pl011"]), None)
+        .unwrap();
+    m.register_driver(Driver {
+        name: "pl011",
+        bus: "platform",
+        ids: &[MatchId::Compatible("arm,pl011")],
+        probe: probe_takes_7,
+        bound: None,
+    })
+    .unwrap();
+    assert!(matches!(
+        log.lock().unwrap()[..],
+        [.., ModelEvent::Probe { us: 0, .. }]
+    ));
 }

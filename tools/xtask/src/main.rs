@@ -14,6 +14,8 @@ mod judge;
 mod prereq;
 mod report;
 mod runner;
+mod timing;
+mod trace;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -40,9 +42,12 @@ enum Cmd {
         /// Seconds before QEMU is killed (default: from qemu.toml).
         #[arg(long)]
         timeout: Option<u64>,
-        /// Write the JSON report here.
+        /// Write the JSON report here (and the boot chart beside it, as .svg).
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Write a Chrome trace-event JSON file here (Perfetto, chrome://tracing).
+        #[arg(long)]
+        trace: Option<PathBuf>,
         /// Console on the terminal (QEMU monitor on Ctrl-A c); no judging.
         #[arg(long)]
         interactive: bool,
@@ -65,6 +70,9 @@ enum Cmd {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// Only build the targets (what CI checks).
+        #[arg(long)]
+        build_only: bool,
     },
     /// Which host prerequisites are present, where, and how to install what is missing.
     Doctor {
@@ -103,15 +111,20 @@ fn main() -> ExitCode {
             scenario,
             timeout,
             report,
+            trace,
             interactive,
             secure_log,
-        } => run(scenario, timeout, report, interactive, secure_log),
+        } => run(scenario, timeout, report, trace, interactive, secure_log),
         Cmd::Test {
             host_only,
             qemu_only,
         } => test(!qemu_only, !host_only),
         Cmd::Bench { name, calls } => bench::run(&root(), &name, calls),
-        Cmd::Fuzz { target, seconds } => fuzz::run(&root(), target.as_deref(), seconds),
+        Cmd::Fuzz {
+            target,
+            seconds,
+            build_only,
+        } => fuzz::run(&root(), target.as_deref(), seconds, build_only),
         Cmd::Doctor { install } => prereq::doctor(install),
     };
     match result {
@@ -201,6 +214,7 @@ fn run(
     name: Option<String>,
     timeout: Option<u64>,
     report_path: Option<PathBuf>,
+    trace_path: Option<PathBuf>,
     interactive: bool,
     show_secure_log: bool,
 ) -> Result<i32> {
@@ -257,12 +271,25 @@ fn run(
         std::fs::write(&path, serde_json::to_string_pretty(&r)? + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
         let svg = path.with_extension("svg");
-        std::fs::write(&svg, chain::svg(&name, &outcome.events))
+        std::fs::write(&svg, chain::svg(&name, &outcome.events, &outcome.fw_events))
             .with_context(|| format!("writing {}", svg.display()))?;
         println!(
-            "xtask: report written to {} (chain drawn in {})",
+            "xtask: report written to {} (boot chart in {})",
             path.display(),
             svg.display()
+        );
+    }
+    if let Some(path) = trace_path {
+        let t = trace::chrome_trace(&name, &timing::timing(&outcome.events, &outcome.fw_events));
+        let problems = trace::check(&t);
+        if !problems.is_empty() {
+            anyhow::bail!("the trace is malformed: {}", problems.join("; "));
+        }
+        std::fs::write(&path, serde_json::to_string(&t)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "xtask: trace written to {} (open it in ui.perfetto.dev or chrome://tracing)",
+            path.display()
         );
     }
     match code {
