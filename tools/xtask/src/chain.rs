@@ -111,14 +111,18 @@ pub fn tree(events: &[Event], fw: &[Event]) -> String {
     // Depths: FF-A lines hang under the FF-A core's probe, drivers under their partition.
     let mut under_core = false;
     let mut under_partition = false;
+    let mut partitions: Vec<(String, usize)> = Vec::new(); // (device path, node index)
     for (i, e) in events.iter().enumerate() {
         let (depth, text) = match (e.kind.as_str(), e.get("state"), e.get("drv")) {
             ("hyp", Some("installed"), _) => (
                 0,
                 format!(
-                    "hyp installed (SMC trap {}; FF-A {})",
+                    "hyp installed (SMC trap {}; FF-A {}{})",
                     e.get("smc_trap").unwrap_or("?"),
-                    e.get("ffa").unwrap_or("?")
+                    e.get("ffa").unwrap_or("?"),
+                    e.get("ffa_buffers")
+                        .map(|b| format!(", its buffers {b}"))
+                        .unwrap_or_default()
                 ),
             ),
             ("hyp", Some("absent"), _) => (
@@ -208,12 +212,32 @@ pub fn tree(events: &[Event], fw: &[Event]) -> String {
             _ => under_core && depth > 0,
         };
         under_partition = e.kind == "ffa-partition" || (under_partition && depth == 2);
-        nodes.push(Node {
+        let node = Node {
             depth,
             text,
             level: levels[i].map_or("boot", |l| LEVELS[l]).to_string(),
             t: ms(e.get(TIME_KEY)),
-        });
+        };
+        // A driver hangs under the partition device it bound to, wherever its line came.
+        let dev = e.get("dev").unwrap_or("");
+        match partitions.iter().find(|(d, _)| d == dev) {
+            Some(&(_, at)) if depth == 2 && e.kind == "probe" => {
+                let mut end = at + 1;
+                while end < nodes.len() && nodes[end].depth > nodes[at].depth {
+                    end += 1;
+                }
+                for p in partitions.iter_mut().filter(|(_, i)| *i >= end) {
+                    p.1 += 1;
+                }
+                nodes.insert(end, node);
+            }
+            _ => {
+                if e.kind == "ffa-partition" {
+                    partitions.push((dev.to_string(), nodes.len()));
+                }
+                nodes.push(node);
+            }
+        }
     }
     format!("\nChain\n{}", render_tree(&nodes))
 }
@@ -821,7 +845,12 @@ mod tests {
 
     #[test]
     fn the_tree_has_branches_and_levels() {
-        let (k, fw) = full_boot();
+        let (mut k, fw) = full_boot();
+        // A second partition whose line comes before the first one's driver (as in ffa-early).
+        let second =
+            evs(&["@event ffa-partition id=0x8001 uuid=v dev=platform/arm-ffa/arm-ffa-2 t=9160"]);
+        let at = k.iter().position(|e| e.kind == "ffa-partition").unwrap() + 1;
+        k.insert(at, second[0].clone());
         let t = tree(&k, &fw);
         let lines: Vec<&str> = t.lines().skip(2).collect();
         assert!(!t.contains("[?]"), "{t}");
@@ -848,11 +877,18 @@ mod tests {
             "{t}"
         );
         assert!(
-            lines[probed + 2].starts_with("  │  └─ partition 0x8001"),
+            lines[probed + 2]
+                .starts_with("  │  ├─ partition 0x8001 u -> platform/arm-ffa/arm-ffa-1"),
             "{t}"
         );
         assert!(
-            lines[probed + 3].starts_with("  │     └─ driver ffa-test"),
+            lines[probed + 3]
+                .starts_with("  │  │  └─ driver ffa-test on platform/arm-ffa/arm-ffa-1"),
+            "{t}"
+        );
+        assert!(
+            lines[probed + 4]
+                .starts_with("  │  └─ partition 0x8001 v -> platform/arm-ffa/arm-ffa-2"),
             "{t}"
         );
         let last = lines.last().unwrap();
