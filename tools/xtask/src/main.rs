@@ -383,7 +383,20 @@ fn test(host: bool, qemu: bool) -> Result<i32> {
             let fw_log = s.firmware.then_some(log.as_path());
             let (outcome, stderr) =
                 runner::boot(&args, Duration::from_secs(cfg.timeout(s)), false, fw_log)?;
-            let problems = judge::judge(s, &outcome);
+            let mut problems = judge::judge(s, &outcome);
+            // What a person reads of this boot must hold up too: the trace against the
+            // trace-event format, the chart against its layout rules.
+            let model = timing::timing(&outcome.events, &outcome.fw_events);
+            problems.extend(
+                trace::check(&trace::chrome_trace(name, &model))
+                    .into_iter()
+                    .map(|p| format!("trace: {p}")),
+            );
+            problems.extend(
+                chain::collisions(&chain::layout(name, &model))
+                    .into_iter()
+                    .map(|p| format!("boot chart: {p}")),
+            );
             if problems.is_empty() {
                 passed += 1;
                 let fw = match outcome.fw_events.len() {
