@@ -2,36 +2,12 @@
 //! kernel drops to EL1; its one job is to install the hyp), the hyp's vectors, and the entry a
 //! secondary CPU takes under the hyp.
 
+use crate::InstallParams;
 use core::arch::global_asm;
+use core::mem::offset_of;
 
 /// HVC function ID the stub answers: x1 = physical address of an [`crate::InstallParams`].
 pub const HVC_STUB_INSTALL: u64 = 0xc600_ff00;
-
-/// Byte offsets in `InstallParams` / `CpuBoot` used by the assembly.
-pub mod off {
-    /// VBAR_EL2.
-    pub const VBAR: usize = 0;
-    /// TTBR0_EL2.
-    pub const TTBR0: usize = 8;
-    /// TCR_EL2.
-    pub const TCR: usize = 16;
-    /// MAIR_EL2.
-    pub const MAIR: usize = 24;
-    /// SCTLR_EL2.
-    pub const SCTLR: usize = 32;
-    /// HCR_EL2.
-    pub const HCR: usize = 40;
-    /// SP_EL2.
-    pub const SP: usize = 48;
-    /// VTCR_EL2 (0: no stage-2 yet).
-    pub const VTCR: usize = 56;
-    /// VTTBR_EL2.
-    pub const VTTBR: usize = 64;
-    /// Host entry point (CpuBoot).
-    pub const HOST_ENTRY: usize = 72;
-    /// Host context id (CpuBoot).
-    pub const HOST_CTX: usize = 80;
-}
 
 global_asm!(
     include_str!("../../lib/trapframe/src/frame.S"),
@@ -71,6 +47,8 @@ el2_setup:
 // stage-2 when VTCR is non-zero, then HCR_EL2. Every field is read before the MMU goes on: the
 // block may sit in memory the hyp's stage-1 does not map (the kernel's stack). Clobbers x9-x17.
 el2_enable_mmu:
+    ldr     x9, [x0, #{cpu}]
+    msr     tpidr_el2, x9
     ldr     x10, [x0, #{mair}]
     ldr     x11, [x0, #{tcr}]
     ldr     x12, [x0, #{ttbr0}]
@@ -166,16 +144,18 @@ hyp_secondary_entry:
 hyp_vectors:
     trap_table hyp_trap, hyp_unexpected, el2
 "#,
-    mair = const off::MAIR,
-    tcr = const off::TCR,
-    ttbr0 = const off::TTBR0,
-    sctlr = const off::SCTLR,
-    vbar = const off::VBAR,
-    vtcr = const off::VTCR,
-    vttbr = const off::VTTBR,
-    hcr = const off::HCR,
-    sp = const off::SP,
-    host_entry = const off::HOST_ENTRY,
-    host_ctx = const off::HOST_CTX,
+    // Offsets from the struct itself: a field moved or resized cannot go unnoticed.
+    mair = const offset_of!(InstallParams, mair),
+    tcr = const offset_of!(InstallParams, tcr),
+    ttbr0 = const offset_of!(InstallParams, ttbr0),
+    sctlr = const offset_of!(InstallParams, sctlr),
+    vbar = const offset_of!(InstallParams, vbar),
+    vtcr = const offset_of!(InstallParams, vtcr),
+    vttbr = const offset_of!(InstallParams, vttbr),
+    hcr = const offset_of!(InstallParams, hcr),
+    sp = const offset_of!(InstallParams, sp),
+    host_entry = const offset_of!(InstallParams, host_entry),
+    host_ctx = const offset_of!(InstallParams, host_ctx),
+    cpu = const offset_of!(InstallParams, cpu),
     install = const HVC_STUB_INSTALL,
 );

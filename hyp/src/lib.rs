@@ -4,11 +4,11 @@
 //! 1. **Boot stub.** A kernel entered at EL2 leaves [`asm`]'s stub at VBAR_EL2 and drops to
 //!    EL1. The stub answers one HVC: install the hyp (its stage-1, vectors, stack and HCR_EL2
 //!    with **TSC**: from that instant no host SMC reaches EL3 without passing the hyp).
-//! 2. **Init** ([`hvc::INIT`], init-only): the hyp copies its configuration, builds page
+//! 2. **Init** ([`Hvc::Init`], init-only): the hyp copies its configuration, builds page
 //!    ownership, and brings up the FF-A proxy (version and RX/TX with the SPMC).
 //! 3. **Run.** Host SMCs trap here: PSCI is forwarded (CPU_ON rewritten so the new CPU enters
 //!    the hyp first), FF-A goes through [`ffa_proxy`], anything else is forwarded with x0–x17.
-//! 4. **Finalise** ([`hvc::FINALISE`], init-only; Linux `finalize_pkvm`): the host stage-2 goes
+//! 4. **Finalise** ([`Hvc::Finalise`], init-only; Linux `finalize_pkvm`): the host stage-2 goes
 //!    live — an identity map of host RAM and host MMIO without the hyp's memory or the
 //!    secure world's devices — and init-only hypercalls are refused from then on. A host access
 //!    outside it is a stage-2 fault: reported (`@event hyp state=fault`) and injected into the
@@ -28,13 +28,11 @@ mod stage2;
 
 use alloc::vec::Vec;
 use core::arch::asm;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use ffa_proxy::{Platform, Proxy};
 use pageown::Ownership;
 use spin::Mutex;
 
-/// Most CPUs the hyp serves.
-pub const MAX_CPUS: usize = 8;
 /// Per-CPU hyp stack.
 pub const STACK_SIZE: usize = 0x4000;
 
@@ -67,12 +65,15 @@ pub struct InstallParams {
     pub host_entry: u64,
     /// Host context id (secondary CPUs).
     pub host_ctx: u64,
+    /// TPIDR_EL2: the CPU's index in the hyp (the hyp sets it; the boot CPU's is checked at
+    /// init against its MPIDR).
+    pub cpu: u64,
 }
 
 /// A memory range.
 pub type Range = (u64, u64);
 
-/// What the kernel tells the hyp at [`hvc::INIT`] (copied into hyp memory).
+/// What the kernel tells the hyp at [`Hvc::Init`] (copied into hyp memory).
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     /// The UART the hyp reports on.
@@ -102,25 +103,7 @@ pub struct Config {
     pub stage1: u64,
 }
 
-/// Hypercall IDs (HVC, x0). A dense table: the ID is the index.
-pub mod hvc {
-    /// Report the hyp's state: x1 = 1 installed, x2 = 1 finalised.
-    pub const STATE: u64 = 0xc600_0000;
-    /// Init-only: x1 = &Config. Brings up ownership and the FF-A proxy.
-    pub const INIT: u64 = 0xc600_0001;
-    /// Init-only: build and enable the host stage-2 on this CPU; refuse init-only calls after.
-    pub const FINALISE: u64 = 0xc600_0002;
-    /// Enable the (already built) host stage-2 on this CPU (secondary CPUs after finalise).
-    pub const FINALISE_CPU: u64 = 0xc600_0003;
-    /// First and one-past-last IDs.
-    pub const FIRST: u64 = STATE;
-    /// See `FIRST`.
-    pub const END: u64 = FINALISE_CPU + 1;
-    /// Refused: an init-only call after finalise.
-    pub const DENIED: u64 = (-3i64) as u64;
-    /// Unknown hypercall.
-    pub const NOT_SUPPORTED: u64 = u64::MAX;
-}
+pub use hyp_abi::{CpuSet, Hvc, HvcError, MAX_CPUS, Progress};
 
 /// The hyp's platform for the proxy: SMC to EL3, memory by physical address (identity map).
 struct El3;
@@ -148,8 +131,6 @@ struct CpuBoots([InstallParams; MAX_CPUS]);
 #[unsafe(link_section = ".hyp.data")]
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 #[unsafe(link_section = ".hyp.data")]
-static FINALISED: AtomicBool = AtomicBool::new(false);
-#[unsafe(link_section = ".hyp.data")]
 static CPU_BOOTS: Mutex<CpuBoots> = Mutex::new(CpuBoots(
     [InstallParams {
         vbar: 0,
@@ -163,14 +144,27 @@ static CPU_BOOTS: Mutex<CpuBoots> = Mutex::new(CpuBoots(
         vttbr: 0,
         host_entry: 0,
         host_ctx: 0,
+        cpu: 0,
     }; MAX_CPUS],
 ));
-/// Faults reported so far (for the kernel's probes and the report).
+/// Per CPU: stage-2 faults taken, and the IPA of the last (the `LastFault` hypercall).
 #[unsafe(link_section = ".hyp.data")]
-static FAULTS: AtomicU64 = AtomicU64::new(0);
+static FAULTS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+#[unsafe(link_section = ".hyp.data")]
+static LAST_FAULT_IPA: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// This CPU's index in the hyp (TPIDR_EL2, set when the CPU entered the hyp).
+fn this_cpu() -> usize {
+    let v: u64;
+    // SAFETY: reading TPIDR_EL2 has no side effects; only the hyp writes it.
+    unsafe { asm!("mrs {}, tpidr_el2", out(reg) v, options(nomem, nostack)) };
+    usize::try_from(v).map_or(MAX_CPUS - 1, |i| i.min(MAX_CPUS - 1))
+}
 
 struct State {
     cfg: Config,
+    /// Which CPUs were started, which run with the stage-2 (all-or-nothing finalise).
+    fin: hyp_abi::Finalise,
     proxy: Proxy<El3>,
     stage2: Option<stage2::HostStage2>,
     /// The host pages mapped into the hyp's stage-1 (its RX/TX pair), if any.
@@ -297,56 +291,167 @@ fn ret(frame: &mut Frame, v: &[u64]) {
     frame.x[..v.len()].copy_from_slice(v);
 }
 
-/// The hypercall table: (ID, init-only, handler). Dense: the ID minus [`hvc::FIRST`] indexes it.
-type Hcall = fn(&mut Frame);
-const HCALLS: [(u64, bool, Hcall); 4] = [
-    (hvc::STATE, false, hc_state),
-    (hvc::INIT, true, hc_init),
-    (hvc::FINALISE, true, hc_finalise),
-    (hvc::FINALISE_CPU, false, hc_finalise_cpu),
+fn ret_err(frame: &mut Frame, e: HvcError) {
+    ret(frame, &[e.to_x0()]);
+}
+
+/// A hypercall handler: runs with the hyp's state lock held, so every check it makes holds
+/// until it returns (two CPUs finalising at once cannot both build a stage-2).
+type Hcall = fn(&mut Frame, &mut Option<State>) -> Result<(), HvcError>;
+
+/// The handlers, indexed like [`Hvc::ALL`] (whose order is checked at compile time).
+const HCALLS: [(Hvc, Hcall); Hvc::ALL.len()] = [
+    (Hvc::State, hc_state),
+    (Hvc::Init, hc_init),
+    (Hvc::Finalise, hc_finalise),
+    (Hvc::FinaliseCpu, hc_finalise_cpu),
+    (Hvc::LastFault, hc_last_fault),
 ];
+const _: () = {
+    let mut i = 0;
+    while i < HCALLS.len() {
+        assert!(HCALLS[i].0 as u64 == Hvc::ALL[i] as u64);
+        i += 1;
+    }
+};
 
 fn hypercall(frame: &mut Frame) {
     let id = frame.x[0];
-    let Some(&(hid, init_only, f)) = id
-        .checked_sub(hvc::FIRST)
-        .and_then(|i| HCALLS.get(i as usize))
-    else {
-        return ret(frame, &[hvc::NOT_SUPPORTED]);
+    let Some(call) = Hvc::from_id(id) else {
+        return ret_err(frame, HvcError::NotSupported);
     };
-    debug_assert_eq!(hid, id);
-    if init_only && FINALISED.load(Ordering::Acquire) {
+    let f = HCALLS[call as usize - Hvc::FIRST as usize].1;
+    let mut st = STATE.lock();
+    if call.init_only() && st.as_ref().is_some_and(|s| !s.fin.allows_init_only()) {
+        drop(st);
         console::event("hyp", |e| {
             e.str("state", "refused")
                 .hex("hvc", id)
                 .str("reason", "init-only-after-finalise")
         });
-        return ret(frame, &[hvc::DENIED]);
+        return ret_err(frame, HvcError::Denied);
     }
-    f(frame)
+    if let Err(e) = f(frame, &mut st) {
+        drop(st);
+        ret_err(frame, e);
+    }
 }
 
-fn hc_state(frame: &mut Frame) {
-    let installed = STATE.lock().is_some();
+fn hc_state(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
+    let (installed, finalised, on) = match st {
+        Some(s) => (1, u64::from(s.fin.finalised()), s.fin.on().0),
+        None => (0, 0, 0),
+    };
+    ret(frame, &[0, installed, finalised, on]);
+    Ok(())
+}
+
+fn hc_last_fault(frame: &mut Frame, _: &mut Option<State>) -> Result<(), HvcError> {
+    let cpu = this_cpu();
     ret(
         frame,
         &[
             0,
-            u64::from(installed),
-            u64::from(FINALISED.load(Ordering::Acquire)),
-            FAULTS.load(Ordering::Relaxed),
+            FAULTS[cpu].load(Ordering::Relaxed),
+            LAST_FAULT_IPA[cpu].load(Ordering::Relaxed),
         ],
     );
+    Ok(())
 }
 
-fn hc_init(frame: &mut Frame) {
-    let mut st = STATE.lock();
-    if st.is_some() {
-        return ret(frame, &[hvc::DENIED]);
+unsafe extern "C" {
+    static __hyp_start: u8;
+    static __hyp_end: u8;
+}
+
+/// The hyp's own sections in the image.
+fn hyp_image() -> Range {
+    let s = &raw const __hyp_start as u64;
+    let e = &raw const __hyp_end as u64;
+    (s, e - s)
+}
+
+fn overlaps(a: Range, b: Range) -> bool {
+    a.0 < b.0.saturating_add(b.1) && b.0 < a.0.saturating_add(a.1)
+}
+
+/// `Init`'s x1: the kernel's `Config`. Before finalise the host is trusted (pKVM's
+/// `__pkvm_init` trusts its arguments too), but a pointer that is null, misaligned, wraps or
+/// names the hyp's own memory is still refused rather than followed.
+fn check_config_ptr(x1: u64) -> Result<(), HvcError> {
+    let size = size_of::<Config>() as u64;
+    if x1 == 0 || !x1.is_multiple_of(align_of::<Config>() as u64) || x1.checked_add(size).is_none()
+    {
+        return Err(HvcError::BadAddress);
     }
+    if overlaps((x1, size), hyp_image()) {
+        return Err(HvcError::BadAddress);
+    }
+    Ok(())
+}
+
+/// The configuration must hold together before the hyp builds anything from it.
+fn check_config(cfg: &Config) -> Result<(), &'static str> {
+    let fits = |r: &Range| r.1 > 0 && r.0.checked_add(r.1).is_some();
+    if cfg.cpus.is_empty() || cfg.cpus.len() > MAX_CPUS {
+        return Err("cpus");
+    }
+    if cfg.ram.is_empty() || !cfg.ram.iter().all(fits) {
+        return Err("ram");
+    }
+    if !cfg
+        .hyp
+        .iter()
+        .chain(&cfg.host_mmio)
+        .chain(&cfg.secure)
+        .all(fits)
+    {
+        return Err("range");
+    }
+    if !fits(&cfg.kernel_ro) {
+        return Err("kernel_ro");
+    }
+    let in_hyp = |pa: u64| {
+        pa.is_multiple_of(4096)
+            && cfg
+                .hyp
+                .iter()
+                .any(|r| pa >= r.0 && pa.saturating_add(4096) <= r.0.saturating_add(r.1))
+    };
+    if !in_hyp(cfg.ffa_tx) || !in_hyp(cfg.ffa_rx) || cfg.ffa_tx == cfg.ffa_rx {
+        return Err("ffa buffers");
+    }
+    if cfg.uart == 0 {
+        return Err("uart");
+    }
+    Ok(())
+}
+
+fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
+    if st.is_some() {
+        return Err(HvcError::Denied);
+    }
+    check_config_ptr(frame.x[1])?;
     // SAFETY: before finalise the host is trusted (as in pKVM's __pkvm_init): x1 is the
-    // kernel's `Config`, identity mapped; it is cloned into hyp memory and not read again.
+    // kernel's `Config`, identity mapped, aligned, outside hyp memory (checked above); it is
+    // cloned into hyp memory and not read again.
     let cfg: Config = unsafe { (*(frame.x[1] as *const Config)).clone() };
+    if let Err(why) = check_config(&cfg) {
+        if cfg.uart != 0 {
+            console::set_uart(cfg.uart);
+            console::event("hyp", |e| e.str("state", "init-refused").str("reason", why));
+        }
+        return Err(HvcError::BadConfig);
+    }
+    // The CPU installing the hyp is the one the DT lists with this MPIDR.
+    let boot = cfg
+        .cpus
+        .iter()
+        .position(|m| *m == mpidr())
+        .ok_or(HvcError::BadConfig)?;
+    let fin = hyp_abi::Finalise::new(boot)?;
+    // SAFETY: TPIDR_EL2 holds this CPU's index for the hyp; nothing else uses it.
+    unsafe { asm!("msr tpidr_el2, {}", in(reg) boot as u64, options(nomem, nostack)) };
     console::set_uart(cfg.uart);
     let mut carve = cfg.hyp.clone();
     carve.extend(cfg.secure.iter().copied());
@@ -361,20 +466,27 @@ fn hc_init(frame: &mut Frame) {
         (Ok(_), Ok(())) => alloc::string::String::from("mapped"),
         (Ok(_), Err(e)) => alloc::format!("refused:{e:?}"),
     };
+    // Read back from the hardware, not assumed: HCR_EL2.TSC (bit 19) traps host SMCs here.
+    let hcr: u64;
+    // SAFETY: reading HCR_EL2 has no side effects.
+    unsafe { asm!("mrs {}, hcr_el2", out(reg) hcr, options(nomem, nostack)) };
     console::event("hyp", |e| {
         e.str("state", "installed")
-            .str("smc_trap", "on")
+            .str("smc_trap", if hcr & (1 << 19) != 0 { "on" } else { "off" })
             .str("ffa", &ffa)
             .str("ffa_buffers", &buffers)
             .u64("cpus", cfg.cpus.len() as u64)
+            .u64("cpu", boot as u64)
     });
     *st = Some(State {
         cfg,
+        fin,
         proxy,
         stage2: None,
         host_pages: None,
     });
     ret(frame, &[0]);
+    Ok(())
 }
 
 fn enable_stage2(vtcr: u64, vttbr: u64) {
@@ -400,18 +512,38 @@ fn enable_stage2(vtcr: u64, vttbr: u64) {
     };
 }
 
-fn hc_finalise(frame: &mut Frame) {
-    let mut guard = STATE.lock();
-    let Some(st) = guard.as_mut() else {
-        return ret(frame, &[hvc::DENIED]);
-    };
+/// Reports this CPU's stage-2, and finalise when it is complete.
+fn report_progress(st: &State, cpu: usize, p: Progress) {
+    console::event("hyp", |e| {
+        e.str("state", "finalised").u64("cpu", cpu as u64)
+    });
+    if p == Progress::Complete {
+        let summary = st.stage2.as_ref().map_or((0, 0, 0), |s| s.summary);
+        console::event("hyp", |e| {
+            e.str("state", "finalised")
+                .u64("cpus", u64::from(st.fin.on().count()))
+                .u64("host_ram_ranges", summary.0)
+                .u64("host_mmio_ranges", summary.1)
+                .u64("hidden", summary.2)
+        });
+    }
+}
+
+fn hc_finalise(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
+    let st = st.as_mut().ok_or(HvcError::Denied)?;
+    let cpu = this_cpu();
+    // Checked under the lock: a second Finalise (from any CPU) is refused here, never builds
+    // a second table over the live one.
+    if st.stage2.is_some() || !st.fin.started().has(cpu) {
+        return Err(HvcError::Denied);
+    }
     let s2 = match stage2::HostStage2::build(&st.cfg, st.proxy.ownership()) {
         Ok(s) => s,
         Err(e) => {
             console::event("hyp", |w| {
                 w.str("state", "finalise-failed").str("reason", e)
             });
-            return ret(frame, &[hvc::NOT_SUPPORTED]);
+            return Err(HvcError::Failed);
         }
     };
     let (vtcr, vttbr) = (s2.vtcr, s2.vttbr());
@@ -420,37 +552,26 @@ fn hc_finalise(frame: &mut Frame) {
     st.cfg.install.vtcr = vtcr;
     st.cfg.install.vttbr = vttbr;
     st.cfg.install.hcr = st.cfg.hcr | 1;
-    let summary = s2.summary;
     st.stage2 = Some(s2);
-    FINALISED.store(true, Ordering::Release);
-    console::event("hyp", |e| {
-        e.str("state", "finalised")
-            .u64("host_ram_ranges", summary.0)
-            .u64("host_mmio_ranges", summary.1)
-            .u64("hidden", summary.2)
-    });
-    ret(frame, &[0]);
+    let p = st.fin.built_on(cpu)?;
+    report_progress(st, cpu, p);
+    ret(frame, &[0, u64::from(p == Progress::Complete)]);
+    Ok(())
 }
 
-fn hc_finalise_cpu(frame: &mut Frame) {
-    if !FINALISED.load(Ordering::Acquire) {
-        return ret(frame, &[hvc::DENIED]);
-    }
-    let (vtcr, vttbr) = {
-        let g = STATE.lock();
-        match g.as_ref().and_then(|s| s.stage2.as_ref()) {
-            Some(s2) => (s2.vtcr, s2.vttbr()),
-            None => return ret(frame, &[hvc::DENIED]),
-        }
+fn hc_finalise_cpu(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
+    let st = st.as_mut().ok_or(HvcError::NotReady)?;
+    let cpu = this_cpu();
+    st.fin.may_enable(cpu)?;
+    let (vtcr, vttbr) = match st.stage2.as_ref() {
+        Some(s2) => (s2.vtcr, s2.vttbr()),
+        None => return Err(HvcError::NotReady),
     };
-    let on: u64;
-    // SAFETY: reading HCR_EL2 has no side effects.
-    unsafe { asm!("mrs {}, hcr_el2", out(reg) on, options(nomem, nostack)) };
-    if on & 1 != 0 {
-        return ret(frame, &[hvc::DENIED]);
-    }
     enable_stage2(vtcr, vttbr);
-    ret(frame, &[0]);
+    let p = st.fin.enabled(cpu)?;
+    report_progress(st, cpu, p);
+    ret(frame, &[0, u64::from(p == Progress::Complete)]);
+    Ok(())
 }
 
 /// PSCI function IDs the hyp must look inside (DEN0022).
@@ -512,24 +633,30 @@ fn smc(frame: &mut Frame) {
 /// PSCI CPU_ON from the host: the new CPU enters the hyp first (its own stage-1, vectors,
 /// stack, HCR and — after finalise — the stage-2), then the host's entry at EL1.
 fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
+    /// PSCI return codes (DEN0022 5.2.2).
+    const PSCI_INVALID_PARAMETERS: i64 = -2;
+    const PSCI_DENIED: i64 = -3;
     let (target, entry, ctx) = (x[1] & 0xff_00ff_ffff, x[2], x[3]);
-    let (idx, params) = {
-        let g = STATE.lock();
-        let Some(st) = g.as_ref() else {
-            frame.x[..18].copy_from_slice(&forward_smc(x));
-            return;
-        };
-        // A CPU the DT does not list, or more CPUs than the hyp has stacks for.
-        let Some(i) = st
-            .cfg
-            .cpus
-            .iter()
-            .position(|m| *m == target)
-            .filter(|i| *i < MAX_CPUS)
-        else {
-            return ret(frame, &[(-2i64) as u64]); // PSCI INVALID_PARAMETERS
-        };
-        (i, st.cfg.install)
+    // One hold of the state lock from reading the install parameters to recording the CPU as
+    // started: a concurrent Finalise sees either the CPU (and waits for it) or has already
+    // put its stage-2 into the parameters the CPU enters with.
+    let mut g = STATE.lock();
+    let Some(st) = g.as_mut() else {
+        // Before Init the hyp cannot account for a CPU: one started now would never run
+        // under it. Refused rather than forwarded.
+        drop(g);
+        return ret(frame, &[PSCI_DENIED as u64]);
+    };
+    // A CPU the DT does not list, or more CPUs than the hyp has stacks for.
+    let Some(idx) = st
+        .cfg
+        .cpus
+        .iter()
+        .position(|m| *m == target)
+        .filter(|i| *i < MAX_CPUS)
+    else {
+        drop(g);
+        return ret(frame, &[PSCI_INVALID_PARAMETERS as u64]);
     };
     let mut boots = CPU_BOOTS.lock();
     let b = &mut boots.0[idx];
@@ -537,7 +664,8 @@ fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
         sp: stack_top(idx),
         host_entry: entry,
         host_ctx: ctx,
-        ..params
+        cpu: idx as u64,
+        ..st.cfg.install
     };
     let pa = b as *const InstallParams as u64;
     clean_to_poc(pa, size_of::<InstallParams>() as u64);
@@ -550,12 +678,17 @@ fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
     console::event("hyp", |e| {
         e.str("state", "cpu-on")
             .hex("target", target)
+            .u64("cpu", idx as u64)
             .hex("host_entry", entry)
     });
     let mut fwd = *x;
     fwd[2] = hyp_secondary_entry as *const () as u64;
     fwd[3] = pa;
     let r = forward_smc(&fwd);
+    if r[0] == 0 {
+        let _ = st.fin.cpu_started(idx);
+    }
+    drop(g);
     frame.x[..18].copy_from_slice(&r);
 }
 
@@ -599,13 +732,16 @@ pub fn ffa_buffers() -> (u64, u64) {
 /// at the faulting address, as the hardware would without a hyp.
 fn stage2_fault(frame: &mut Frame, esr: u64, far: u64, hpfar: u64) {
     let ipa = ((hpfar >> 4) << 12) | (far & 0xfff);
-    FAULTS.fetch_add(1, Ordering::Relaxed);
+    let cpu = this_cpu();
+    FAULTS[cpu].fetch_add(1, Ordering::Relaxed);
+    LAST_FAULT_IPA[cpu].store(ipa, Ordering::Relaxed);
     console::event("hyp", |e| {
         e.str("state", "fault")
             .hex("ipa", ipa)
             .hex("esr", esr)
             .hex("elr", frame.elr)
-            .hex("cpu", mpidr())
+            .u64("cpu", cpu as u64)
+            .hex("mpidr", mpidr())
     });
     inject_abort(frame, esr, far);
 }

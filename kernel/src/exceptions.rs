@@ -45,9 +45,26 @@ const VECTOR_NAMES: [&str; 16] = [
 ];
 use trapframe::vector::{IRQ_CURRENT_SPX, SYNC_CURRENT_SPX};
 
-/// Where a deliberate access resumes if it faults (0: none armed), and what the fault was.
-static FIXUP: AtomicU64 = AtomicU64::new(0);
-static FIXUP_ESR: AtomicU64 = AtomicU64::new(0);
+/// Per CPU: the PC of the one access that may fault (0: none armed) and where it resumes,
+/// and what the fault was. A fault at any other PC, or on another CPU, is not excused.
+#[repr(C)]
+struct Fixup {
+    pc: AtomicU64,
+    resume: AtomicU64,
+    esr: AtomicU64,
+}
+const MAX_CPUS: usize = 64;
+static FIXUP: [Fixup; MAX_CPUS] = [const {
+    Fixup {
+        pc: AtomicU64::new(0),
+        resume: AtomicU64::new(0),
+        esr: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+fn fixup_slot() -> &'static Fixup {
+    &FIXUP[crate::smp::this_cpu().min(MAX_CPUS - 1)]
+}
 
 #[unsafe(no_mangle)]
 extern "C" fn exception_handler(frame: &mut Frame, kind: u64) {
@@ -55,11 +72,13 @@ extern "C" fn exception_handler(frame: &mut Frame, kind: u64) {
         crate::gic::handle_irq();
         return;
     }
-    let fixup = FIXUP.swap(0, Ordering::SeqCst);
-    if kind == SYNC_CURRENT_SPX && fixup != 0 {
-        // An expected fault (a probe): note it and resume at the probe's recovery point.
-        FIXUP_ESR.store(read_esr_far().0, Ordering::SeqCst);
-        frame.elr = fixup;
+    let slot = fixup_slot();
+    let pc = slot.pc.load(Ordering::SeqCst);
+    if kind == SYNC_CURRENT_SPX && pc != 0 && pc == frame.elr {
+        // The armed access faulted (a probe): note it and resume at its recovery point.
+        slot.pc.store(0, Ordering::SeqCst);
+        slot.esr.store(read_esr_far().0, Ordering::SeqCst);
+        frame.elr = slot.resume.load(Ordering::SeqCst);
         return;
     }
     unexpected(frame, kind)
@@ -70,14 +89,19 @@ extern "C" fn exception_handler(frame: &mut Frame, kind: u64) {
 pub fn probe_read(addr: u64) -> Result<u64, u64> {
     let val: u64;
     let faulted: u64;
-    // SAFETY: the read may fault; the handler then resumes at label 2 (FIXUP) instead of
-    // failing the boot. The address is deliberately not known to be mapped; nothing is written.
+    let slot = fixup_slot();
+    // SAFETY: the load at label 1 may fault; this CPU's fixup slot names exactly that PC and
+    // the recovery point (label 2), so the handler resumes there instead of failing the boot.
+    // The address is deliberately not known to be mapped; nothing is written but the slot
+    // (`Fixup` is repr(C): pc at +0, resume at +8).
     unsafe {
         asm!(
-            "adr {fix}, 2f",
-            "str {fix}, [{slot}]",
-            "dsb sy",
+            "adr {tmp}, 1f",
+            "str {tmp}, [{slot}]",
+            "adr {tmp}, 2f",
+            "str {tmp}, [{slot}, #8]",
             "mov {flt}, #0",
+            "1:",
             "ldr {val}, [{addr}]",
             "b 3f",
             "2:",
@@ -85,8 +109,8 @@ pub fn probe_read(addr: u64) -> Result<u64, u64> {
             "mov {val}, #0",
             "3:",
             "str xzr, [{slot}]",
-            fix = out(reg) _,
-            slot = in(reg) FIXUP.as_ptr(),
+            tmp = out(reg) _,
+            slot = in(reg) slot as *const Fixup,
             addr = in(reg) addr,
             val = out(reg) val,
             flt = out(reg) faulted,
@@ -96,7 +120,7 @@ pub fn probe_read(addr: u64) -> Result<u64, u64> {
     if faulted == 0 {
         Ok(val)
     } else {
-        Err(FIXUP_ESR.load(Ordering::SeqCst))
+        Err(slot.esr.load(Ordering::SeqCst))
     }
 }
 

@@ -109,39 +109,81 @@ extern "C" fn secondary_main(boot: &SecondaryBoot, entry_el: u64) -> ! {
     });
     ONLINE.fetch_or(1 << cpu, Ordering::Release);
     loop {
-        // Parked: interrupts stay masked. The only work: turning on the hyp's host stage-2 on
-        // this CPU when the boot CPU finalises (Linux runs __pkvm_prot_finalize on each CPU).
+        // Parked: interrupts stay masked. Two kinds of work: turning on the hyp's host stage-2
+        // on this CPU when the boot CPU finalises (Linux runs __pkvm_prot_finalize on each
+        // CPU), and a function another CPU asked this one to run ([`run_on`]).
         if FINALISE_REQ.load(Ordering::Acquire)
-            && FINALISED_CPUS.load(Ordering::Acquire) & (1 << cpu) == 0
+            && FINALISE_TRIED.load(Ordering::Acquire) & (1 << cpu) == 0
         {
-            let r = crate::hypctl::hvc_call(catena_hyp::hvc::FINALISE_CPU, 0)[0];
-            if r != 0 {
-                console::emit("cpu", |e| {
-                    e.u64("id", cpu as u64)
+            let r = crate::hypctl::hvc_call(catena_hyp::Hvc::FinaliseCpu.id(), 0)[0];
+            match catena_hyp::HvcError::check(r) {
+                Ok(()) => {
+                    FINALISED_CPUS.fetch_or(1 << cpu, Ordering::Release);
+                }
+                Err(e) => console::emit("cpu", |w| {
+                    w.u64("id", cpu as u64)
                         .str("state", "finalise-refused")
-                        .hex("x0", r)
-                });
+                        .str("error", e.map_or("unknown", catena_hyp::HvcError::name))
+                }),
             }
-            FINALISED_CPUS.fetch_or(1 << cpu, Ordering::Release);
+            FINALISE_TRIED.fetch_or(1 << cpu, Ordering::Release);
+        }
+        let work = WORK.lock()[cpu].take();
+        if let Some(f) = work {
+            f();
+            WORK_DONE.fetch_or(1 << cpu, Ordering::Release);
         }
         // SAFETY: WFE only waits.
         unsafe { asm!("wfe", options(nomem, nostack)) };
     }
 }
 
+/// Most CPUs the kernel brings up (the width of its CPU masks).
+const MAX_CPUS: usize = 64;
+/// A function each parked CPU is asked to run, and which CPUs finished theirs.
+/// Per CPU: the function it is asked to run, if any.
+type Mailboxes = [Option<fn()>; MAX_CPUS];
+static WORK: spin::Mutex<Mailboxes> = spin::Mutex::new([None; MAX_CPUS]);
+static WORK_DONE: AtomicU64 = AtomicU64::new(0);
+
+/// Runs `f` on parked CPU `cpu` and waits (bounded, 1 s) for it to finish.
+pub fn run_on(cpu: usize, f: fn()) -> bool {
+    if cpu >= MAX_CPUS || ONLINE.load(Ordering::Acquire) & (1 << cpu) == 0 || cpu == this_cpu() {
+        return false;
+    }
+    WORK_DONE.fetch_and(!(1 << cpu), Ordering::AcqRel);
+    WORK.lock()[cpu] = Some(f);
+    // SAFETY: SEV only wakes CPUs waiting in WFE.
+    unsafe { asm!("dsb sy", "sev", options(nomem, nostack)) };
+    time::wait_until(1_000_000, || {
+        WORK_DONE.load(Ordering::Acquire) & (1 << cpu) != 0
+    })
+}
+
+/// The online CPUs' indices.
+pub fn online_cpus() -> alloc::vec::Vec<usize> {
+    let m = ONLINE.load(Ordering::Acquire);
+    (0..MAX_CPUS).filter(|i| m & (1 << i) != 0).collect()
+}
+
 static FINALISE_REQ: AtomicBool = AtomicBool::new(false);
+/// CPUs that asked the hyp for the stage-2, and those the hyp gave it to.
+static FINALISE_TRIED: AtomicU64 = AtomicU64::new(0);
 static FINALISED_CPUS: AtomicU64 = AtomicU64::new(0);
 
 /// After the hyp finalised on this CPU: ask every parked CPU to do the same, and wait (bounded)
-/// until each online CPU has. Returns how many CPUs run with the stage-2.
+/// until each online CPU has asked. Returns how many CPUs the hyp accepted (this one
+/// included); the hyp's own state says whether that is all of them.
 pub fn finalise_secondaries() -> u32 {
-    FINALISED_CPUS.fetch_or(1 << this_cpu(), Ordering::Release);
+    let me = 1 << this_cpu();
+    FINALISED_CPUS.fetch_or(me, Ordering::Release);
+    FINALISE_TRIED.fetch_or(me, Ordering::Release);
     FINALISE_REQ.store(true, Ordering::Release);
     // SAFETY: SEV only wakes CPUs waiting in WFE.
     unsafe { asm!("dsb sy", "sev", options(nomem, nostack)) };
     let online = ONLINE.load(Ordering::Acquire);
     time::wait_until(1_000_000, || {
-        FINALISED_CPUS.load(Ordering::Acquire) & online == online
+        FINALISE_TRIED.load(Ordering::Acquire) & online == online
     });
     (FINALISED_CPUS.load(Ordering::Acquire) & online).count_ones()
 }

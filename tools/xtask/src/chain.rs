@@ -131,9 +131,10 @@ pub fn tree(events: &[Event], fw: &[Event]) -> String {
             ),
             ("hyp", Some("finalised"), _) => (
                 0,
-                match e.get("cpu") {
-                    Some(c) => format!("hyp finalised on CPU {c} (host stage-2 on)"),
-                    None => "hyp finalised (host stage-2 on)".into(),
+                match (e.get("cpu"), e.get("cpus")) {
+                    (Some(c), _) => format!("host stage-2 on on CPU {c}"),
+                    (None, Some(n)) => format!("hyp finalised: host stage-2 on all {n} CPUs"),
+                    (None, None) => "hyp finalised (host stage-2 on)".into(),
                 },
             ),
             ("ffa", Some("early-init"), _) => (
@@ -865,7 +866,14 @@ mod tests {
         assert!(
             lines
                 .iter()
-                .any(|l| l.contains("finalised on CPU 0") && l.ends_with("[device_sync]"))
+                .any(|l| l.contains("stage-2 on on CPU 1") && l.ends_with("[device_sync]")),
+            "{t}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("hyp finalised: host stage-2 on all 2 CPUs")),
+            "{t}"
         );
         let probed = lines
             .iter()

@@ -88,6 +88,9 @@ enum Cmd {
         /// Only the QEMU scenarios.
         #[arg(long, conflicts_with = "host_only")]
         qemu_only: bool,
+        /// Only these test scenarios (repeatable; implies --qemu-only).
+        #[arg(long = "scenario", conflicts_with = "host_only")]
+        scenarios: Vec<String>,
     },
 }
 
@@ -118,7 +121,8 @@ fn main() -> ExitCode {
         Cmd::Test {
             host_only,
             qemu_only,
-        } => test(!qemu_only, !host_only),
+            scenarios,
+        } => test(!qemu_only && scenarios.is_empty(), !host_only, &scenarios),
         Cmd::Bench { name, calls } => bench::run(&root(), &name, calls),
         Cmd::Fuzz {
             target,
@@ -357,7 +361,7 @@ fn host_tests(root: &Path) -> Result<(u32, u32)> {
     Ok((passed, failed))
 }
 
-fn test(host: bool, qemu: bool) -> Result<i32> {
+fn test(host: bool, qemu: bool, only: &[String]) -> Result<i32> {
     let root = root();
     let (mut passed, mut failed) = (0u32, 0u32);
     if host {
@@ -370,7 +374,16 @@ fn test(host: bool, qemu: bool) -> Result<i32> {
         let cfg = config::Config::load(&root.join("qemu.toml"))?;
         prereq::ensure_qemu()?;
         let images = build::build(&root, true)?;
-        for (name, s) in cfg.scenarios.iter().filter(|(_, s)| s.test) {
+        for n in only {
+            if !cfg.scenario(n)?.test {
+                anyhow::bail!("scenario `{n}` is not a test scenario (test = true)");
+            }
+        }
+        let chosen = cfg
+            .scenarios
+            .iter()
+            .filter(|(n, s)| s.test && (only.is_empty() || only.contains(n)));
+        for (name, s) in chosen {
             let log = secure_log_path(&root, name);
             let args = match scenario_args(&root, &cfg, name, s, &images, false) {
                 Ok(a) => a,

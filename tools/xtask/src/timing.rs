@@ -128,9 +128,10 @@ fn milestone(e: &Event) -> Option<(Track, String, bool)> {
         ("hyp", Some("installed")) => (Track::Hyp, "hyp installed".to_string(), false),
         ("hyp", Some("finalised")) => (
             Track::Hyp,
-            match e.get("cpu") {
-                Some(c) => format!("hyp finalised cpu {c}"),
-                None => "hyp finalised".into(),
+            match (e.get("cpu"), e.get("cpus")) {
+                (Some(c), _) => format!("stage-2 on cpu {c}"),
+                (None, Some(n)) => format!("hyp finalised ({n} CPUs)"),
+                (None, None) => "hyp finalised".into(),
             },
             false,
         ),
@@ -271,7 +272,8 @@ pub fn timing(kernel: &[Event], fw: &[Event]) -> Timing {
         if e.kind == "hyp" {
             match e.get("state") {
                 Some("installed") => installed = Some(at),
-                Some("finalised") if e.get("cpu").is_none_or(|c| c == "0") => {
+                // The hyp is finalised when its report without `cpu=` says every CPU is.
+                Some("finalised") if e.get("cpu").is_none() => {
                     if let Some(i) = installed.take() {
                         out.spans.push(Span {
                             track: Track::Hyp,
@@ -393,8 +395,9 @@ pub(crate) mod tests {
             "@event probe dev=platform/arm-ffa drv=ffa-core result=defer reason=\"hyp not finalised\" us=50 t=7100",
             "@event initcall level=device name=pl011 result=ok us=900 t=7150",
             "@event level level=device calls=1 us=1000 t=7200",
-            "@event hyp state=finalised cpu=1 t=7900",
-            "@event hyp state=finalised cpu=0 t=8000",
+            "@event hyp state=finalised cpu=0 t=7900",
+            "@event hyp state=finalised cpu=1 t=7950",
+            "@event hyp state=finalised cpus=2 t=8000",
             "@event initcall level=device_sync name=hyp_finalise result=ok us=700 t=8050",
             "@event level level=device_sync calls=1 us=750 t=8060",
             "@event probe dev=platform/arm-ffa drv=ffa-core result=ok us=1000 t=9050",
@@ -469,8 +472,9 @@ pub(crate) mod tests {
                 "enter NS EL2",
                 "kernel entered EL2",
                 "hyp installed",
-                "hyp finalised cpu 1",
-                "hyp finalised cpu 0",
+                "stage-2 on cpu 0",
+                "stage-2 on cpu 1",
+                "hyp finalised (2 CPUs)",
                 "FF-A ready v1.2",
                 "done ok"
             ]
