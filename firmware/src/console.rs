@@ -57,12 +57,13 @@ macro_rules! fwlog {
 }
 
 /// Emits `@event fw ev=<ev> ...`.
-pub fn event(ev: &str, f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'_, String>) {
+pub fn event(
+    ev: catena_event::FwEvent,
+    f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'_, String>,
+) {
     let t = crate::el3::now_us();
     let mut line = String::with_capacity(96);
-    let _ = f(EventWriter::new(&mut line, "fw").str("ev", ev))
-        .time(t)
-        .finish();
+    let _ = f(EventWriter::firmware(&mut line, ev)).time(t).finish();
     line.push('\n');
     write_str(&line);
 }

@@ -150,7 +150,7 @@ pub fn release_cpu(index: usize) {
 
 /// Stops the system after a failure the firmware cannot recover from.
 pub fn fail(reason: &str) -> ! {
-    console::event("fail", |e| e.str("reason", reason));
+    console::event(catena_event::FwEvent::Fail, |e| e.str("reason", reason));
     power::off();
 }
 
@@ -177,7 +177,7 @@ extern "C" fn fw_main() -> ! {
         }
     };
     let mpidrs: alloc::vec::Vec<u64> = platform.cpus.iter().map(|c| c.mpidr).collect();
-    console::event("boot", |e| {
+    console::event(catena_event::FwEvent::Boot, |e| {
         e.u64("cpus", mpidrs.len() as u64)
             .u64("memory", platform.memory_size())
             .hex("dtb", DTB_ADDR)
@@ -202,7 +202,7 @@ extern "C" fn fw_main() -> ! {
     // The normal-world payload.
     let (entry, bootargs) = match fwcfg::load_kernel(&platform) {
         Ok(Some(k)) => {
-            console::event("payload", |e| {
+            console::event(catena_event::FwEvent::Payload, |e| {
                 e.str("source", "fw_cfg")
                     .hex("entry", k.entry)
                     .u64("size", k.size)
@@ -211,7 +211,7 @@ extern "C" fn fw_main() -> ! {
         }
         Ok(None) => match fwcfg::preloaded(PRELOADED_PAYLOAD) {
             Some(entry) => {
-                console::event("payload", |e| {
+                console::event(catena_event::FwEvent::Payload, |e| {
                     e.str("source", "preloaded").hex("entry", entry)
                 });
                 (entry, None)
@@ -233,7 +233,7 @@ extern "C" fn fw_main() -> ! {
         fail("dt-edit");
     }
     let el = if el3::has_el2() { 2 } else { 1 };
-    console::event("enter-ns", |e| {
+    console::event(catena_event::FwEvent::EnterNs, |e| {
         e.u64("el", el).hex("entry", entry).hex("x0", DTB_ADDR)
     });
     el3::init_cpu(0);

@@ -104,7 +104,7 @@ extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
         let mut x = [0u64; 18];
         x.copy_from_slice(&frame.x[..18]);
         let reply = crate::spmc_glue::handle(&x);
-        console::event("ffa", |e| {
+        console::event(catena_event::FwEvent::Ffa, |e| {
             let e = e.str("call", reply.call).u64("cpu", cpu as u64);
             match reply.status {
                 Ok(()) => e.str("result", "ok"),
@@ -115,7 +115,7 @@ extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
         return;
     }
     // Not ours: SMCCC NOT_SUPPORTED, other registers untouched.
-    console::event("smc", |e| {
+    console::event(catena_event::FwEvent::Smc, |e| {
         e.hex("fid", u64::from(fid)).str("result", "not-supported")
     });
     frame.x[0] = u64::MAX;
@@ -123,7 +123,7 @@ extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
 
 fn psci_event(fid: u32, x: &[u64; 8], action: &Action) {
     let name = psci_name(fid);
-    console::event("psci", |e| {
+    console::event(catena_event::FwEvent::Psci, |e| {
         let e = e.str("call", name).u64("cpu", this_cpu() as u64);
         let e = match fid & !(1 << 16) {
             smccc::psci::PSCI_CPU_ON_32 | smccc::psci::PSCI_CPU_ON_64 => {

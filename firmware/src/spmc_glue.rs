@@ -48,7 +48,7 @@ pub fn init(p: &Platform) {
     if s.add_partition(Box::new(TestPartition)).is_err() {
         fwlog!("spmc: test partition refused");
     }
-    crate::console::event("spmc", |e| {
+    crate::console::event(catena_event::FwEvent::Spmc, |e| {
         e.str("version", "1.2")
             .hex("id", u64::from(ffa_abi::SPMC_ID))
             .hex("partition", u64::from(ffa_abi::testsp::ID))

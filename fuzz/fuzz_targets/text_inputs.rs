@@ -4,7 +4,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
-        let _ = bootparams::parse(s);
+        let _ = bootparams::parse(s, bootparams::Hooks::Accepted);
+        let _ = bootparams::parse(s, bootparams::Hooks::Refused);
         let _ = catena_event::parse_line(s);
     }
     let _ = arm64_image::parse_address(data);

@@ -59,7 +59,10 @@ fn now_us() -> u64 {
 }
 
 /// Emits one `@event` line.
-pub fn event(kind: &str, f: impl FnOnce(EventWriter<'_, Raw>) -> EventWriter<'_, Raw>) {
+pub fn event(
+    kind: catena_event::Kind,
+    f: impl FnOnce(EventWriter<'_, Raw>) -> EventWriter<'_, Raw>,
+) {
     let base = UART.load(Ordering::Relaxed) as usize;
     if base == 0 {
         return;

@@ -236,7 +236,7 @@ extern "C" fn hyp_trap(frame: &mut Frame, _kind: u64) {
         }
         EC_DABT_LOW | EC_IABT_LOW => stage2_fault(frame, esr, far, hpfar),
         ec => {
-            console::event("hyp", |e| {
+            console::event(catena_event::Kind::Hyp, |e| {
                 e.str("state", "unexpected-trap")
                     .hex("ec", ec)
                     .hex("esr", esr)
@@ -251,14 +251,14 @@ extern "C" fn hyp_trap(frame: &mut Frame, _kind: u64) {
 #[unsafe(no_mangle)]
 extern "C" fn hyp_unexpected(frame: &mut Frame, kind: u64) {
     let (esr, far, _) = sysreg_esr_far_hpfar();
-    console::event("hyp", |e| {
+    console::event(catena_event::Kind::Hyp, |e| {
         e.str("state", "panic")
             .u64("vector", kind)
             .hex("esr", esr)
             .hex("far", far)
             .hex("elr", frame.elr)
     });
-    console::event("done", |e| {
+    console::event(catena_event::Kind::Done, |e| {
         e.str("status", "fail").str("reason", "hyp-exception")
     });
     let off = [
@@ -324,7 +324,7 @@ fn hypercall(frame: &mut Frame) {
     let mut st = STATE.lock();
     if call.init_only() && st.as_ref().is_some_and(|s| !s.fin.allows_init_only()) {
         drop(st);
-        console::event("hyp", |e| {
+        console::event(catena_event::Kind::Hyp, |e| {
             e.str("state", "refused")
                 .hex("hvc", id)
                 .str("reason", "init-only-after-finalise")
@@ -439,7 +439,9 @@ fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
     if let Err(why) = check_config(&cfg) {
         if cfg.uart != 0 {
             console::set_uart(cfg.uart);
-            console::event("hyp", |e| e.str("state", "init-refused").str("reason", why));
+            console::event(catena_event::Kind::Hyp, |e| {
+                e.str("state", "init-refused").str("reason", why)
+            });
         }
         return Err(HvcError::BadConfig);
     }
@@ -470,7 +472,7 @@ fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
     let hcr: u64;
     // SAFETY: reading HCR_EL2 has no side effects.
     unsafe { asm!("mrs {}, hcr_el2", out(reg) hcr, options(nomem, nostack)) };
-    console::event("hyp", |e| {
+    console::event(catena_event::Kind::Hyp, |e| {
         e.str("state", "installed")
             .str("smc_trap", if hcr & (1 << 19) != 0 { "on" } else { "off" })
             .str("ffa", &ffa)
@@ -514,12 +516,12 @@ fn enable_stage2(vtcr: u64, vttbr: u64) {
 
 /// Reports this CPU's stage-2, and finalise when it is complete.
 fn report_progress(st: &State, cpu: usize, p: Progress) {
-    console::event("hyp", |e| {
+    console::event(catena_event::Kind::Hyp, |e| {
         e.str("state", "finalised").u64("cpu", cpu as u64)
     });
     if p == Progress::Complete {
         let summary = st.stage2.as_ref().map_or((0, 0, 0), |s| s.summary);
-        console::event("hyp", |e| {
+        console::event(catena_event::Kind::Hyp, |e| {
             e.str("state", "finalised")
                 .u64("cpus", u64::from(st.fin.on().count()))
                 .u64("host_ram_ranges", summary.0)
@@ -540,7 +542,7 @@ fn hc_finalise(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError
     let s2 = match stage2::HostStage2::build(&st.cfg, st.proxy.ownership()) {
         Ok(s) => s,
         Err(e) => {
-            console::event("hyp", |w| {
+            console::event(catena_event::Kind::Hyp, |w| {
                 w.str("state", "finalise-failed").str("reason", e)
             });
             return Err(HvcError::Failed);
@@ -600,7 +602,7 @@ fn smc(frame: &mut Frame) {
                     if let Some(new) = now {
                         match map_host_pages(st.cfg.stage1, new, true) {
                             Ok(()) => st.host_pages = Some(new),
-                            Err(e) => console::event("hyp", |w| {
+                            Err(e) => console::event(catena_event::Kind::Hyp, |w| {
                                 w.str("state", "stage1-map-failed").str("reason", e)
                             }),
                         }
@@ -611,7 +613,7 @@ fn smc(frame: &mut Frame) {
                     if let Some(s2) = st.stage2.as_mut()
                         && let Err(e) = s2.set_host_access(c.base, c.pages, c.host_access)
                     {
-                        console::event("hyp", |w| {
+                        console::event(catena_event::Kind::Hyp, |w| {
                             w.str("state", "stage2-update-failed")
                                 .str("reason", e)
                                 .hex("base", c.base)
@@ -675,7 +677,7 @@ fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
     }
     // Reported before the forward: once the CPU runs, its own output may follow at once, and
     // the hyp shares no console lock with the host.
-    console::event("hyp", |e| {
+    console::event(catena_event::Kind::Hyp, |e| {
         e.str("state", "cpu-on")
             .hex("target", target)
             .u64("cpu", idx as u64)
@@ -735,7 +737,7 @@ fn stage2_fault(frame: &mut Frame, esr: u64, far: u64, hpfar: u64) {
     let cpu = this_cpu();
     FAULTS[cpu].fetch_add(1, Ordering::Relaxed);
     LAST_FAULT_IPA[cpu].store(ipa, Ordering::Relaxed);
-    console::event("hyp", |e| {
+    console::event(catena_event::Kind::Hyp, |e| {
         e.str("state", "fault")
             .hex("ipa", ipa)
             .hex("esr", esr)

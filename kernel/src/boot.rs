@@ -165,8 +165,16 @@ pub fn kernel_main(dtb_pa: usize, entry_el: u64, load_base: usize, bad_relocs: u
     };
     psci::init(platform.psci);
     let boot = BOOT.call_once(|| Boot { platform, entry_el });
-    let params =
-        PARAMS.call_once(|| bootparams::parse(boot.platform.bootargs.as_deref().unwrap_or("")));
+    let params = PARAMS.call_once(|| {
+        // A product image (no `test-hooks` feature) does not know the test hooks: they are
+        // reported as unknown parameters like any other.
+        let hooks = if cfg!(feature = "test-hooks") {
+            bootparams::Hooks::Accepted
+        } else {
+            bootparams::Hooks::Refused
+        };
+        bootparams::parse(boot.platform.bootargs.as_deref().unwrap_or(""), hooks)
+    });
     console::init_logger(match params.loglevel {
         bootparams::LogLevel::Error => log::LevelFilter::Error,
         bootparams::LogLevel::Warn => log::LevelFilter::Warn,
@@ -175,7 +183,7 @@ pub fn kernel_main(dtb_pa: usize, entry_el: u64, load_base: usize, bad_relocs: u
         bootparams::LogLevel::Trace => log::LevelFilter::Trace,
     });
     log::info!("heap {:#x}..{:#x}", heap.base, heap.end());
-    console::emit("boot", |e| {
+    console::emit(catena_event::Kind::Boot, |e| {
         e.u64("el", entry_el)
             .u64("cpus", boot.platform.cpus.len() as u64)
             .u64("memory", boot.platform.memory_size())
@@ -191,7 +199,7 @@ pub fn kernel_main(dtb_pa: usize, entry_el: u64, load_base: usize, bad_relocs: u
         finish_fail(&reason);
     }
 
-    console::emit("done", |e| e.str("status", "ok"));
+    console::emit(catena_event::Kind::Done, |e| e.str("status", "ok"));
     psci::system_off();
     exceptions::halt()
 }

@@ -101,7 +101,10 @@ pub fn write_str(s: &str) {
 }
 
 /// Emits one `@event` line.
-pub fn emit(kind: &str, f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'_, String>) {
+pub fn emit(
+    kind: catena_event::Kind,
+    f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'_, String>,
+) {
     let t = crate::time::now_us();
     let mut line = String::with_capacity(96);
     let _ = f(EventWriter::new(&mut line, kind)).time(t).finish();
@@ -111,7 +114,7 @@ pub fn emit(kind: &str, f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'
 
 /// Emits one `@event` line on the emergency path (no lock, no allocation).
 pub fn emit_emergency(
-    kind: &str,
+    kind: catena_event::Kind,
     f: impl FnOnce(EventWriter<'_, Emergency>) -> EventWriter<'_, Emergency>,
 ) {
     let t = crate::time::now_us();

@@ -84,6 +84,7 @@ extern "C" fn exception_handler(frame: &mut Frame, kind: u64) {
     unexpected(frame, kind)
 }
 
+#[cfg(feature = "test-hooks")]
 /// Reads 8 bytes at `addr`, expecting that it may fault: `Err(ESR)` if it did.
 /// Used only by probes that prove memory is out of reach.
 pub fn probe_read(addr: u64) -> Result<u64, u64> {
@@ -163,7 +164,7 @@ fn unexpected(frame: &Frame, kind: u64) -> ! {
             if syn.is_write() { "write" } else { "read" }
         );
     }
-    console::emit_emergency("fault", |e| {
+    console::emit_emergency(catena_event::Kind::Fault, |e| {
         let e = e
             .str("class", syn.class_name())
             .str("vector", vector)
@@ -215,7 +216,9 @@ fn heapless_reason() -> Reason {
 
 /// Ends the boot as failed: the `done` event, then power off.
 pub fn finish_fail(reason: &str) -> ! {
-    console::emit_emergency("done", |e| e.str("status", "fail").str("reason", reason));
+    console::emit_emergency(catena_event::Kind::Done, |e| {
+        e.str("status", "fail").str("reason", reason)
+    });
     crate::psci::system_off();
     halt()
 }
@@ -230,7 +233,7 @@ pub fn fatal_panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut msg = heapless_reason();
     let _ = write!(msg, "{}", info.message());
     let _ = writeln!(Emergency, "\n*** kernel panic: {info}");
-    console::emit_emergency("panic", |e| {
+    console::emit_emergency(catena_event::Kind::Panic, |e| {
         let e = e.str("msg", msg.as_str());
         match info.location() {
             Some(l) => e.str("file", l.file()).u64("line", u64::from(l.line())),

@@ -249,6 +249,7 @@ impl Ffa {
         self.send_mem(false, to, address, pages)
     }
 
+    #[cfg(feature = "test-hooks")]
     /// FFA_MEM_LEND (64-bit) of `pages` pages at `address`: the kernel loses access until it
     /// reclaims them (the hyp's stage-2 enforces it).
     pub fn lend_raw(&mut self, to: u16, address: u64, pages: u32) -> Result<u64, FfaError> {

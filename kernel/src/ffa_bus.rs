@@ -13,6 +13,7 @@
 //! `catena.ffa_early` reproduces the bug the design exists for: the core initialises at `pure`,
 //! before the hyp is installed, as a built-in driver at an early initcall level would.
 
+#[cfg(feature = "test-hooks")]
 use crate::boot::params;
 use crate::console;
 use crate::ffa::{self, Ffa, OpenError};
@@ -86,7 +87,7 @@ const CORE_DRIVER: Driver = Driver {
 
 fn open(via: &str) -> Result<Option<Core>, ProbeError> {
     if !ffa_core::smccc_ok(ffa::smccc_version()) {
-        console::emit("ffa", |e| {
+        console::emit(catena_event::Kind::Ffa, |e| {
             e.str("state", "absent").str("reason", "smccc-below-1.2")
         });
         return Ok(None);
@@ -94,7 +95,7 @@ fn open(via: &str) -> Result<Option<Core>, ProbeError> {
     let mut f = match Ffa::open() {
         Ok(f) => f,
         Err(OpenError::Absent) => {
-            console::emit("ffa", |e| {
+            console::emit(catena_event::Kind::Ffa, |e| {
                 e.str("state", "absent")
                     .str("reason", "ffa-version-not-supported")
             });
@@ -126,7 +127,7 @@ fn open(via: &str) -> Result<Option<Core>, ProbeError> {
 }
 
 fn emit_state(c: &Core, state: &str) {
-    console::emit("ffa", |e| {
+    console::emit(catena_event::Kind::Ffa, |e| {
         e.str("state", state)
             .str("version", &format!("{}", c.ffa.version))
             .u64("id", u64::from(c.ffa.id))
@@ -178,7 +179,9 @@ fn core_bound(ctx: &mut ProbeCtx<'_>) {
                     errno(e)
                 );
                 log::error!("ffa: broken chain: {reason}");
-                console::emit("ffa", |w| w.str("state", "broken").str("reason", &reason));
+                console::emit(catena_event::Kind::Ffa, |w| {
+                    w.str("state", "broken").str("reason", &reason)
+                });
             } else {
                 emit_state(c, "ready");
             }
@@ -189,7 +192,7 @@ fn core_bound(ctx: &mut ProbeCtx<'_>) {
     };
     for (dev, p) in ffa_core::devices(&parts).into_iter().zip(&parts) {
         let path = format!("{}/{}", ctx.path(), dev.name);
-        console::emit("ffa-partition", |e| {
+        console::emit(catena_event::Kind::FfaPartition, |e| {
             e.hex("id", u64::from(p.id))
                 .str("uuid", &ffa_abi::uuid_text(&p.uuid))
                 .hex("props", u64::from(p.props))
@@ -203,6 +206,7 @@ fn core_bound(ctx: &mut ProbeCtx<'_>) {
 }
 
 /// `pure`, with `catena.ffa_early`: the core's initialisation before the hyp is installed.
+#[cfg(feature = "test-hooks")]
 pub fn ffa_early() -> Result<(), initcall::InitError> {
     if !params().ffa_early {
         return Ok(());
@@ -239,7 +243,7 @@ fn test_probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
     let fail = |step: &'static str, e: FfaError| {
         let reason = format!("{step}: {}", errno(e));
         log::error!("ffa-test: {reason}");
-        console::emit("ffa-test", |w| {
+        console::emit(catena_event::Kind::FfaTest, |w| {
             w.str("result", "fail").str("reason", &reason)
         });
         ProbeError::Failed("ffa-test")
@@ -287,7 +291,7 @@ fn test_probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
         };
         let share_ok = r[1] == 0 && r[2] == want && r[3] == 8192 && marked;
         let ok = echo_ok && req2_ok && share_ok;
-        console::emit("ffa-test", |w| {
+        console::emit(catena_event::Kind::FfaTest, |w| {
             w.str("result", if ok { "ok" } else { "fail" })
                 .hex("partition", u64::from(id))
                 .str("echo", if echo_ok { "ok" } else { "mismatch" })

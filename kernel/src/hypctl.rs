@@ -4,9 +4,8 @@
 //! two steps are explicit initcalls, and every later piece that cares (the FF-A bus) declares
 //! it. Entered at EL1 there is no EL2 to install into: the hyp is absent and says why.
 
-use crate::boot::{boot, params};
-use crate::{console, exceptions, ffa, heap, mm, smp};
-use alloc::format;
+use crate::boot::boot;
+use crate::{console, heap, mm, smp};
 use alloc::vec::Vec;
 use catena_hyp::{Config, Hvc, HvcError, InstallParams, asm::HVC_STUB_INSTALL};
 use core::arch::asm;
@@ -160,7 +159,7 @@ fn install() -> Result<(), &'static str> {
 /// `core` initcall: install the hyp when entered at EL2.
 pub fn hyp_install() -> Result<(), InitError> {
     if crate::boot::entry_el() != 2 {
-        console::emit("hyp", |e| {
+        console::emit(catena_event::Kind::Hyp, |e| {
             e.str("state", "absent").str("reason", "entered-at-el1")
         });
         return Ok(());
@@ -190,7 +189,7 @@ pub fn hyp_finalise() -> Result<(), InitError> {
     // The hyp's word, not ours: finalised, and which CPUs have the stage-2.
     let [_, _, done, on] = hvc_call(Hvc::State.id(), 0);
     if done != 1 {
-        console::emit("hyp", |e| {
+        console::emit(catena_event::Kind::Hyp, |e| {
             e.str("state", "finalise-incomplete")
                 .hex("stage2_on", on)
                 .u64("cpus_asked", u64::from(asked))
@@ -203,205 +202,4 @@ pub fn hyp_finalise() -> Result<(), InitError> {
         on.count_ones()
     );
     Ok(())
-}
-
-fn probe_event(target: &str, cpu: u64, result: &str, detail: &str) {
-    console::emit("hyp-probe", |e| {
-        e.str("target", target)
-            .u64("cpu", cpu)
-            .str("result", result)
-            .str("detail", detail)
-    });
-}
-
-/// Who stopped a probe's access: the hyp's stage-2 (it counted a fault on this CPU at this
-/// address), or something else (the bus: secure memory answers a non-secure access with an
-/// external abort whether or not the hyp unmapped it).
-fn who_stopped(addr: u64, faults_before: u64) -> &'static str {
-    let [_, faults, ipa, _] = hvc_call(Hvc::LastFault.id(), 0);
-    if faults > faults_before && ipa & !0xfff == addr & !0xfff {
-        "stage2-fault"
-    } else {
-        "bus-fault"
-    }
-}
-
-/// Reads `addr` on this CPU; the result names who stopped it (`stage2-fault`, `bus-fault`)
-/// or says that it leaked. Returns whether the access was stopped.
-fn probe_memory(target: &str, addr: u64) -> bool {
-    let before = hvc_call(Hvc::LastFault.id(), 0)[1];
-    let cpu = smp::this_cpu() as u64;
-    match exceptions::probe_read(addr) {
-        Ok(v) => {
-            probe_event(target, cpu, "leaked", &format!("read {addr:#x} = {v:#x}"));
-            false
-        }
-        Err(esr) => {
-            let cls = esr::Syndrome::new(esr);
-            let detail = format!(
-                "{addr:#x} {} {}",
-                cls.class_name(),
-                cls.fault_status().unwrap_or("?"),
-            );
-            probe_event(target, cpu, who_stopped(addr, before), &detail);
-            true
-        }
-    }
-}
-
-/// What the memory probes reach for: (target, address), each mapped in the kernel's stage-1
-/// first so that only the hyp's stage-2 (or the bus) can stop the access.
-fn memory_targets() -> Vec<(&'static str, u64)> {
-    let hyp = mm::hyp_range();
-    let (tx, _) = catena_hyp::ffa_buffers();
-    let mut t = alloc::vec![("hyp-memory", hyp.base + 0x40), ("hyp-ffa-buffer", tx)];
-    let p = &boot().platform;
-    if let Some(r) = p.secure_memory.first() {
-        t.push(("secure-ram", r.base));
-    }
-    let tpm = p
-        .devices
-        .iter()
-        .find(|d| d.compatible.iter().any(|c| c == "tcg,tpm-tis-mmio"));
-    if let Some(r) = tpm.and_then(|t| t.regions.first()) {
-        t.push(("tpm-mmio", r.base + 0xf00));
-    }
-    t
-}
-
-static MEMORY_PROBES_OK: AtomicBool = AtomicBool::new(true);
-
-/// Runs the memory probes on the calling CPU.
-fn memory_probes() {
-    for (target, addr) in memory_targets() {
-        if !probe_memory(target, addr) {
-            MEMORY_PROBES_OK.store(false, Ordering::Release);
-        }
-    }
-}
-
-/// `late_sync` initcall (`catena.hyp_probes`): reach for what the hyp hides, from every online
-/// CPU (a CPU without the stage-2 would leak); every attempt must fault or be refused, and
-/// the boot goes on.
-pub fn hyp_probes() -> Result<(), InitError> {
-    if !params().hyp_probes {
-        return Ok(());
-    }
-    if !finalised() {
-        probe_event(
-            "hyp",
-            smp::this_cpu() as u64,
-            "skipped",
-            "no hyp (entered at EL1)",
-        );
-        return Ok(());
-    }
-    let p = &boot().platform;
-    let mut ok = true;
-    if let Some(r) = p.secure_memory.first() {
-        ok &= mm::map_extra(*r, false).is_ok();
-    }
-    let tpm = p
-        .devices
-        .iter()
-        .find(|d| d.compatible.iter().any(|c| c == "tcg,tpm-tis-mmio"));
-    if let Some(r) = tpm.and_then(|t| t.regions.first()) {
-        ok &= mm::map_extra(*r, true).is_ok();
-    }
-    MEMORY_PROBES_OK.store(true, Ordering::Release);
-    memory_probes();
-    for cpu in smp::online_cpus()
-        .into_iter()
-        .filter(|c| *c != smp::this_cpu())
-    {
-        if !smp::run_on(cpu, memory_probes) {
-            probe_event("cpu", cpu as u64, "error", "did not run the probes in time");
-            ok = false;
-        }
-    }
-    ok &= MEMORY_PROBES_OK.load(Ordering::Acquire);
-    let me = smp::this_cpu() as u64;
-    // Init-only hypercalls are refused after finalise.
-    let r = hvc_call(Hvc::Init.id(), 0)[0];
-    if HvcError::check(r) == Err(Some(HvcError::Denied)) {
-        probe_event("hvc-init-after-finalise", me, "refused", "denied");
-    } else {
-        probe_event(
-            "hvc-init-after-finalise",
-            me,
-            "leaked",
-            &format!("x0={r:#x}"),
-        );
-        ok = false;
-    }
-    // FF-A with a hyp page: refused by the proxy (or FF-A is absent altogether).
-    ok &= ffa_probes(mm::hyp_range().base);
-    if ok {
-        Ok(())
-    } else {
-        Err(InitError::fatal("hyp-probe-leaked"))
-    }
-}
-
-fn ffa_probes(hyp_page: u64) -> bool {
-    let me = smp::this_cpu() as u64;
-    use ffa_abi::{FfaError, fid};
-    let absent = crate::ffa_bus::with_session(|_| ()).is_none();
-    if absent {
-        probe_event("ffa-rxtx-hyp-page", me, "refused", "FF-A absent");
-        probe_event("ffa-share-hyp-page", me, "refused", "FF-A absent");
-        return true;
-    }
-    let mut ok = true;
-    // A second RX/TX pair naming hyp pages: refused (for the hyp page, before "already mapped").
-    let mut x = [0u64; 18];
-    x[0] = u64::from(fid::RXTX_MAP64);
-    x[1] = hyp_page;
-    x[2] = hyp_page + 0x1000;
-    x[3] = 1;
-    let r = ffa::call(x);
-    if r[0] == u64::from(fid::ERROR) {
-        let e = FfaError::try_from(r[2] as u32 as i32)
-            .map_or_else(|_| format!("{:#x}", r[2]), |e| format!("{e:?}"));
-        probe_event("ffa-rxtx-hyp-page", me, "refused", &e);
-    } else {
-        probe_event("ffa-rxtx-hyp-page", me, "leaked", "mapped");
-        ok = false;
-    }
-    crate::ffa_bus::with_session(|f| {
-        // A page lent to the secure world is out of the host's reach until reclaimed.
-        let page = ffa::pages(1);
-        let pa = ffa::pa(&page);
-        match f.lend_raw(ffa_abi::testsp::ID, pa, 1) {
-            Ok(h) => {
-                ok &= probe_memory("lent-page", pa);
-                let back = f.reclaim(h).is_ok() && exceptions::probe_read(pa).is_ok();
-                probe_event(
-                    "reclaimed-page",
-                    me,
-                    if back { "readable" } else { "lost" },
-                    &format!("{pa:#x}"),
-                );
-                ok &= back;
-            }
-            Err(e) => {
-                probe_event("lent-page", me, "error", &format!("lend: {e:?}"));
-                ok = false;
-            }
-        }
-        // A descriptor naming a hyp page: the proxy must refuse it.
-        match f.share_raw(ffa_abi::testsp::ID, hyp_page, 1) {
-            Err(e) => probe_event("ffa-share-hyp-page", me, "refused", &format!("{e:?}")),
-            Ok(h) => {
-                probe_event(
-                    "ffa-share-hyp-page",
-                    me,
-                    "leaked",
-                    &format!("handle {h:#x}"),
-                );
-                ok = false;
-            }
-        }
-    });
-    ok
 }

@@ -4,7 +4,7 @@
 //! |-------------|--------------------------------|-------------------------------------------|
 //! | early       | mm                             | the kernel's real page table              |
 //! | pure        | bootparams                     | report unknown / refused parameters       |
-//! | pure        | ffa_early                      | only with catena.ffa_early: the bug       |
+//! | pure        | ffa_early                      | catena.ffa_early: the bug (test hooks)    |
 //! | core        | hyp_install                    | hyp at EL2, SMCs trap to it (EL2 entry)   |
 //! | core        | irqchip, device_model          | GIC up, IRQs on; devmodel + platform bus  |
 //! | postcore    | clocksource                    | check the architected counter             |
@@ -12,12 +12,12 @@
 //! | subsys      | platform_populate, ffa_bus     | platform devices from the DT; FF-A bus    |
 //! | device      | pl011, armv8_timer             | console and timer drivers bind            |
 //! | device      | ffa_core, ffa_test             | arm-ffa + core driver (defers); test drv  |
-//! | device      | fault_injection                | only with catena.fault                    |
+//! | device      | fault_injection                | catena.fault (test-hooks image only)      |
 //! | device_sync | hyp_finalise                   | host stage-2 on every CPU                 |
 //! | late        | deferred_probe_flush           | retry deferred probes (the FF-A core)     |
 //! | late        | tick_proof                     | prove the timer tick arrives              |
 //! | late_sync   | deferred_report                | report what is still deferred             |
-//! | late_sync   | hyp_probes, ffa_bench          | with their parameters                     |
+//! | late_sync   | hyp_probes, ffa_bench          | their parameters (test-hooks image only)  |
 //!
 //! Levels without initcalls (fs, rootfs today) still run and are reported.
 
@@ -49,7 +49,7 @@ fn model_event(e: &ModelEvent) {
             drv,
             outcome,
             us,
-        } => console::emit("probe", |w| {
+        } => console::emit(catena_event::Kind::Probe, |w| {
             let w = w
                 .str("dev", dev)
                 .str("drv", drv)
@@ -60,9 +60,11 @@ fn model_event(e: &ModelEvent) {
             };
             w.u64("us", *us)
         }),
-        ModelEvent::DeferredRetry { pending, trigger } => console::emit("deferred-retry", |w| {
-            w.u64("pending", *pending as u64).u64("trigger", *trigger)
-        }),
+        ModelEvent::DeferredRetry { pending, trigger } => {
+            console::emit(catena_event::Kind::DeferredRetry, |w| {
+                w.u64("pending", *pending as u64).u64("trigger", *trigger)
+            })
+        }
         ModelEvent::DeviceAdded { path } => log::debug!("device {path}"),
     }
 }
@@ -85,7 +87,9 @@ fn bootparams_report() -> Result<(), InitError> {
     let p = params();
     for u in &p.unknown {
         log::warn!("unknown kernel parameter `{u}` (ignored)");
-        console::emit("param", |e| e.str("name", u).str("result", "unknown"));
+        console::emit(catena_event::Kind::Param, |e| {
+            e.str("name", u).str("result", "unknown")
+        });
     }
     for i in &p.invalid {
         log::warn!(
@@ -94,7 +98,7 @@ fn bootparams_report() -> Result<(), InitError> {
             i.value,
             i.why
         );
-        console::emit("param", |e| {
+        console::emit(catena_event::Kind::Param, |e| {
             e.str("name", i.name)
                 .str("value", i.value)
                 .str("result", "invalid")
@@ -112,7 +116,7 @@ fn irqchip_init() -> Result<(), InitError> {
         log::error!("GIC: {e}");
         InitError::fatal("gic-init")
     })?;
-    console::emit("irqchip", |e| {
+    console::emit(catena_event::Kind::Irqchip, |e| {
         e.str("gic", if version == 3 { "v3" } else { "v2" })
     });
     exceptions::irq_enable();
@@ -135,7 +139,9 @@ fn clocksource_init() -> Result<(), InitError> {
     if hz == 0 {
         return Err(InitError::fatal("cntfrq-zero"));
     }
-    console::emit("clock", |e| e.u64("hz", hz).u64("now_us", time::now_us()));
+    console::emit(catena_event::Kind::Clock, |e| {
+        e.u64("hz", hz).u64("now_us", time::now_us())
+    });
     Ok(())
 }
 initcall!(CLOCKSOURCE = postcore("clocksource") => clocksource_init);
@@ -149,7 +155,7 @@ fn smp_init() -> Result<(), InitError> {
     let cpus = &boot().platform.cpus;
     for (index, cpu) in cpus.iter().enumerate().filter(|(_, c)| c.mpidr != me) {
         if cpu.enable_method.as_deref() != Some("psci") {
-            console::emit("cpu", |e| {
+            console::emit(catena_event::Kind::Cpu, |e| {
                 e.u64("id", index as u64)
                     .hex("mpidr", cpu.mpidr)
                     .str("state", "no-enable-method")
@@ -165,7 +171,7 @@ fn smp_init() -> Result<(), InitError> {
             "cpu {index} (mpidr {:#x}) did not start: {state}",
             cpu.mpidr
         );
-        console::emit("cpu", |e| {
+        console::emit(catena_event::Kind::Cpu, |e| {
             e.u64("id", index as u64)
                 .hex("mpidr", cpu.mpidr)
                 .str("state", state)
@@ -178,7 +184,8 @@ initcall!(SMP = arch("smp", after [IRQCHIP, MM, HYP_INSTALL]) => smp_init);
 
 initcall!(HYP_INSTALL = core("hyp_install", after [MM]) => crate::hypctl::hyp_install);
 initcall!(HYP_FINALISE = device_sync("hyp_finalise", after [HYP_INSTALL]) => crate::hypctl::hyp_finalise);
-initcall!(HYP_PROBES = late_sync("hyp_probes", after [HYP_FINALISE, DEFERRED_PROBE_FLUSH]) => crate::hypctl::hyp_probes);
+#[cfg(feature = "test-hooks")]
+initcall!(HYP_PROBES = late_sync("hyp_probes", after [HYP_FINALISE, DEFERRED_PROBE_FLUSH]) => crate::hyp_probes::hyp_probes);
 
 fn platform_populate() -> Result<(), InitError> {
     let p = &boot().platform;
@@ -225,6 +232,7 @@ fn armv8_timer_register() -> Result<(), InitError> {
 }
 initcall!(ARMV8_TIMER = device("armv8_timer", after [PLATFORM_POPULATE, IRQCHIP]) => armv8_timer_register);
 
+#[cfg(feature = "test-hooks")]
 fn fault_injection() -> Result<(), InitError> {
     let Some(fault) = params().fault else {
         return Ok(());
@@ -249,6 +257,7 @@ fn fault_injection() -> Result<(), InitError> {
         bootparams::Fault::InitcallError => Err(InitError::fatal("deliberate-initcall-error")),
     }
 }
+#[cfg(feature = "test-hooks")]
 initcall!(FAULT_INJECTION = device("fault_injection", after [BOOTPARAMS]) => fault_injection);
 
 fn deferred_probe_flush() -> Result<(), InitError> {
@@ -266,7 +275,7 @@ fn tick_proof() -> Result<(), InitError> {
     let budget_us = want * 1_000_000 / hz + 1_000_000;
     let arrived = time::wait_until(budget_us, || armv8_timer::ticks() - start >= want);
     let got = armv8_timer::ticks() - start;
-    console::emit("tick", |e| {
+    console::emit(catena_event::Kind::Tick, |e| {
         e.u64("count", got)
             .u64("hz", hz)
             .u64("total", armv8_timer::ticks())
@@ -283,7 +292,7 @@ fn deferred_report() -> Result<(), InitError> {
     let left = with_model(|m| m.still_deferred())?;
     for (dev, drv, reason) in &left {
         log::warn!("{dev}: probe by {drv} still deferred: {reason}");
-        console::emit("deferred", |e| {
+        console::emit(catena_event::Kind::Deferred, |e| {
             e.str("dev", dev).str("drv", drv).str("reason", reason)
         });
     }
@@ -311,7 +320,7 @@ impl Observer for EventObserver {
 
     fn call_done(&mut self, call: &Initcall, result: &Result<(), InitError>, us: u64) {
         self.calls += 1;
-        console::emit("initcall", |e| {
+        console::emit(catena_event::Kind::Initcall, |e| {
             let e = e.str("level", call.level.name()).str("name", call.name);
             let e = match result {
                 Ok(()) => e.str("result", "ok"),
@@ -323,7 +332,7 @@ impl Observer for EventObserver {
 
     fn level_end(&mut self, level: Level) {
         let us = time::now_us().saturating_sub(self.level_start_us);
-        console::emit("level", |e| {
+        console::emit(catena_event::Kind::Level, |e| {
             e.str("level", level.name())
                 .u64("calls", self.calls)
                 .u64("us", us)
@@ -348,13 +357,15 @@ pub fn run_initcalls() -> Result<(), String> {
     }
 }
 
+#[cfg(feature = "test-hooks")]
 initcall!(FFA_EARLY = pure("ffa_early") => crate::ffa_bus::ffa_early);
 initcall!(FFA_BUS = subsys("ffa_bus", after [DEVICE_MODEL]) => crate::ffa_bus::ffa_bus);
-initcall!(FFA_CORE = device("ffa_core", after [FFA_BUS, PLATFORM_POPULATE]) => crate::ffa_bus::ffa_core);
+initcall!(FFA_CORE = device("ffa_core", after [FFA_BUS, PLATFORM_POPULATE, HYP_INSTALL]) => crate::ffa_bus::ffa_core);
 initcall!(FFA_TEST = device("ffa_test", after [FFA_BUS]) => crate::ffa_bus::ffa_test);
 
 /// `catena.ffa_bench=N`: N direct-request round trips to the test partition, for
 /// `cargo xtask bench ffa` (which counts instructions from outside; nothing is timed here).
+#[cfg(feature = "test-hooks")]
 fn ffa_bench() -> Result<(), InitError> {
     let Some(n) = params().ffa_bench else {
         return Ok(());
@@ -376,11 +387,14 @@ fn ffa_bench() -> Result<(), InitError> {
         ok
     })
     .unwrap_or(0);
-    console::emit("ffa-bench", |e| e.u64("n", u64::from(n)).u64("ok", ok));
+    console::emit(catena_event::Kind::FfaBench, |e| {
+        e.u64("n", u64::from(n)).u64("ok", ok)
+    });
     if ok == u64::from(n) {
         Ok(())
     } else {
         Err(InitError::soft("ffa-bench"))
     }
 }
+#[cfg(feature = "test-hooks")]
 initcall!(FFA_BENCH = late_sync("ffa_bench", after [DEFERRED_PROBE_FLUSH]) => ffa_bench);

@@ -16,6 +16,8 @@ mod ffa;
 mod ffa_bus;
 mod gic;
 mod heap;
+#[cfg(feature = "test-hooks")]
+mod hyp_probes;
 mod hypctl;
 mod init;
 mod mm;

@@ -440,6 +440,7 @@ pub fn hyp_stage1(uart: Option<usize>, hyp: &[Range]) -> Result<HypMmu, &'static
     })
 }
 
+#[cfg(feature = "test-hooks")]
 /// Maps `r` into the live kernel map (probes that reach for memory the kernel never maps).
 pub fn map_extra(r: Range, device_memory: bool) -> Result<(), &'static str> {
     let Some(m) = KERNEL_MAP.get() else {

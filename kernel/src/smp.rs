@@ -101,7 +101,7 @@ extern "C" fn secondary_main(boot: &SecondaryBoot, entry_el: u64) -> ! {
     let cpu = boot.cpu as usize;
     set_this_cpu(cpu);
     gic::init_secondary(cpu);
-    console::emit("cpu", |e| {
+    console::emit(catena_event::Kind::Cpu, |e| {
         e.u64("id", cpu as u64)
             .hex("mpidr", mpidr())
             .u64("el", entry_el)
@@ -120,7 +120,7 @@ extern "C" fn secondary_main(boot: &SecondaryBoot, entry_el: u64) -> ! {
                 Ok(()) => {
                     FINALISED_CPUS.fetch_or(1 << cpu, Ordering::Release);
                 }
-                Err(e) => console::emit("cpu", |w| {
+                Err(e) => console::emit(catena_event::Kind::Cpu, |w| {
                     w.u64("id", cpu as u64)
                         .str("state", "finalise-refused")
                         .str("error", e.map_or("unknown", catena_hyp::HvcError::name))
@@ -146,6 +146,7 @@ type Mailboxes = [Option<fn()>; MAX_CPUS];
 static WORK: spin::Mutex<Mailboxes> = spin::Mutex::new([None; MAX_CPUS]);
 static WORK_DONE: AtomicU64 = AtomicU64::new(0);
 
+#[cfg(feature = "test-hooks")]
 /// Runs `f` on parked CPU `cpu` and waits (bounded, 1 s) for it to finish.
 pub fn run_on(cpu: usize, f: fn()) -> bool {
     if cpu >= MAX_CPUS || ONLINE.load(Ordering::Acquire) & (1 << cpu) == 0 || cpu == this_cpu() {
@@ -160,6 +161,7 @@ pub fn run_on(cpu: usize, f: fn()) -> bool {
     })
 }
 
+#[cfg(feature = "test-hooks")]
 /// The online CPUs' indices.
 pub fn online_cpus() -> alloc::vec::Vec<usize> {
     let m = ONLINE.load(Ordering::Acquire);

@@ -150,14 +150,37 @@ fn parse_u32_in(v: &str, lo: u32, hi: u32) -> Result<u32, &'static str> {
     Ok(n)
 }
 
+/// Whether the test hooks (`catena.fault`, `catena.ffa_early`, `catena.hyp_probes`,
+/// `catena.ffa_bench`) are parameters of this image. A product image is built without them,
+/// and for it they are unknown parameters like any other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hooks {
+    /// Test hooks are unknown parameters.
+    Refused,
+    /// Test hooks are parsed (an image built with the `test-hooks` feature).
+    Accepted,
+}
+
+/// The test hooks' names.
+pub const HOOKS: [&str; 4] = [
+    "catena.fault",
+    "catena.ffa_early",
+    "catena.hyp_probes",
+    "catena.ffa_bench",
+];
+
 /// Parses a command line. Never fails: problems are collected in the result.
-pub fn parse(cmdline: &str) -> Params<'_> {
+pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
     let mut p = Params::default();
     for word in words(cmdline) {
         let (name, value) = match word.split_once('=') {
             Some((n, v)) => (n, Some(unquote(v))),
             None => (word, None),
         };
+        if hooks == Hooks::Refused && HOOKS.contains(&name) {
+            p.unknown.push(word);
+            continue;
+        }
         let mut bad = |why: &'static str| {
             p.invalid.push(Invalid {
                 name,
@@ -211,6 +234,30 @@ pub fn parse(cmdline: &str) -> Params<'_> {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    fn parse(s: &str) -> Params<'_> {
+        super::parse(s, Hooks::Accepted)
+    }
+
+    #[test]
+    fn a_product_image_does_not_know_the_test_hooks() {
+        let line = "catena.hyp_probes catena.fault=panic catena.ffa_early catena.ffa_bench=5 loglevel=debug";
+        let p = super::parse(line, Hooks::Refused);
+        assert_eq!(
+            p.unknown,
+            vec![
+                "catena.hyp_probes",
+                "catena.fault=panic",
+                "catena.ffa_early",
+                "catena.ffa_bench=5"
+            ]
+        );
+        assert!(!p.hyp_probes && !p.ffa_early && p.fault.is_none() && p.ffa_bench.is_none());
+        assert_eq!(p.loglevel, LogLevel::Debug);
+        let q = super::parse(line, Hooks::Accepted);
+        assert!(q.unknown.is_empty() && q.hyp_probes && q.ffa_early);
+        assert_eq!(q.ffa_bench, Some(5));
+    }
 
     #[test]
     fn empty_line_gives_defaults() {

@@ -31,6 +31,99 @@ pub fn ticks_to_us(ticks: u64, hz: u64) -> u64 {
     u64::try_from(u128::from(ticks) * 1_000_000 / u128::from(hz)).unwrap_or(u64::MAX)
 }
 
+/// Declares the event kinds: one list, the only way an emitter names a kind (so a new kind is
+/// added here or not at all), and what `qemu.toml` patterns are checked against.
+macro_rules! kinds {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $v:ident = $s:literal,)* }) => {
+        $(#[$meta])*
+        $vis enum $name { $($(#[$vmeta])* $v,)* }
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$v,)*];
+            /// Its spelling on the wire.
+            pub const fn name(self) -> &'static str {
+                match self { $($name::$v => $s,)* }
+            }
+            /// The value spelled `s`, if any.
+            pub fn from_name(s: &str) -> Option<$name> {
+                Self::ALL.iter().copied().find(|k| k.name() == s)
+            }
+        }
+    };
+}
+
+kinds! {
+    /// The kind of an event line: the word after `@event`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Kind {
+        /// The kernel started (`el`, `cpus`, `psci`, `base`, `cmdline`).
+        Boot = "boot",
+        /// The clocksource was checked.
+        Clock = "clock",
+        /// A secondary CPU's state (`id`, `state`).
+        Cpu = "cpu",
+        /// A device still deferred at late_sync.
+        Deferred = "deferred",
+        /// The pending list is retried.
+        DeferredRetry = "deferred-retry",
+        /// The boot ended (`status`, `reason`).
+        Done = "done",
+        /// An unexpected exception (the emergency path).
+        Fault = "fault",
+        /// The FF-A core's state.
+        Ffa = "ffa",
+        /// The FF-A benchmark's result.
+        FfaBench = "ffa-bench",
+        /// A partition became a device.
+        FfaPartition = "ffa-partition",
+        /// The FF-A test driver's result.
+        FfaTest = "ffa-test",
+        /// The firmware (secure UART), with its own `ev=` (see [`FwEvent`]).
+        Fw = "fw",
+        /// The hyp's state, faults, refusals.
+        Hyp = "hyp",
+        /// A hyp probe's result (test hook).
+        HypProbe = "hyp-probe",
+        /// One initcall ran.
+        Initcall = "initcall",
+        /// The interrupt controller is up.
+        Irqchip = "irqchip",
+        /// One initcall level ran.
+        Level = "level",
+        /// A panic (the emergency path).
+        Panic = "panic",
+        /// A kernel parameter that was unknown or refused.
+        Param = "param",
+        /// A driver probe ran.
+        Probe = "probe",
+        /// The timer tick was proven.
+        Tick = "tick",
+    }
+}
+
+kinds! {
+    /// The firmware's events: `@event fw ev=<this> ...`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum FwEvent {
+        /// The firmware started.
+        Boot = "boot",
+        /// The kernel was loaded.
+        Payload = "payload",
+        /// The normal world was entered.
+        EnterNs = "enter-ns",
+        /// An FF-A call was answered.
+        Ffa = "ffa",
+        /// A PSCI call was answered.
+        Psci = "psci",
+        /// An SMC nobody answers.
+        Smc = "smc",
+        /// The SPMC is up.
+        Spmc = "spmc",
+        /// The firmware failed and powers off.
+        Fail = "fail",
+    }
+}
+
 /// Writes one event line (without the trailing newline) into `w`.
 pub struct EventWriter<'a, W: Write> {
     w: &'a mut W,
@@ -39,9 +132,14 @@ pub struct EventWriter<'a, W: Write> {
 
 impl<'a, W: Write> EventWriter<'a, W> {
     /// Starts a line of `kind`.
-    pub fn new(w: &'a mut W, kind: &str) -> Self {
-        let res = w.write_str(PREFIX).and_then(|_| w.write_str(kind));
+    pub fn new(w: &'a mut W, kind: Kind) -> Self {
+        let res = w.write_str(PREFIX).and_then(|_| w.write_str(kind.name()));
         EventWriter { w, res }
+    }
+
+    /// Starts a firmware line: `fw ev=<ev>`.
+    pub fn firmware(w: &'a mut W, ev: FwEvent) -> Self {
+        Self::new(w, Kind::Fw).str("ev", ev.name())
     }
 
     /// Adds a string field, quoted if it needs to be.
@@ -220,6 +318,25 @@ mod tests {
     use alloc::string::ToString;
 
     #[test]
+    fn kinds_are_spelled_once_and_parse_back() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_name(k.name()), Some(*k));
+            assert!(valid_word(k.name()), "{}", k.name());
+            assert_eq!(Kind::ALL.iter().filter(|o| o.name() == k.name()).count(), 1);
+        }
+        for e in FwEvent::ALL {
+            assert_eq!(FwEvent::from_name(e.name()), Some(*e));
+        }
+        assert_eq!(Kind::from_name("cpuz"), None);
+        let mut s = String::new();
+        EventWriter::firmware(&mut s, FwEvent::EnterNs)
+            .u64("el", 2)
+            .finish()
+            .unwrap();
+        assert_eq!(s, "@event fw ev=enter-ns el=2");
+    }
+
+    #[test]
     fn counter_ticks_become_microseconds() {
         assert_eq!(ticks_to_us(62_500_000, 62_500_000), 1_000_000);
         assert_eq!(ticks_to_us(625, 62_500_000), 10);
@@ -227,7 +344,7 @@ mod tests {
         assert_eq!(ticks_to_us(u64::MAX, 1_000_000), u64::MAX);
         assert_eq!(ticks_to_us(u64::MAX, 1), u64::MAX);
         let mut s = String::new();
-        EventWriter::new(&mut s, "tick")
+        EventWriter::new(&mut s, Kind::Tick)
             .u64("n", 1)
             .time(42)
             .finish()
@@ -239,7 +356,7 @@ mod tests {
 
     fn line(f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'_, String>) -> String {
         let mut s = String::new();
-        f(EventWriter::new(&mut s, "probe")).finish().unwrap();
+        f(EventWriter::new(&mut s, Kind::Probe)).finish().unwrap();
         s
     }
 

@@ -51,6 +51,12 @@ fn count(
     let counts = dir.join(format!("bench-{scenario}.count"));
     let _ = std::fs::remove_file(&counts);
     let mut args = cfg.qemu_args(s, images, &log, false);
+    // The benchmark's parameter is a test hook: boot the image that has it.
+    set_arg(
+        &mut args,
+        "-kernel",
+        &images.image_hooks.display().to_string(),
+    );
     set_arg(&mut args, "-smp", "1");
     set_arg(&mut args, "-append", &format!("{param}={calls}"));
     args.extend([

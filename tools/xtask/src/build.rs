@@ -1,4 +1,5 @@
-//! `cargo xtask build`: the images, at stable paths.
+//! `cargo xtask build`: the images, at stable paths: `Image` (the product kernel), `Image-hooks`
+//! (the same with the `test-hooks` feature, for the scenarios that need a hook), the firmware.
 
 use crate::prereq::{self, TARGET};
 use anyhow::{Context, Result, bail};
@@ -7,10 +8,14 @@ use std::process::Command;
 
 /// Built images.
 pub struct Images {
-    /// Flat arm64 Linux Image.
+    /// Flat arm64 Linux Image: the product, without test hooks.
     pub image: PathBuf,
     /// The kernel ELF (symbols, for debugging).
     pub elf: PathBuf,
+    /// The Image with the `test-hooks` feature (for scenarios with `hooks = true`).
+    pub image_hooks: PathBuf,
+    /// Its ELF.
+    pub elf_hooks: PathBuf,
     /// The EL3 firmware, flat, for `-bios`.
     pub firmware: PathBuf,
 }
@@ -28,23 +33,59 @@ fn check_image_header(bytes: &[u8]) -> Result<u64> {
     Ok(image_size)
 }
 
-fn cargo_build(root: &Path, package: &str, quiet: bool) -> Result<PathBuf> {
+/// Builds one package; `hooks` adds the `test-hooks` feature, in a target folder of its own
+/// so the two kernels do not rebuild each other.
+fn cargo_build(root: &Path, package: &str, quiet: bool, hooks: bool) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target_dir = if hooks {
+        root.join("target/hooks")
+    } else {
+        root.join("target")
+    };
     // One package per invocation, so features of one image never leak into another.
     let status = Command::new(&cargo)
         .current_dir(root)
         .args(["build", "--release", "-p", package, "--target", TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .args(if hooks {
+            &["--features", "test-hooks"][..]
+        } else {
+            &[][..]
+        })
         .args(if quiet { &["--quiet"][..] } else { &[][..] })
         .status()
         .context("running cargo build")?;
     if !status.success() {
         bail!("{package} build failed");
     }
-    Ok(root
-        .join("target")
-        .join(TARGET)
-        .join("release")
-        .join(package))
+    Ok(target_dir.join(TARGET).join("release").join(package))
+}
+
+/// Builds a kernel and lays it out as `NAME.elf` and the flat Image `IMAGE`.
+fn kernel(
+    root: &Path,
+    quiet: bool,
+    hooks: bool,
+    elf: &str,
+    image: &str,
+) -> Result<(PathBuf, PathBuf)> {
+    let out = root.join("target/catena");
+    let built = cargo_build(root, "catena-kernel", quiet, hooks)?;
+    let elf = out.join(elf);
+    std::fs::copy(&built, &elf).with_context(|| format!("copying {}", built.display()))?;
+    let image = out.join(image);
+    let bytes = objcopy(&elf, &image)?;
+    let image_size = check_image_header(&bytes)?;
+    println!(
+        "xtask: {} {} bytes (loaded footprint {} KiB), {} {} bytes",
+        rel(root, &image),
+        bytes.len(),
+        image_size / 1024,
+        rel(root, &elf),
+        std::fs::metadata(&elf)?.len()
+    );
+    Ok((image, elf))
 }
 
 fn objcopy(elf: &Path, out: &Path) -> Result<Vec<u8>> {
@@ -65,22 +106,10 @@ pub fn build(root: &Path, quiet: bool) -> Result<Images> {
     let out = root.join("target/catena");
     std::fs::create_dir_all(&out)?;
 
-    let built = cargo_build(root, "catena-kernel", quiet)?;
-    let elf = out.join("kernel.elf");
-    std::fs::copy(&built, &elf).with_context(|| format!("copying {}", built.display()))?;
-    let image = out.join("Image");
-    let bytes = objcopy(&elf, &image)?;
-    let image_size = check_image_header(&bytes)?;
-    println!(
-        "xtask: {} {} bytes (loaded footprint {} KiB), {} {} bytes",
-        rel(root, &image),
-        bytes.len(),
-        image_size / 1024,
-        rel(root, &elf),
-        std::fs::metadata(&elf)?.len()
-    );
+    let (image, elf) = kernel(root, quiet, false, "kernel.elf", "Image")?;
+    let (image_hooks, elf_hooks) = kernel(root, quiet, true, "kernel-hooks.elf", "Image-hooks")?;
 
-    let fw_elf = cargo_build(root, "catena-firmware", quiet)?;
+    let fw_elf = cargo_build(root, "catena-firmware", quiet, false)?;
     std::fs::copy(&fw_elf, out.join("firmware.elf"))?;
     let firmware = out.join("firmware.bin");
     let fw = objcopy(&fw_elf, &firmware)?;
@@ -94,6 +123,8 @@ pub fn build(root: &Path, quiet: bool) -> Result<Images> {
     Ok(Images {
         image,
         elf,
+        image_hooks,
+        elf_hooks,
         firmware,
     })
 }

@@ -109,6 +109,9 @@ pub struct Scenario {
     /// Extra QEMU arguments.
     #[serde(default)]
     pub qemu_args: Vec<String>,
+    /// Boot the kernel built with the `test-hooks` feature (`Image-hooks`).
+    #[serde(default)]
+    pub hooks: bool,
     /// Boot on QEMU's own DT for this machine with FDT_NOP tokens added (`-dtb`).
     pub dt_nops: Option<DtNops>,
 }
@@ -169,6 +172,20 @@ impl Config {
                 crate::judge::Pattern::parse(p)
                     .with_context(|| format!("scenario `{name}`: bad event pattern `{p}`"))?;
             }
+            // A test hook on the command line needs the image that has them, unless the
+            // scenario is there to see the product image call it unknown.
+            for word in s.cmdline.split_whitespace() {
+                let hook = word.split('=').next().unwrap_or(word);
+                let expected_unknown = s.events.iter().any(|e| {
+                    e.contains(&format!("param name={word}")) && e.contains("result=unknown")
+                });
+                if bootparams::HOOKS.contains(&hook) && !s.hooks && !expected_unknown {
+                    bail!(
+                        "scenario `{name}`: `{hook}` is a test hook; set `hooks = true` to boot \
+                         the image that has it"
+                    );
+                }
+            }
             if let Some(a) = s.qemu_args.iter().find(|a| needs_option_rom(a)) {
                 bail!(
                     "scenario `{name}`: qemu_args `{a}` makes a PCI network card, whose option \
@@ -213,7 +230,13 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| self.defaults.memory.clone()),
             "-kernel".into(),
-            images.image.display().to_string(),
+            if scenario.hooks {
+                &images.image_hooks
+            } else {
+                &images.image
+            }
+            .display()
+            .to_string(),
             "-display".into(),
             "none".into(),
             "-no-reboot".into(),
@@ -269,10 +292,16 @@ mod tests {
         let images = Images {
             image: "Image".into(),
             elf: "kernel.elf".into(),
+            image_hooks: "Image-hooks".into(),
+            elf_hooks: "kernel-hooks.elf".into(),
             firmware: "firmware.bin".into(),
         };
         let args = cfg.qemu_args(el2, &images, Path::new("s.log"), false);
         assert!(!args.contains(&"-bios".to_string()));
+        assert!(args.windows(2).any(|w| w == ["-kernel", "Image"]));
+        let probes = cfg.scenario("hyp-probes").unwrap();
+        let hooked = cfg.qemu_args(probes, &images, Path::new("s.log"), false);
+        assert!(hooked.windows(2).any(|w| w == ["-kernel", "Image-hooks"]));
         assert!(
             args.windows(2)
                 .any(|w| w == ["-M", "virt,virtualization=on,gic-version=3"])
@@ -336,6 +365,14 @@ machine = "virt"
                 "{nic}"
             );
         }
+        let hook = format!("{ok}cmdline = \"catena.hyp_probes\"\n");
+        assert!(
+            Config::parse(&hook)
+                .unwrap_err()
+                .to_string()
+                .contains("test hook")
+        );
+        assert!(Config::parse(&format!("{hook}hooks = true\n")).is_ok());
         let mmio_net = format!(
             "{ok}qemu_args = [\"-netdev\", \"user,id=n0\", \"-device\", \"virtio-net-device,netdev=n0\"]\n"
         );

@@ -2,7 +2,7 @@
 
 use crate::config::{Expect, Scenario};
 use anyhow::{Result, bail};
-use catena_event::{Event, parse_line};
+use catena_event::{Event, FwEvent, Kind, parse_line};
 
 /// The initcall levels' names in run order, as the kernel's `initcall` crate defines them.
 pub const LEVELS: [&str; initcall::Level::ALL.len()] = {
@@ -23,16 +23,38 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    /// Parses `kind key=value ...` (event-line syntax, quotes allowed).
+    /// Parses `kind key=value ...` (event-line syntax, quotes allowed). The kind must be one
+    /// some emitter defines (`catena_event::Kind`), and a firmware pattern's `ev=` one the
+    /// firmware emits: a misspelt kind would make an expectation or a ban match nothing.
     pub fn parse(text: &str) -> Result<Pattern> {
-        match parse_line(&format!("@event {text}")) {
-            Ok(Some(e)) => Ok(Pattern {
-                kind: e.kind,
-                fields: e.fields,
-            }),
+        let e = match parse_line(&format!("@event {text}")) {
+            Ok(Some(e)) => e,
             Ok(None) => bail!("not an event pattern"),
             Err(e) => bail!("{e}"),
+        };
+        let Some(kind) = Kind::from_name(&e.kind) else {
+            let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            bail!(
+                "no emitter defines event kind `{}` (kinds: {})",
+                e.kind,
+                known.join(", ")
+            );
+        };
+        if kind == Kind::Fw
+            && let Some(ev) = e.get("ev")
+            && ev != "*"
+            && FwEvent::from_name(ev).is_none()
+        {
+            let known: Vec<&str> = FwEvent::ALL.iter().map(|k| k.name()).collect();
+            bail!(
+                "the firmware emits no `ev={ev}` (events: {})",
+                known.join(", ")
+            );
         }
+        Ok(Pattern {
+            kind: e.kind,
+            fields: e.fields,
+        })
     }
 
     /// Whether `e` matches.
@@ -285,6 +307,7 @@ mod tests {
             timeout: None,
             firmware: false,
             qemu_args: Vec::new(),
+            hooks: false,
             dt_nops: None,
         }
     }
@@ -407,6 +430,19 @@ mod tests {
         assert!(p.matches(&e));
         assert!(!Pattern::parse("probe result=ok").unwrap().matches(&e));
         assert!(Pattern::parse("").is_err());
+    }
+
+    #[test]
+    fn patterns_of_kinds_nobody_emits_are_refused() {
+        // A misspelt kind in `forbid` would ban nothing; in `events`, expect nothing real.
+        let e = Pattern::parse("cpuz").unwrap_err().to_string();
+        assert!(e.contains("no emitter defines event kind `cpuz`"), "{e}");
+        let e = Pattern::parse("fw ev=bot").unwrap_err().to_string();
+        assert!(e.contains("the firmware emits no `ev=bot`"), "{e}");
+        assert!(Pattern::parse("fw ev=*").is_ok());
+        for k in Kind::ALL {
+            assert!(Pattern::parse(k.name()).is_ok(), "{}", k.name());
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `cargo xtask`: Catena's single entry point to build, boot and test.
 //!
-//! - `cargo xtask build` — the images at `target/catena/` (`Image`, `kernel.elf`).
+//! - `cargo xtask build` — the images at `target/catena/` (`Image`, `Image-hooks`, firmware).
 //! - `cargo xtask run [SCENARIO]` — build, boot a `qemu.toml` scenario headless, judge it.
 //! - `cargo xtask test` — host tests, then every test scenario; `N passed, N failed`.
 //! - `cargo xtask doctor [--install]` — the host prerequisites, and installing them.
@@ -79,6 +79,9 @@ enum Cmd {
         /// Install what `run` and `test` need (root: apt-get, never removing a package).
         #[arg(long)]
         install: bool,
+        /// Also require (and with --install, install) what `fuzz` needs: nightly, cargo-fuzz.
+        #[arg(long)]
+        with_fuzz: bool,
     },
     /// Host unit tests, then every QEMU scenario marked `test = true`.
     Test {
@@ -129,7 +132,7 @@ fn main() -> ExitCode {
             seconds,
             build_only,
         } => fuzz::run(&root(), target.as_deref(), seconds, build_only),
-        Cmd::Doctor { install } => prereq::doctor(install),
+        Cmd::Doctor { install, with_fuzz } => prereq::doctor(install, with_fuzz),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -264,7 +267,12 @@ fn run(
         }
     }
     let code = exit_code(&outcome);
-    let symbol = fault_symbol(&outcome, &images.elf);
+    let elf = if scenario.hooks {
+        &images.elf_hooks
+    } else {
+        &images.elf
+    };
+    let symbol = fault_symbol(&outcome, elf);
     print!("{}", report::timeline(&outcome));
     print!("{}", chain::tree(&outcome.events, &outcome.fw_events));
     if let Some(s) = &symbol {

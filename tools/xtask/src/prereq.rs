@@ -369,15 +369,37 @@ pub fn diagnose() -> (String, bool) {
     (s, ready)
 }
 
-/// `cargo xtask doctor [--install]`.
-pub fn doctor(install: bool) -> Result<i32> {
+/// `cargo xtask doctor [--install] [--with-fuzz]`. With `with_fuzz`, the fuzz tools count
+/// too (and are installed with `install`).
+pub fn doctor(install: bool, with_fuzz: bool) -> Result<i32> {
     if install {
         ensure_rust()?;
         ensure(Need::RunTest)?;
+        if with_fuzz {
+            ensure_fuzz()?;
+        }
     }
     let (text, ready) = diagnose();
     print!("{text}");
-    Ok(if ready { 0 } else { 1 })
+    let fuzz_ready = !with_fuzz || fuzz_lines().iter().all(|l| l.ok);
+    Ok(if ready && fuzz_ready { 0 } else { 1 })
+}
+
+/// Installs a nightly toolchain and cargo-fuzz if they are missing (what `fuzz` needs).
+pub fn ensure_fuzz() -> Result<()> {
+    if output(Command::new("rustc").args(["+nightly", "--version"])).is_none() {
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+        ]))?;
+    }
+    if output(Command::new("cargo").args(["+nightly", "fuzz", "--version"])).is_none() {
+        run(Command::new("cargo").args(["+nightly", "install", "cargo-fuzz", "--locked"]))?;
+    }
+    Ok(())
 }
 
 /// Installs the rustup target and `llvm-tools` if they are missing.
