@@ -85,7 +85,8 @@ extern "C" fn exception_handler(frame: &mut Frame, kind: u64) {
 }
 
 #[cfg(feature = "test-hooks")]
-/// Reads 8 bytes at `addr`, expecting that it may fault: `Err(ESR)` if it did.
+/// Reads 4 bytes at `addr` (a width every device register answers: the TPM TIS refuses wider
+/// reads), expecting that it may fault: `Err(ESR)` if it did.
 /// Used only by probes that prove memory is out of reach.
 pub fn probe_read(addr: u64) -> Result<u64, u64> {
     let val: u64;
@@ -103,7 +104,7 @@ pub fn probe_read(addr: u64) -> Result<u64, u64> {
             "str {tmp}, [{slot}, #8]",
             "mov {flt}, #0",
             "1:",
-            "ldr {val}, [{addr}]",
+            "ldr {val:w}, [{addr}]",
             "b 3f",
             "2:",
             "mov {flt}, #1",

@@ -112,6 +112,9 @@ pub struct Scenario {
     /// Boot the kernel built with the `test-hooks` feature (`Image-hooks`).
     #[serde(default)]
     pub hooks: bool,
+    /// A TPM: a fresh swtpm behind QEMU's `tpm-tis-device`.
+    #[serde(default)]
+    pub tpm: bool,
     /// Boot on QEMU's own DT for this machine with FDT_NOP tokens added (`-dtb`).
     pub dt_nops: Option<DtNops>,
 }
@@ -185,6 +188,10 @@ impl Config {
                          the image that has it"
                     );
                 }
+            }
+            if s.tpm && s.dt_nops.is_some() {
+                // Dumping the DT would connect QEMU to swtpm, which ends when QEMU does.
+                bail!("scenario `{name}`: `tpm` and `dt_nops` do not go together");
             }
             if let Some(a) = s.qemu_args.iter().find(|a| needs_option_rom(a)) {
                 bail!(

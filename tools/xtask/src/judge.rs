@@ -308,6 +308,7 @@ mod tests {
             firmware: false,
             qemu_args: Vec::new(),
             hooks: false,
+            tpm: false,
             dt_nops: None,
         }
     }

@@ -15,6 +15,7 @@ mod prereq;
 mod report;
 mod runner;
 mod timing;
+mod tpm;
 mod trace;
 
 use anyhow::{Context, Result};
@@ -184,8 +185,15 @@ fn firmware_complaint(log: &str) -> Vec<&str> {
     said
 }
 
-/// QEMU's arguments for a scenario; for one with `dt_nops`, its DT is made first (QEMU's own,
-/// dumped, with the NOPs added) and booted with `-dtb`.
+/// What a run needs besides QEMU: its TPM, if the scenario has one (ended with the run).
+struct RunParts {
+    args: Vec<String>,
+    _tpm: Option<tpm::Swtpm>,
+}
+
+/// QEMU's arguments for a scenario, and the processes beside it: for one with `tpm`, a fresh
+/// swtpm under `target/catena/state/NAME/tpm`; for one with `dt_nops`, its DT is made first
+/// (QEMU's own, dumped, with the NOPs added) and booted with `-dtb`.
 fn scenario_args(
     root: &Path,
     cfg: &config::Config,
@@ -193,7 +201,7 @@ fn scenario_args(
     s: &config::Scenario,
     images: &build::Images,
     interactive: bool,
-) -> Result<Vec<String>> {
+) -> Result<RunParts> {
     let mut args = cfg.qemu_args(s, images, &secure_log_path(root, name), interactive);
     if let Some(n) = &s.dt_nops {
         let dir = root.join("target/catena/runs");
@@ -207,7 +215,14 @@ fn scenario_args(
         std::fs::write(&path, nopped)?;
         args.extend(["-dtb".into(), path.display().to_string()]);
     }
-    Ok(args)
+    let tpm = if s.tpm {
+        let t = tpm::Swtpm::start(&root.join("target/catena/state").join(name).join("tpm"))?;
+        args.extend(t.qemu_args());
+        Some(t)
+    } else {
+        None
+    };
+    Ok(RunParts { args, _tpm: tpm })
 }
 
 /// Where a scenario's secure-UART log goes.
@@ -232,19 +247,20 @@ fn run(
     prereq::ensure_qemu()?;
     let images = build::build(&root, false)?;
     let log = secure_log_path(&root, &name);
-    let args = scenario_args(&root, &cfg, &name, scenario, &images, interactive)?;
+    let parts = scenario_args(&root, &cfg, &name, scenario, &images, interactive)?;
+    let args = &parts.args;
     println!("xtask: booting `{name}`: {}", scenario.description);
     println!(
         "xtask: {} {}",
         prereq::qemu()?.path.display(),
-        shell_words(&args)
+        shell_words(args)
     );
     if interactive {
-        return runner::interactive(&args, timeout.map(Duration::from_secs));
+        return runner::interactive(args, timeout.map(Duration::from_secs));
     }
     let secs = timeout.unwrap_or(cfg.timeout(scenario));
     let fw_log = scenario.firmware.then_some(log.as_path());
-    let (outcome, stderr) = runner::boot(&args, Duration::from_secs(secs), true, fw_log)?;
+    let (outcome, stderr) = runner::boot(args, Duration::from_secs(secs), true, fw_log)?;
     if !stderr.trim().is_empty() {
         eprintln!("xtask: QEMU said:\n{}", stderr.trim_end());
     }
@@ -393,7 +409,7 @@ fn test(host: bool, qemu: bool, only: &[String]) -> Result<i32> {
             .filter(|(n, s)| s.test && (only.is_empty() || only.contains(n)));
         for (name, s) in chosen {
             let log = secure_log_path(&root, name);
-            let args = match scenario_args(&root, &cfg, name, s, &images, false) {
+            let parts = match scenario_args(&root, &cfg, name, s, &images, false) {
                 Ok(a) => a,
                 Err(e) => {
                     failed += 1;
@@ -402,8 +418,12 @@ fn test(host: bool, qemu: bool, only: &[String]) -> Result<i32> {
                 }
             };
             let fw_log = s.firmware.then_some(log.as_path());
-            let (outcome, stderr) =
-                runner::boot(&args, Duration::from_secs(cfg.timeout(s)), false, fw_log)?;
+            let (outcome, stderr) = runner::boot(
+                &parts.args,
+                Duration::from_secs(cfg.timeout(s)),
+                false,
+                fw_log,
+            )?;
             let mut problems = judge::judge(s, &outcome);
             // What a person reads of this boot must hold up too: the trace against the
             // trace-event format, the chart against its layout rules.

@@ -68,6 +68,14 @@ pub const HOST_PACKAGES: &[HostPackage] = &[
         need: Need::RunTest,
     },
     HostPackage {
+        package: "swtpm",
+        program: "swtpm",
+        version_arg: Some("--version"),
+        // The TPM behind QEMU's tpm-tis-device in scenarios with `tpm = true`.
+        min_version: Some((0, 7)),
+        need: Need::RunTest,
+    },
+    HostPackage {
         package: "gcc",
         program: "cc",
         version_arg: Some("--version"),
@@ -101,8 +109,20 @@ fn private_root() -> PathBuf {
     crate::root().join("target/catena/host/root")
 }
 
-/// The library folders inside the private root (`usr/lib/<triple>`, `lib/<triple>`).
+/// The library folders inside the private root (`usr/lib/<triple>`, `lib/<triple>`, and
+/// their sub-folders, where packages such as swtpm keep private libraries).
 fn private_lib_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs = top_lib_dirs(root);
+    let subs: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()))
+        .collect();
+    dirs.extend(subs);
+    dirs
+}
+
+fn top_lib_dirs(root: &Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     for base in ["usr/lib", "lib"] {
         if let Ok(rd) = std::fs::read_dir(root.join(base)) {
@@ -121,6 +141,22 @@ fn private_lib_dirs(root: &Path) -> Vec<PathBuf> {
         }
     }
     dirs
+}
+
+/// A host program from the package list, found (see [`probe`]) or the diagnosis.
+pub fn program(name: &str) -> Result<Found> {
+    let p = HOST_PACKAGES
+        .iter()
+        .find(|p| p.program == name)
+        .with_context(|| format!("{name} is not in the host package list"))?;
+    match probe(p) {
+        State::Ok(f) => Ok(f),
+        _ => {
+            let (text, _) = diagnose();
+            eprint!("{text}");
+            bail!("{name} is missing or too old (see above)")
+        }
+    }
 }
 
 /// A program found on the host.

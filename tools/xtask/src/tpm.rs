@@ -1,0 +1,117 @@
+//! A real TPM per run: swtpm (`swtpm socket --tpm2`) with a fresh state folder and a unix
+//! control socket, wired to QEMU's `tpm-tis-device` (the TIS on virt's platform bus, which
+//! QEMU describes in the DT as `tcg,tpm-tis-mmio`). The process is killed by PID when the run
+//! ends, however it ends; `--terminate` also ends it when QEMU closes the socket.
+
+use crate::prereq;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running swtpm.
+pub struct Swtpm {
+    child: Child,
+    socket: PathBuf,
+    /// Its state folder (`tpm2-00.permall` appears there), and its log.
+    pub dir: PathBuf,
+}
+
+impl Swtpm {
+    /// Starts swtpm with a fresh state in `dir` (removed first) and waits, bounded, until its
+    /// control socket exists.
+    pub fn start(dir: &Path) -> Result<Swtpm> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let socket = dir.join("swtpm.sock");
+        if socket.as_os_str().len() >= 108 {
+            bail!(
+                "{}: a unix socket path must be shorter than 108 bytes",
+                socket.display()
+            );
+        }
+        let swtpm = prereq::program("swtpm")?;
+        let child = swtpm
+            .command()
+            .arg("socket")
+            .arg("--tpm2")
+            .arg("--tpmstate")
+            .arg(format!("dir={}", dir.display()))
+            .arg("--ctrl")
+            .arg(format!("type=unixio,path={}", socket.display()))
+            .arg("--log")
+            .arg(format!("file={},level=5", dir.join("swtpm.log").display()))
+            .arg("--terminate")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting swtpm")?;
+        let mut t = Swtpm {
+            child,
+            socket,
+            dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !t.socket.exists() {
+            if let Ok(Some(status)) = t.child.try_wait() {
+                bail!(
+                    "swtpm exited ({status}) before it listened; see {}",
+                    t.dir.join("swtpm.log").display()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!("swtpm did not create {} in 10 s", t.socket.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(t)
+    }
+
+    /// QEMU's arguments for it.
+    pub fn qemu_args(&self) -> Vec<String> {
+        qemu_args(&self.socket)
+    }
+}
+
+/// The QEMU arguments that put a TPM TIS behind the socket `socket`.
+pub fn qemu_args(socket: &Path) -> Vec<String> {
+    vec![
+        "-chardev".into(),
+        format!("socket,id=chrtpm,path={}", socket.display()),
+        "-tpmdev".into(),
+        "emulator,id=tpm0,chardev=chrtpm".into(),
+        "-device".into(),
+        "tpm-tis-device,tpmdev=tpm0".into(),
+    ]
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tpm_is_a_tis_on_the_platform_bus_behind_the_socket() {
+        let a = qemu_args(Path::new("/tmp/x/swtpm.sock"));
+        assert_eq!(
+            a,
+            [
+                "-chardev",
+                "socket,id=chrtpm,path=/tmp/x/swtpm.sock",
+                "-tpmdev",
+                "emulator,id=tpm0,chardev=chrtpm",
+                "-device",
+                "tpm-tis-device,tpmdev=tpm0"
+            ]
+        );
+    }
+}
