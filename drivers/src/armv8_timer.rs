@@ -4,7 +4,8 @@
 //! per the DT binding), routes it through [`crate::irq`], and re-arms CNTV_TVAL_EL0 on every
 //! tick. [`ticks`] counts the ticks that really arrived.
 
-use core::arch::asm;
+use arm_sysregs::el0::accessors::{read_cntfrq_el0, write_cntv_ctl_el0, write_cntv_tval_el0};
+use arm_sysregs::el0::registers::{CntvCtlEl0, CntvTvalEl0};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use devmodel::{Driver, MatchId, ProbeCtx, ProbeError, ProbeResult};
 
@@ -37,25 +38,15 @@ pub fn hz() -> u32 {
 }
 
 fn cntfrq() -> u64 {
-    let f: u64;
-    // SAFETY: reading CNTFRQ_EL0 has no side effects.
-    unsafe { asm!("mrs {}, cntfrq_el0", out(reg) f, options(nomem, nostack, preserves_flags)) };
-    f
+    read_cntfrq_el0().bits()
 }
 
+/// Programs this CPU's virtual timer to fire in `interval` ticks: CNTV_TVAL_EL0, then
+/// CNTV_CTL_EL0.ENABLE with IMASK clear (Arm ARM D11.2.4), then an ISB.
 fn arm(interval: u64) {
-    // SAFETY: programs this CPU's virtual timer (CNTV_TVAL_EL0, then CNTV_CTL_EL0.ENABLE with
-    // IMASK clear); no memory is touched.
-    unsafe {
-        asm!(
-            "msr cntv_tval_el0, {t}",
-            "msr cntv_ctl_el0, {c}",
-            "isb",
-            t = in(reg) interval,
-            c = in(reg) 1u64,
-            options(nomem, nostack, preserves_flags)
-        )
-    };
+    write_cntv_tval_el0(CntvTvalEl0::from_bits_retain(interval));
+    write_cntv_ctl_el0(CntvCtlEl0::ENABLE);
+    arch::isb();
 }
 
 fn on_tick(_intid: u32) {

@@ -1,7 +1,18 @@
 //! Per-CPU EL3 set-up and the way into the normal world.
 
 use crate::platform::STACK_SIZE;
-use core::arch::{asm, global_asm};
+use arm_sysregs::el0::accessors::{read_cntfrq_el0, read_cntpct_el0};
+use arm_sysregs::el1::accessors::{
+    read_id_aa64isar1_el1, read_id_aa64pfr0_el1, read_id_aa64pfr1_el1, write_sctlr_el1,
+};
+use arm_sysregs::el1::registers::SctlrEl1;
+use arm_sysregs::el2::accessors::{
+    write_cnthctl_el2, write_cntvoff_el2, write_cptr_el2, write_hcr_el2, write_sctlr_el2,
+};
+use arm_sysregs::el2::registers::{CnthctlEl2, CntvoffEl2, CptrEl2, HcrEl2, SctlrEl2};
+use arm_sysregs::el3::accessors::{write_cptr_el3, write_scr_el3, write_zcr_el3};
+use arm_sysregs::el3::registers::{CptrEl3, ScrEl3, ZcrEl3};
+use core::arch::global_asm;
 
 /// SCR_EL3 (Arm ARM D24.2.150): NS, RES1 [5:4], HCE (HVC enabled), RW (lower ELs AArch64);
 /// SMD clear (SMC enabled); IRQ/FIQ/EA not routed to EL3.
@@ -19,37 +30,29 @@ const CPTR_EL2_RES1: u64 = 0x33ff;
 const SPSR_EL2H_MASKED: u64 = 0x3c9;
 const SPSR_EL1H_MASKED: u64 = 0x3c5;
 
-macro_rules! read_sysreg {
-    ($name:literal) => {{
-        let v: u64;
-        // SAFETY: reading an ID/system register has no side effects.
-        unsafe { asm!(concat!("mrs {}, ", $name), out(reg) v, options(nomem, nostack)) };
-        v
-    }};
-}
-
 /// Microseconds since reset, from the physical counter (QEMU starts it at 0 at reset).
 pub fn now_us() -> u64 {
-    catena_event::ticks_to_us(read_sysreg!("cntpct_el0"), read_sysreg!("cntfrq_el0"))
+    arch::isb();
+    catena_event::ticks_to_us(read_cntpct_el0().bits(), read_cntfrq_el0().bits())
 }
 
 fn has_pauth() -> bool {
-    let isar1 = read_sysreg!("id_aa64isar1_el1");
+    let isar1 = read_id_aa64isar1_el1().bits();
     // APA [7:4], API [11:8], GPA [27:24], GPI [31:28].
     (isar1 >> 4) & 0xff != 0 || (isar1 >> 24) & 0xff != 0
 }
 
 /// Whether the CPU implements EL2 (ID_AA64PFR0_EL1.EL2, bits 11:8).
 pub fn has_el2() -> bool {
-    (read_sysreg!("id_aa64pfr0_el1") >> 8) & 0xf != 0
+    (read_id_aa64pfr0_el1().bits() >> 8) & 0xf != 0
 }
 
 fn has_sve() -> bool {
-    (read_sysreg!("id_aa64pfr0_el1") >> 32) & 0xf != 0
+    (read_id_aa64pfr0_el1().bits() >> 32) & 0xf != 0
 }
 
 fn has_sme() -> bool {
-    (read_sysreg!("id_aa64pfr1_el1") >> 24) & 0xf != 0
+    (read_id_aa64pfr1_el1().bits() >> 24) & 0xf != 0
 }
 
 /// EL3 state for a normal world at EL2 on this CPU, and its GIC CPU interface.
@@ -69,41 +72,33 @@ pub fn init_cpu(index: usize) {
         scr &= !(1 << 8); // HCE is RES0 without EL2
     }
     // SAFETY: these registers configure how lower ELs run; none of them changes EL3's own
-    // memory view. ZCR_EL3 (S3_6_C1_C2_0) is written only when SVE exists.
+    // memory view. ZCR_EL3 is written only when SVE exists.
     unsafe {
-        asm!(
-            "msr cptr_el3, {cptr}",
-            "isb",
-            "msr scr_el3, {scr}",
-            "isb",
-            cptr = in(reg) cptr,
-            scr = in(reg) scr,
-            options(nostack)
-        );
+        write_cptr_el3(CptrEl3::from_bits_retain(cptr));
+        arch::isb();
+        write_scr_el3(ScrEl3::from_bits_retain(scr));
+        arch::isb();
         if cptr & CPTR_EZ != 0 {
-            asm!("msr S3_6_C1_C2_0, {}", "isb", in(reg) 0xfu64, options(nostack));
+            write_zcr_el3(ZcrEl3::from_bits_retain(0xf));
+            arch::isb();
         }
     }
     if has_el2() {
-        // SAFETY: EL2's reset state for a normal world entered at EL2 (EL2 exists).
+        // SAFETY: EL2's reset state for a normal world entered at EL2 (EL2 exists): MMU off,
+        // no traps, EL1 AArch64 (HCR_EL2.RW), EL1 may use the physical counter and timer,
+        // CNTVOFF 0.
         unsafe {
-            asm!(
-                "msr sctlr_el2, {sctlr2}",
-                "msr cptr_el2, {cptr2}",
-                "msr hcr_el2, {hcr2}",
-                "msr cnthctl_el2, {cnthctl}",
-                "msr cntvoff_el2, xzr",
-                "isb",
-                sctlr2 = in(reg) SCTLR_EL2_RES1,
-                cptr2 = in(reg) CPTR_EL2_RES1,
-                hcr2 = in(reg) 1u64 << 31,
-                cnthctl = in(reg) 3u64,
-                options(nostack)
-            );
+            write_sctlr_el2(SctlrEl2::from_bits_retain(SCTLR_EL2_RES1));
+            write_cptr_el2(CptrEl2::from_bits_retain(CPTR_EL2_RES1));
+            write_hcr_el2(HcrEl2::RW);
         }
+        write_cnthctl_el2(CnthctlEl2::from_bits_retain(3));
+        write_cntvoff_el2(CntvoffEl2::from_bits_retain(0));
+        arch::isb();
     } else {
         // SAFETY: EL1's MMU-off reset state for a normal world entered at EL1.
-        unsafe { asm!("msr sctlr_el1, {}", "isb", in(reg) 0x30d0_0800u64, options(nostack)) };
+        unsafe { write_sctlr_el1(SctlrEl1::from_bits_retain(0x30d0_0800)) };
+        arch::isb();
     }
     crate::gic::init_cpu(index);
 }

@@ -143,8 +143,7 @@ static RELEASE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_
 pub fn release_cpu(index: usize) {
     if let Some(r) = RELEASE.get(index) {
         r.store(true, Ordering::Release);
-        // SAFETY: SEV only wakes CPUs waiting in WFE.
-        unsafe { core::arch::asm!("dsb sy", "sev", options(nostack)) };
+        arch::dsb_sev();
     }
 }
 
@@ -253,8 +252,8 @@ extern "C" fn fw_secondary(index: u64) -> ! {
             el3::init_cpu(index);
             el3::enter_ns(index, entry, context);
         }
-        // SAFETY: WFE only waits for an event (SEV from CPU_ON).
-        unsafe { core::arch::asm!("wfe", options(nomem, nostack)) };
+        // Woken by the SEV of CPU_ON.
+        arch::wfe();
     }
 }
 
@@ -267,8 +266,7 @@ pub fn park(index: usize) -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    // SAFETY: masking exceptions only.
-    unsafe { core::arch::asm!("msr daifset, #0xf", options(nomem, nostack)) };
+    arch::mask_all();
     let _ = core::fmt::Write::write_fmt(
         &mut console::Raw,
         format_args!("\nfirmware panic: {info}\n"),

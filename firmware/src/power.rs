@@ -50,8 +50,7 @@ fn raise(l: Line) {
 
 fn halt() -> ! {
     loop {
-        // SAFETY: waiting only.
-        unsafe { core::arch::asm!("wfi", options(nomem, nostack)) };
+        arch::wfi();
     }
 }
 

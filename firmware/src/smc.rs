@@ -7,7 +7,7 @@
 //! firmware bugs: reported, then the system stops.
 
 use crate::{console, fwlog, power};
-use core::arch::{asm, global_asm};
+use core::arch::global_asm;
 use psci_el3::{Action, Psci};
 
 pub use trapframe::Frame;
@@ -24,18 +24,15 @@ el3_vectors:
 );
 
 fn esr() -> u64 {
-    let v: u64;
-    // SAFETY: reading ESR_EL3 has no side effects.
-    unsafe { asm!("mrs {}, esr_el3", out(reg) v, options(nomem, nostack)) };
-    v
+    arm_sysregs::el3::accessors::read_esr_el3().bits()
 }
 
 fn this_cpu() -> usize {
-    let v: u64;
-    // SAFETY: reading MPIDR_EL1 has no side effects.
-    unsafe { asm!("mrs {}, mpidr_el1", out(reg) v, options(nomem, nostack)) };
-    (v & 0xff) as usize
+    (arm_sysregs::el1::accessors::read_mpidr_el1().bits() & 0xff) as usize
 }
+
+// arm-sysregs 0.5.2 has no FAR_EL3 accessor: this defines one with its own macro.
+arm_sysregs::read_sysreg!(far_el3, u64, safe);
 
 /// EC of an SMC executed in AArch64 state (Arm ARM D24.2.40).
 const EC_SMC64: u64 = 0x17;
@@ -89,9 +86,9 @@ extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
                 crate::release_cpu(target);
             }
             Action::Standby => {
-                // SAFETY: WFI waits for an interrupt; SCR_EL3 leaves IRQs to the lower ELs, so
-                // a pending one wakes us and is taken after the ERET.
-                unsafe { asm!("wfi", options(nomem, nostack)) };
+                // SCR_EL3 leaves IRQs to the lower ELs, so a pending one wakes us and is taken
+                // after the ERET.
+                arch::wfi();
                 frame.x[..4].copy_from_slice(&[0, 0, 0, 0]);
             }
             Action::ParkCaller => crate::park(cpu),
@@ -146,9 +143,7 @@ fn psci_event(fid: u32, x: &[u64; 8], action: &Action) {
 #[unsafe(no_mangle)]
 extern "C" fn el3_unexpected(frame: &mut Frame, kind: u64) {
     let esr = esr();
-    let far: u64;
-    // SAFETY: reading FAR_EL3 has no side effects.
-    unsafe { asm!("mrs {}, far_el3", out(reg) far, options(nomem, nostack)) };
+    let far = read_far_el3();
     let _ = core::fmt::Write::write_fmt(
         &mut console::Raw,
         format_args!(

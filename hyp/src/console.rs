@@ -42,20 +42,9 @@ fn put(base: usize, b: u8) {
 /// Microseconds since reset, from the physical counter (the same clock as the kernel's and
 /// the firmware's event times).
 fn now_us() -> u64 {
-    let (count, hz): (u64, u64);
-    // SAFETY: CNTPCT_EL0 and CNTFRQ_EL0 are readable at EL2 and reading them has no side
-    // effects; the ISB orders the count after the code before it.
-    unsafe {
-        core::arch::asm!(
-            "isb",
-            "mrs {c}, cntpct_el0",
-            "mrs {f}, cntfrq_el0",
-            c = out(reg) count,
-            f = out(reg) hz,
-            options(nomem, nostack, preserves_flags)
-        )
-    };
-    catena_event::ticks_to_us(count, hz)
+    use arm_sysregs::el0::accessors::{read_cntfrq_el0, read_cntpct_el0};
+    arch::isb();
+    catena_event::ticks_to_us(read_cntpct_el0().bits(), read_cntfrq_el0().bits())
 }
 
 /// Emits one `@event` line.

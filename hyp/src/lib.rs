@@ -27,7 +27,15 @@ mod console;
 mod stage2;
 
 use alloc::vec::Vec;
-use core::arch::asm;
+use arm_sysregs::el1::accessors::{
+    read_mpidr_el1, read_vbar_el1, write_elr_el1, write_esr_el1, write_far_el1, write_spsr_el1,
+};
+use arm_sysregs::el1::registers::{ElrEl1, EsrEl1, FarEl1, SpsrEl1};
+use arm_sysregs::el2::accessors::{
+    read_esr_el2, read_far_el2, read_hcr_el2, read_hpfar_el2, read_tpidr_el2, write_hcr_el2,
+    write_tpidr_el2, write_vtcr_el2, write_vttbr_el2,
+};
+use arm_sysregs::el2::registers::{HcrEl2, TpidrEl2, VtcrEl2, VttbrEl2};
 use core::sync::atomic::{AtomicU64, Ordering};
 use ffa_proxy::{Platform, Proxy};
 use pageown::Ownership;
@@ -155,9 +163,7 @@ static LAST_FAULT_IPA: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX
 
 /// This CPU's index in the hyp (TPIDR_EL2, set when the CPU entered the hyp).
 fn this_cpu() -> usize {
-    let v: u64;
-    // SAFETY: reading TPIDR_EL2 has no side effects; only the hyp writes it.
-    unsafe { asm!("mrs {}, tpidr_el2", out(reg) v, options(nomem, nostack)) };
+    let v = read_tpidr_el2().bits();
     usize::try_from(v).map_or(MAX_CPUS - 1, |i| i.min(MAX_CPUS - 1))
 }
 
@@ -201,27 +207,21 @@ fn forward_smc(x: &[u64; 18]) -> [u64; 18] {
 }
 
 fn mpidr() -> u64 {
-    let v: u64;
-    // SAFETY: reading MPIDR_EL1 has no side effects.
-    unsafe { asm!("mrs {}, mpidr_el1", out(reg) v, options(nomem, nostack)) };
-    v & 0xff_00ff_ffff
+    read_mpidr_el1().bits() & 0xff_00ff_ffff
 }
 
 fn sysreg_esr_far_hpfar() -> (u64, u64, u64) {
-    let (esr, far, hpfar): (u64, u64, u64);
-    // SAFETY: reading the EL2 syndrome registers has no side effects.
-    unsafe {
-        asm!("mrs {}, esr_el2", "mrs {}, far_el2", "mrs {}, hpfar_el2",
-             out(reg) esr, out(reg) far, out(reg) hpfar, options(nomem, nostack))
-    };
-    (esr, far, hpfar)
+    (
+        read_esr_el2().bits(),
+        read_far_el2().bits(),
+        read_hpfar_el2().bits(),
+    )
 }
 
 /// EL2 exception classes (Arm ARM D24.2.40).
 const EC_HVC64: u64 = 0x16;
 const EC_SMC64: u64 = 0x17;
-const EC_IABT_LOW: u64 = 0x20;
-const EC_DABT_LOW: u64 = 0x24;
+use hyp_abi::{EC_DABT_LOW, EC_IABT_LOW};
 
 /// The hyp's entry for every trap from the host.
 #[unsafe(no_mangle)]
@@ -452,8 +452,9 @@ fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
         .position(|m| *m == mpidr())
         .ok_or(HvcError::BadConfig)?;
     let fin = hyp_abi::Finalise::new(boot)?;
-    // SAFETY: TPIDR_EL2 holds this CPU's index for the hyp; nothing else uses it.
-    unsafe { asm!("msr tpidr_el2, {}", in(reg) boot as u64, options(nomem, nostack)) };
+    // SAFETY: TPIDR_EL2 holds this CPU's index for the hyp; nothing else reads it as anything
+    // else, and the host cannot reach it.
+    unsafe { write_tpidr_el2(TpidrEl2::from_bits_retain(boot as u64)) };
     console::set_uart(cfg.uart);
     let mut carve = cfg.hyp.clone();
     carve.extend(cfg.secure.iter().copied());
@@ -469,12 +470,17 @@ fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
         (Ok(_), Err(e)) => alloc::format!("refused:{e:?}"),
     };
     // Read back from the hardware, not assumed: HCR_EL2.TSC (bit 19) traps host SMCs here.
-    let hcr: u64;
-    // SAFETY: reading HCR_EL2 has no side effects.
-    unsafe { asm!("mrs {}, hcr_el2", out(reg) hcr, options(nomem, nostack)) };
+    let hcr = read_hcr_el2();
     console::event(catena_event::Kind::Hyp, |e| {
         e.str("state", "installed")
-            .str("smc_trap", if hcr & (1 << 19) != 0 { "on" } else { "off" })
+            .str(
+                "smc_trap",
+                if hcr.contains(HcrEl2::TSC) {
+                    "on"
+                } else {
+                    "off"
+                },
+            )
             .str("ffa", &ffa)
             .str("ffa_buffers", &buffers)
             .u64("cpus", cfg.cpus.len() as u64)
@@ -492,26 +498,18 @@ fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
 }
 
 fn enable_stage2(vtcr: u64, vttbr: u64) {
-    // SAFETY: VTCR/VTTBR describe the host stage-2 just built in hyp memory; setting HCR_EL2.VM
-    // makes every host access go through it; the TLB is invalidated for the host's VMID.
+    // SAFETY: VTCR/VTTBR describe the host stage-2 just built in hyp memory, which stays alive
+    // (in the hyp's state) while any CPU uses it; HCR_EL2.VM then makes every host access go
+    // through it, and the host's stale translations are dropped.
     unsafe {
-        asm!(
-            "msr vtcr_el2, {vtcr}",
-            "msr vttbr_el2, {vttbr}",
-            "isb",
-            "mrs {t}, hcr_el2",
-            "orr {t}, {t}, #1",
-            "msr hcr_el2, {t}",
-            "isb",
-            "tlbi vmalls12e1",
-            "dsb nsh",
-            "isb",
-            vtcr = in(reg) vtcr,
-            vttbr = in(reg) vttbr,
-            t = out(reg) _,
-            options(nostack)
-        )
-    };
+        write_vtcr_el2(VtcrEl2::from_bits_retain(vtcr));
+        write_vttbr_el2(VttbrEl2::from_bits_retain(vttbr));
+    }
+    arch::isb();
+    // SAFETY: as above; only VM is added to the host's HCR_EL2.
+    unsafe { write_hcr_el2(read_hcr_el2() | HcrEl2::VM) };
+    arch::isb();
+    arch::tlbi_vmalls12e1();
 }
 
 /// Reports this CPU's stage-2, and finalise when it is complete.
@@ -670,7 +668,7 @@ fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
         ..st.cfg.install
     };
     let pa = b as *const InstallParams as u64;
-    clean_to_poc(pa, size_of::<InstallParams>() as u64);
+    arch::clean_to_poc(pa, size_of::<InstallParams>() as u64);
     drop(boots);
     unsafe extern "C" {
         fn hyp_secondary_entry();
@@ -692,17 +690,6 @@ fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
     }
     drop(g);
     frame.x[..18].copy_from_slice(&r);
-}
-
-fn clean_to_poc(base: u64, len: u64) {
-    let mut a = base & !63;
-    while a < base + len {
-        // SAFETY: DC CVAC writes a cache line back; memory contents are unchanged.
-        unsafe { asm!("dc cvac, {}", in(reg) a, options(nostack)) };
-        a += 64;
-    }
-    // SAFETY: barrier only.
-    unsafe { asm!("dsb sy", options(nostack)) };
 }
 
 #[repr(C, align(16))]
@@ -752,40 +739,17 @@ fn stage2_fault(frame: &mut Frame, esr: u64, far: u64, hpfar: u64) {
 /// take, with ESR_EL1 built from the EL2 syndrome (same class, current-EL form, external
 /// abort status) and FAR_EL1 = the faulting address.
 fn inject_abort(frame: &mut Frame, esr: u64, far: u64) {
-    let ec = match esr >> 26 {
-        EC_IABT_LOW => 0x21,
-        _ => 0x25,
-    };
-    // IL from the trap; ISS: WnR kept for data aborts, DFSC/IFSC = 0x10 (synchronous external
-    // abort).
-    let il = esr & (1 << 25);
-    let wnr = if ec == 0x25 { esr & (1 << 6) } else { 0 };
-    let esr1 = (ec << 26) | il | wnr | 0x10;
-    let vbar: u64;
-    // SAFETY: writes the EL1 exception registers the host's vector will read, and reads
-    // VBAR_EL1; the frame's ELR/SPSR then send the host to its current-EL sync vector with
-    // exceptions masked, exactly as a taken exception would.
+    let i = hyp_abi::inject(esr, frame.spsr);
+    // SAFETY: writes the EL1 exception registers the host's vector will read (syndrome,
+    // address, return address and state of the faulting instruction); the frame's ELR/SPSR
+    // then send the host to its sync vector with exceptions masked, exactly as a taken
+    // exception would. The host is not running while the hyp handles its trap.
     unsafe {
-        asm!(
-            "msr esr_el1, {esr}",
-            "msr far_el1, {far}",
-            "msr elr_el1, {elr}",
-            "msr spsr_el1, {spsr}",
-            "mrs {vbar}, vbar_el1",
-            esr = in(reg) esr1,
-            far = in(reg) far,
-            elr = in(reg) frame.elr,
-            spsr = in(reg) frame.spsr,
-            vbar = out(reg) vbar,
-            options(nostack)
-        )
-    };
-    // From EL1h (SPSR.M = 0b0101) the vector is "current EL with SPx" (+0x200); from EL1t +0.
-    let offset = if frame.spsr & 0xf == 0b0101 {
-        0x200
-    } else {
-        0x0
-    };
-    frame.elr = vbar + offset;
-    frame.spsr = 0x3c5;
+        write_esr_el1(EsrEl1::from_bits_retain(i.esr_el1));
+        write_far_el1(FarEl1::from_bits_retain(far));
+        write_elr_el1(ElrEl1::from_bits_retain(frame.elr));
+        write_spsr_el1(SpsrEl1::from_bits_retain(frame.spsr));
+    }
+    frame.elr = read_vbar_el1().bits() + i.vector_offset;
+    frame.spsr = i.spsr;
 }

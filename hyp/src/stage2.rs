@@ -7,7 +7,6 @@ use crate::Config;
 use aarch64_paging::descriptor::Stage2Attributes as S2;
 use aarch64_paging::idmap::IdMap;
 use aarch64_paging::paging::{MemoryRegion, Stage2};
-use core::arch::asm;
 use pageown::Ownership;
 
 /// 39-bit IPA space, starting at level 1 (no concatenated root tables in aarch64-paging).
@@ -43,10 +42,7 @@ pub struct HostStage2 {
 }
 
 fn pa_range() -> u64 {
-    let v: u64;
-    // SAFETY: reading ID_AA64MMFR0_EL1 has no side effects.
-    unsafe { asm!("mrs {}, id_aa64mmfr0_el1", out(reg) v, options(nomem, nostack)) };
-    (v & 0xf).min(5)
+    (arm_sysregs::el1::accessors::read_id_aa64mmfr0_el1().bits() & 0xf).min(5)
 }
 
 fn page_round(b: u64, s: u64) -> (usize, usize) {
@@ -126,17 +122,8 @@ impl HostStage2 {
         self.map
             .map_range(&MemoryRegion::new(base as usize, end as usize), flags)
             .map_err(|_| "aarch64-paging refused the stage-2 change")?;
-        // SAFETY: invalidates stage-1+2 TLB entries for the host's VMID on every CPU, so no CPU
-        // keeps using the old permission.
-        unsafe {
-            asm!(
-                "dsb ishst",
-                "tlbi vmalls12e1is",
-                "dsb ish",
-                "isb",
-                options(nostack)
-            )
-        };
+        // Every CPU drops the host's stale translations, so none keeps the old permission.
+        arch::tlbi_vmalls12e1is();
         Ok(())
     }
 }

@@ -7,7 +7,6 @@
 
 use alloc::string::String;
 use catena_event::EventWriter;
-use core::arch::asm;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use dtinfo::Range;
@@ -72,22 +71,18 @@ impl Write for Emergency {
 }
 
 /// Masks IRQs for the guard's lifetime, restoring the previous mask on drop.
-pub struct IrqGuard(u64);
+pub struct IrqGuard(arch::Daif);
 
 impl IrqGuard {
     /// Masks IRQs.
     pub fn new() -> Self {
-        let daif: u64;
-        // SAFETY: reads DAIF and sets the I bit; touches no memory.
-        unsafe { asm!("mrs {}, daif", "msr daifset, #2", out(reg) daif, options(nomem, nostack)) };
-        IrqGuard(daif)
+        IrqGuard(arch::irq_save())
     }
 }
 
 impl Drop for IrqGuard {
     fn drop(&mut self) {
-        // SAFETY: restores the DAIF value read in `new`.
-        unsafe { asm!("msr daif, {}", in(reg) self.0, options(nomem, nostack)) };
+        arch::irq_restore(self.0);
     }
 }
 

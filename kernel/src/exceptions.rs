@@ -7,7 +7,7 @@
 //! reason=exception:<class>` on the lock-free console path, then power off.
 
 use crate::console::{self, Emergency};
-use core::arch::{asm, global_asm};
+use core::arch::global_asm;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -97,7 +97,7 @@ pub fn probe_read(addr: u64) -> Result<u64, u64> {
     // The address is deliberately not known to be mapped; nothing is written but the slot
     // (`Fixup` is repr(C): pc at +0, resume at +8).
     unsafe {
-        asm!(
+        core::arch::asm!(
             "adr {tmp}, 1f",
             "str {tmp}, [{slot}]",
             "adr {tmp}, 2f",
@@ -127,12 +127,8 @@ pub fn probe_read(addr: u64) -> Result<u64, u64> {
 }
 
 fn read_esr_far() -> (u64, u64) {
-    let (esr, far): (u64, u64);
-    // SAFETY: reading ESR_EL1 and FAR_EL1 has no side effects.
-    unsafe {
-        asm!("mrs {}, esr_el1", "mrs {}, far_el1", out(reg) esr, out(reg) far, options(nomem, nostack))
-    };
-    (esr, far)
+    use arm_sysregs::el1::accessors::{read_esr_el1, read_far_el1};
+    (read_esr_el1().bits(), read_far_el1().bits())
 }
 
 /// Set once the kernel is failing, so a fault inside the failure path does not recurse.
@@ -226,8 +222,7 @@ pub fn finish_fail(reason: &str) -> ! {
 
 /// The panic path: report on the lock-free console and fail the boot.
 pub fn fatal_panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    // SAFETY: masking interrupts only.
-    unsafe { asm!("msr daifset, #0xf", options(nomem, nostack)) };
+    arch::mask_all();
     if FAILING.swap(true, Ordering::SeqCst) {
         halt();
     }
@@ -247,13 +242,13 @@ pub fn fatal_panic(info: &core::panic::PanicInfo<'_>) -> ! {
 /// Stops this CPU for good.
 pub fn halt() -> ! {
     loop {
-        // SAFETY: masks interrupts and waits; no memory is touched.
-        unsafe { asm!("msr daifset, #0xf", "wfe", options(nomem, nostack)) };
+        arch::mask_all();
+        arch::wfe();
     }
 }
 
 /// Enables IRQs on this CPU.
 pub fn irq_enable() {
-    // SAFETY: clears DAIF.I; handlers are installed (VBAR_EL1 is set in entry).
-    unsafe { asm!("msr daifclr, #2", options(nomem, nostack)) };
+    // Handlers are installed: VBAR_EL1 is set in entry, the GIC in the irqchip initcall.
+    arch::irq_enable();
 }

@@ -9,7 +9,6 @@
 
 use crate::console::IrqGuard;
 use core::alloc::{GlobalAlloc, Layout};
-use core::arch::asm;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dtinfo::Range;
@@ -25,10 +24,7 @@ static HYP_POOL: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 static BUILDING_HYP: AtomicBool = AtomicBool::new(false);
 
 fn at_el2() -> bool {
-    let el: u64;
-    // SAFETY: reading CurrentEL has no side effects.
-    unsafe { asm!("mrs {}, CurrentEL", out(reg) el, options(nomem, nostack)) };
-    (el >> 2) & 3 == 2
+    (arm_sysregs::el0::accessors::read_currentel().bits() >> 2) & 3 == 2
 }
 
 fn in_hyp_pool(p: usize) -> bool {

@@ -8,7 +8,6 @@ use crate::boot::boot;
 use crate::{console, heap, mm, smp};
 use alloc::vec::Vec;
 use catena_hyp::{Config, Hvc, HvcError, InstallParams, asm::HVC_STUB_INSTALL};
-use core::arch::asm;
 use core::sync::atomic::{AtomicBool, Ordering};
 use dtinfo::Range;
 use initcall::InitError;
@@ -29,17 +28,13 @@ pub fn finalised() -> bool {
     FINALISED.load(Ordering::Acquire)
 }
 
-/// A hypercall: x0..x3 in, x0..x3 out.
+/// A hypercall (SMCCC HVC64): x0 = the ID, x1 the argument; x0..x3 of the reply.
 pub fn hvc_call(x0: u64, x1: u64) -> [u64; 4] {
-    let (r0, r1, r2, r3): (u64, u64, u64, u64);
-    // SAFETY: HVC traps to the hyp (or its boot stub); the hyp changes no kernel memory and
-    // follows SMCCC register use (results in x0-x3, x4-x17 may be clobbered).
-    unsafe {
-        asm!("hvc #0",
-             inout("x0") x0 => r0, inout("x1") x1 => r1, out("x2") r2, out("x3") r3,
-             clobber_abi("C"), options(nostack))
-    };
-    [r0, r1, r2, r3]
+    let mut args = [0u64; 17];
+    args[0] = x1;
+    // Hypercall IDs are SMCCC function IDs: 32 bits (lib/hyp-abi keeps them there).
+    let r = smccc::hvc64(x0 as u32, args);
+    [r[0], r[1], r[2], r[3]]
 }
 
 /// HCR_EL2 for the host: RW (EL1 is AArch64) and TSC (every host SMC traps to the hyp).

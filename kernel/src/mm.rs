@@ -80,9 +80,7 @@ pub fn image_range() -> Range {
 }
 
 fn pa_range_bits() -> u64 {
-    let mmfr0: u64;
-    // SAFETY: reading ID_AA64MMFR0_EL1 has no side effects.
-    unsafe { asm!("mrs {}, id_aa64mmfr0_el1", out(reg) mmfr0, options(nomem, nostack)) };
+    let mmfr0 = arm_sysregs::el1::accessors::read_id_aa64mmfr0_el1().bits();
     // TCR.IPS takes the same encoding as ID_AA64MMFR0_EL1.PARange (max 48 bits: 0b101).
     (mmfr0 & 0xf).min(5)
 }
@@ -91,13 +89,6 @@ fn pa_range_bits() -> u64 {
 /// walks disabled, IPS from the CPU's PA range.
 pub fn tcr() -> u64 {
     (64 - VA_BITS) | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23) | (pa_range_bits() << 32)
-}
-
-fn dcache_line() -> u64 {
-    let ctr: u64;
-    // SAFETY: reading CTR_EL0 has no side effects.
-    unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
-    4 << ((ctr >> 16) & 0xf)
 }
 
 /// Data-cache maintenance to the point of coherency, by VA.
@@ -110,22 +101,12 @@ enum DcOp {
 }
 
 fn dcache(r: Range, op: DcOp) {
-    let line = dcache_line();
-    let mut a = r.base & !(line - 1);
-    while a < r.end() {
+    match op {
         // SAFETY: DC IVAC is only used while the MMU is off (on the image, and on the DTB after
-        // NOPs were stripped), when no dirty data of ours can be in the cache; DC CVAC writes a
-        // line back and changes no memory.
-        unsafe {
-            match op {
-                DcOp::Invalidate => asm!("dc ivac, {}", in(reg) a, options(nostack)),
-                DcOp::Clean => asm!("dc cvac, {}", in(reg) a, options(nostack)),
-            }
-        }
-        a += line;
+        // NOPs were stripped), when no dirty data of ours can be in the cache.
+        DcOp::Invalidate => unsafe { arch::invalidate(r.base, r.size) },
+        DcOp::Clean => arch::clean_to_poc(r.base, r.size),
     }
-    // SAFETY: barrier only.
-    unsafe { asm!("dsb sy", options(nostack)) };
 }
 
 /// Cleans the data cache to the point of coherency over `r` (for readers with the MMU off).
@@ -343,8 +324,8 @@ pub fn init_final(platform: &Platform) -> Result<MapStats, &'static str> {
     // nothing in use becomes unmapped; the TLB is invalidated right after the switch.
     unsafe {
         map.activate();
-        asm!("tlbi vmalle1", "dsb nsh", "isb", options(nostack));
     }
+    arch::tlbi_vmalle1();
     let root = map.root_address().0 as u64;
     CONFIG.call_once(|| MmuConfig {
         ttbr0: root | ((ASID as u64) << 48),

@@ -4,7 +4,8 @@ use crate::entry::SecondaryBoot;
 use crate::{console, gic, mm, time};
 use alloc::boxed::Box;
 use alloc::vec;
-use core::arch::asm;
+use arm_sysregs::el1::accessors::{read_mpidr_el1, read_tpidr_el1, write_tpidr_el1};
+use arm_sysregs::el1::registers::TpidrEl1;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use dtinfo::Range;
 
@@ -19,24 +20,19 @@ unsafe extern "C" {
 
 /// This CPU's linear index (TPIDR_EL1, set at bring-up).
 pub fn this_cpu() -> usize {
-    let v: u64;
-    // SAFETY: reading TPIDR_EL1 has no side effects.
-    unsafe { asm!("mrs {}, tpidr_el1", out(reg) v, options(nomem, nostack)) };
-    v as usize
+    read_tpidr_el1().bits() as usize
 }
 
 /// Sets this CPU's linear index.
 pub fn set_this_cpu(cpu: usize) {
-    // SAFETY: TPIDR_EL1 is the kernel's per-CPU index register; nothing else uses it.
-    unsafe { asm!("msr tpidr_el1, {}", in(reg) cpu as u64, options(nomem, nostack)) };
+    // SAFETY: TPIDR_EL1 is the kernel's per-CPU index register; nothing else reads it as
+    // anything but this CPU's index.
+    unsafe { write_tpidr_el1(TpidrEl1::from_bits_retain(cpu as u64)) };
 }
 
 /// This CPU's MPIDR affinity bits.
 pub fn mpidr() -> u64 {
-    let v: u64;
-    // SAFETY: reading MPIDR_EL1 has no side effects.
-    unsafe { asm!("mrs {}, mpidr_el1", out(reg) v, options(nomem, nostack)) };
-    v & 0xff_00ff_ffff
+    read_mpidr_el1().bits() & 0xff_00ff_ffff
 }
 
 /// Result of bringing up one CPU.
@@ -133,8 +129,7 @@ extern "C" fn secondary_main(boot: &SecondaryBoot, entry_el: u64) -> ! {
             f();
             WORK_DONE.fetch_or(1 << cpu, Ordering::Release);
         }
-        // SAFETY: WFE only waits.
-        unsafe { asm!("wfe", options(nomem, nostack)) };
+        arch::wfe();
     }
 }
 
@@ -154,8 +149,7 @@ pub fn run_on(cpu: usize, f: fn()) -> bool {
     }
     WORK_DONE.fetch_and(!(1 << cpu), Ordering::AcqRel);
     WORK.lock()[cpu] = Some(f);
-    // SAFETY: SEV only wakes CPUs waiting in WFE.
-    unsafe { asm!("dsb sy", "sev", options(nomem, nostack)) };
+    arch::dsb_sev();
     time::wait_until(1_000_000, || {
         WORK_DONE.load(Ordering::Acquire) & (1 << cpu) != 0
     })
@@ -181,8 +175,7 @@ pub fn finalise_secondaries() -> u32 {
     FINALISED_CPUS.fetch_or(me, Ordering::Release);
     FINALISE_TRIED.fetch_or(me, Ordering::Release);
     FINALISE_REQ.store(true, Ordering::Release);
-    // SAFETY: SEV only wakes CPUs waiting in WFE.
-    unsafe { asm!("dsb sy", "sev", options(nomem, nostack)) };
+    arch::dsb_sev();
     let online = ONLINE.load(Ordering::Acquire);
     time::wait_until(1_000_000, || {
         FINALISE_TRIED.load(Ordering::Acquire) & online == online

@@ -1,23 +1,16 @@
 //! Time from the architected counter (CNTVCT_EL0 at CNTFRQ_EL0).
 
-use core::arch::asm;
+use arm_sysregs::el0::accessors::{read_cntfrq_el0, read_cntvct_el0};
 
 /// The counter frequency in Hz.
 pub fn counter_hz() -> u64 {
-    let f: u64;
-    // SAFETY: reading CNTFRQ_EL0 has no side effects.
-    unsafe { asm!("mrs {}, cntfrq_el0", out(reg) f, options(nomem, nostack, preserves_flags)) };
-    f
+    read_cntfrq_el0().bits()
 }
 
-/// The virtual counter.
+/// The virtual counter (after an ISB, so it is read after the code before it).
 pub fn counter() -> u64 {
-    let c: u64;
-    // SAFETY: reading CNTVCT_EL0 has no side effects; the ISB orders it after earlier code.
-    unsafe {
-        asm!("isb", "mrs {}, cntvct_el0", out(reg) c, options(nomem, nostack, preserves_flags))
-    };
-    c
+    arch::isb();
+    read_cntvct_el0().bits()
 }
 
 /// Microseconds since the counter started at reset (0 if the frequency is unknown). The

@@ -262,9 +262,67 @@ impl Finalise {
     }
 }
 
+/// An abort the hyp gives the host in place of a stage-2 fault: what the host's EL1 sees, as
+/// if the access had hit an external abort with no hyp in the way (Arm ARM D1.10 "Exception
+/// entry"; ESR layout D24.2.40).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Injection {
+    /// ESR_EL1: the current-EL form of the trapped class (data 0x24 -> 0x25, instruction
+    /// 0x20 -> 0x21), IL from the trap, WnR kept for data aborts, FSC 0x10 (synchronous
+    /// external abort, not on a table walk).
+    pub esr_el1: u64,
+    /// Offset of the host's vector from VBAR_EL1: "current EL with SPx" (+0x200) when the
+    /// host ran at EL1h, "current EL with SP0" (+0) at EL1t.
+    pub vector_offset: u64,
+    /// SPSR the host enters its vector with: EL1h, DAIF masked.
+    pub spsr: u64,
+}
+
+/// Exception classes of aborts from a lower EL (what the hyp traps).
+pub const EC_IABT_LOW: u64 = 0x20;
+/// See [`EC_IABT_LOW`].
+pub const EC_DABT_LOW: u64 = 0x24;
+
+/// The abort to inject for a stage-2 fault with syndrome `esr_el2`, taken from the host
+/// running with `spsr` (SPSR_EL2 at the trap).
+pub fn inject(esr_el2: u64, spsr: u64) -> Injection {
+    let ec = match esr_el2 >> 26 {
+        EC_IABT_LOW => 0x21,
+        _ => 0x25,
+    };
+    let il = esr_el2 & (1 << 25);
+    let wnr = if ec == 0x25 { esr_el2 & (1 << 6) } else { 0 };
+    Injection {
+        esr_el1: (ec << 26) | il | wnr | 0x10,
+        vector_offset: if spsr & 0xf == 0b0101 { 0x200 } else { 0 },
+        spsr: 0x3c5,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stage2_faults_become_external_aborts_at_the_host_s_current_el() {
+        // A write by the host at EL1h, stage-2 translation fault level 3 (DFSC 0x07), IL=1.
+        let dabt = (EC_DABT_LOW << 26) | (1 << 25) | (1 << 6) | 0x07;
+        let i = inject(dabt, 0x3c5);
+        assert_eq!(i.esr_el1 >> 26, 0x25, "data abort, current EL");
+        assert_eq!(i.esr_el1 & (1 << 25), 1 << 25, "IL kept");
+        assert_eq!(i.esr_el1 & (1 << 6), 1 << 6, "WnR kept");
+        assert_eq!(i.esr_el1 & 0x3f, 0x10, "synchronous external abort");
+        assert_eq!(i.vector_offset, 0x200);
+        assert_eq!(i.spsr, 0x3c5);
+        // A read: WnR clear stays clear; this is what the decoded report calls external-abort.
+        assert_eq!(inject(dabt & !(1 << 6), 0x3c5).esr_el1 & (1 << 6), 0);
+        // An instruction fetch from EL1t: instruction abort, never WnR, the SP0 vector.
+        let iabt = (EC_IABT_LOW << 26) | (1 << 25) | (1 << 6) | 0x07;
+        let i = inject(iabt, 0x3c4);
+        assert_eq!(i.esr_el1 >> 26, 0x21);
+        assert_eq!(i.esr_el1 & (1 << 6), 0);
+        assert_eq!(i.vector_offset, 0);
+    }
 
     #[test]
     fn ids_round_trip_and_unknown_ids_are_none() {

@@ -1,0 +1,180 @@
+//! aarch64 instructions shared by the firmware (EL3), the hyp (EL2) and the kernel (EL1)
+//! that are not system-register reads or writes (those go through `arm-sysregs`): barriers,
+//! cache maintenance by VA, TLB invalidation, and the wait/wake hints.
+//!
+//! Owns: one `asm!` per instruction, each with the claim that makes it sound. Must not: hold
+//! policy. On other architectures (host builds and tests of crates that depend on it) every
+//! function is a no-op, so logic that calls them still runs under test.
+#![no_std]
+
+#[cfg(target_arch = "aarch64")]
+macro_rules! insn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident() = $text:literal) => {
+        $(#[$m])*
+        #[inline(always)]
+        $vis fn $name() {
+            // SAFETY: see the function's documentation: the instruction changes no memory that
+            // Rust code can observe and leaves every register but the flags it names alone.
+            unsafe { core::arch::asm!($text, options(nostack, preserves_flags)) };
+        }
+    };
+}
+
+#[cfg(not(target_arch = "aarch64"))]
+macro_rules! insn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident() = $text:literal) => {
+        $(#[$m])*
+        #[inline(always)]
+        $vis fn $name() {}
+    };
+}
+
+insn!(
+    /// ISB: later instructions see earlier system-register writes.
+    pub fn isb() = "isb");
+insn!(
+    /// DSB SY: earlier memory accesses complete, full system.
+    pub fn dsb_sy() = "dsb sy");
+insn!(
+    /// DSB ISH: earlier memory accesses complete, inner shareable domain.
+    pub fn dsb_ish() = "dsb ish");
+insn!(
+    /// DSB ISHST: earlier stores complete, inner shareable domain.
+    pub fn dsb_ishst() = "dsb ishst");
+insn!(
+    /// DSB NSH: earlier memory accesses complete, this CPU.
+    pub fn dsb_nsh() = "dsb nsh");
+insn!(
+    /// SEV after DSB SY: every CPU waiting in WFE wakes and sees the stores before it.
+    pub fn dsb_sev() = "dsb sy\nsev");
+insn!(
+    /// WFE: wait for an event (or an interrupt); may return at any time.
+    pub fn wfe() = "wfe");
+insn!(
+    /// WFI: wait for an interrupt; may return at any time.
+    pub fn wfi() = "wfi");
+insn!(
+    /// TLBI VMALLE1 + DSB NSH + ISB: this CPU forgets its EL1&0 translations.
+    pub fn tlbi_vmalle1() = "tlbi vmalle1\ndsb nsh\nisb");
+insn!(
+    /// TLBI VMALLS12E1 + DSB NSH + ISB: this CPU forgets stage-1 and stage-2 translations of
+    /// the current VMID (EL2 only).
+    pub fn tlbi_vmalls12e1() = "tlbi vmalls12e1\ndsb nsh\nisb");
+insn!(
+    /// DSB ISHST + TLBI VMALLS12E1IS + DSB ISH + ISB: every CPU forgets stage-1 and stage-2
+    /// translations of the current VMID (EL2 only), after earlier table writes are visible.
+    pub fn tlbi_vmalls12e1is() = "dsb ishst\ntlbi vmalls12e1is\ndsb ish\nisb");
+insn!(
+    /// TLBI ALLE2 + DSB NSH + ISB: this CPU forgets its EL2 translations (EL2 only).
+    pub fn tlbi_alle2() = "tlbi alle2\ndsb nsh\nisb");
+
+/// The smallest data cache line of any cache this CPU maintains (4 << CTR_EL0.DminLine
+/// bytes): maintenance by VA steps by this, so it touches every line.
+pub fn dcache_line() -> u64 {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let ctr = arm_sysregs::el0::accessors::read_ctr_el0().bits();
+        4 << ((ctr >> 16) & 0xf)
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    64
+}
+
+/// DC CVAC over `[base, base + len)`, then DSB SY: the range's dirty lines reach the point of
+/// coherency, for a reader with its MMU or caches off. Memory contents do not change.
+pub fn clean_to_poc(base: u64, len: u64) {
+    let line = dcache_line();
+    let mut a = base & !(line - 1);
+    let end = base.saturating_add(len);
+    while a < end {
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: DC CVAC writes a dirty line back; it changes no memory contents and faults
+        // only on an unmapped VA, which the caller's range is not (it names memory it holds).
+        unsafe {
+            core::arch::asm!("dc cvac, {}", in(reg) a, options(nostack, preserves_flags))
+        };
+        a += line;
+    }
+    dsb_sy();
+}
+
+/// DC IVAC over `[base, base + len)`, then DSB SY: the range's lines are discarded, so later
+/// reads see what a non-coherent writer (the MMU-off boot path, a device) put in memory.
+///
+/// # Safety
+/// Dirty data in the range is lost: nothing may have written it through the cache that must
+/// survive, and `base`/`len` must be line-aligned or the caller must own the partial lines at
+/// both ends.
+pub unsafe fn invalidate(base: u64, len: u64) {
+    let line = dcache_line();
+    let mut a = base & !(line - 1);
+    let end = base.saturating_add(len);
+    while a < end {
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: forwarded from the caller (losing dirty lines in the range is allowed).
+        unsafe {
+            core::arch::asm!("dc ivac, {}", in(reg) a, options(nostack, preserves_flags))
+        };
+        a += line;
+    }
+    dsb_sy();
+}
+
+/// The DAIF bits as they were, to give back to [`irq_restore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Daif(u64);
+
+/// Masks IRQs on this CPU (DAIFSet #2) and returns what DAIF was.
+#[inline(always)]
+pub fn irq_save() -> Daif {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let v: u64;
+        // SAFETY: reads DAIF and masks IRQs on this CPU; masking only delays interrupts. Not
+        // `nomem`: the compiler must not move the critical section's memory accesses (a lock
+        // taken after this) to before the mask.
+        unsafe {
+            core::arch::asm!("mrs {}, daif", "msr daifset, #2", out(reg) v,
+                options(nostack, preserves_flags))
+        };
+        Daif(v)
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    Daif(0)
+}
+
+/// Puts DAIF back as [`irq_save`] found it.
+#[inline(always)]
+pub fn irq_restore(d: Daif) {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: DAIF returns to a value this CPU had before (`Daif` comes only from `irq_save`).
+    // Not `nomem`, like `irq_save`: the critical section's accesses stay before it.
+    unsafe {
+        core::arch::asm!("msr daif, {}", in(reg) d.0, options(nostack, preserves_flags))
+    };
+    #[cfg(not(target_arch = "aarch64"))]
+    let _ = d;
+}
+
+/// Unmasks IRQs on this CPU (DAIFClr #2); the caller has installed its vectors and GIC.
+#[inline(always)]
+pub fn irq_enable() {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: IRQs are taken through the vectors the image installed before calling this.
+    unsafe {
+        core::arch::asm!("msr daifclr, #2", options(nomem, nostack, preserves_flags))
+    };
+}
+
+/// Masks every exception this CPU can mask (DAIFSet #0xf): the failure and halt paths.
+#[inline(always)]
+pub fn mask_all() {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: masking only delays asynchronous exceptions.
+    unsafe {
+        core::arch::asm!(
+            "msr daifset, #0xf",
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+}
