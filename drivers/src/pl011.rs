@@ -40,9 +40,11 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
     let regs = NonNull::new(base as *mut PL011Registers).ok_or(ProbeError::Failed("reg at 0"))?;
     // SAFETY: `regs` is the MMIO block the DT gives for this device; the kernel maps every DT
     // device region as Device memory before drivers probe, and the device model binds a device
-    // to one driver only, so this is the only `UniqueMmioPointer` to it. (The emergency print
-    // path writes the data register of the console without this pointer; it is used only when
-    // the kernel is failing.)
+    // to one driver only, so this is the only `UniqueMmioPointer` to it in the kernel. Not the
+    // only writer: the kernel's emergency print path (used only when the kernel is failing)
+    // and the hyp's console (`hyp/src/console.rs`, its reports) poll FR and write DR of the
+    // same UART without it; each access is one 32-bit volatile register access, so a race
+    // interleaves characters and breaks nothing else.
     let uart = Uart::new(unsafe { UniqueMmioPointer::new(regs) });
     if !uart.read_identification().is_valid() {
         return Err(ProbeError::NoDevice);

@@ -19,13 +19,22 @@ const KERNEL_BASE_FILE: &[u8] = b"opt/catena/kernel-base";
 /// The longest command line accepted.
 const CMDLINE_MAX: u32 = 4096;
 
+/// QEMU's fw_cfg MMIO interface (docs/specs/fw_cfg.rst: data at +0, selector at +8).
 struct FwCfg {
     base: usize,
 }
 
 impl FwCfg {
+    /// # Safety
+    /// `base` must be the fw_cfg MMIO block (at least 16 bytes: data and selector), reachable
+    /// with the EL3 MMU off (Device-nGnRnE), and used by nothing else while this value lives:
+    /// selecting an item and reading it are one sequence of register accesses.
+    unsafe fn new(base: usize) -> FwCfg {
+        FwCfg { base }
+    }
+
     fn select(&self, key: u16) {
-        // SAFETY: the fw_cfg selector register of the device the DT names.
+        // SAFETY: the selector register of the fw_cfg block `new`'s caller vouched for.
         unsafe { core::ptr::write_volatile((self.base + 8) as *mut u16, key.to_be()) };
     }
 
@@ -118,7 +127,10 @@ pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
         .first()
         .map(|r| r.base as usize)
         .ok_or("fw_cfg without reg")?;
-    let fw = FwCfg { base };
+    // SAFETY: the DT's `qemu,fw-cfg-mmio` region (QEMU places it in the normal-world device
+    // space, reachable from EL3 with the MMU off); only this boot CPU uses it, before any
+    // other CPU is released.
+    let fw = unsafe { FwCfg::new(base) };
     let mut sig = [0u8; 4];
     fw.select(SEL_SIGNATURE);
     fw.read(&mut sig);

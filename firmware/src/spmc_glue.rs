@@ -10,14 +10,23 @@ use spmc::test_partition::TestPartition;
 use spmc::{Config, NsMemory, Reply, Spmc};
 
 /// Normal-world memory, by physical address (EL3 runs with the MMU off).
-pub struct NsRam;
+pub struct NsRam(());
+
+impl NsRam {
+    /// # Safety
+    /// The value must go only to the SPMC, which reads and writes through it only ranges it
+    /// checked against the DT's normal-world RAM and away from every secure range (see
+    /// `lib/spmc`); anything else holding it could touch any physical address.
+    pub unsafe fn new() -> NsRam {
+        NsRam(())
+    }
+}
 
 impl NsMemory for NsRam {
     fn read(&self, pa: u64, buf: &mut [u8]) {
         for (i, b) in buf.iter_mut().enumerate() {
-            // SAFETY: the SPMC calls this only for ranges it checked against the DT's
-            // normal-world RAM and away from every secure range; volatile byte reads of RAM the
-            // normal world may change concurrently.
+            // SAFETY: by `NsRam::new`'s contract `pa..pa + len` is normal-world RAM the SPMC
+            // validated; volatile byte reads, since the normal world may change it concurrently.
             *b = unsafe { core::ptr::read_volatile((pa as usize + i) as *const u8) };
         }
     }
@@ -44,7 +53,8 @@ pub fn init(p: &Platform) {
         secure,
         exec_ctx: p.cpus.len().max(1) as u16,
     };
-    let mut s = Spmc::new(cfg, NsRam);
+    // SAFETY: the SPMC is the only holder of this `NsRam`.
+    let mut s = Spmc::new(cfg, unsafe { NsRam::new() });
     if s.add_partition(Box::new(TestPartition)).is_err() {
         fwlog!("spmc: test partition refused");
     }

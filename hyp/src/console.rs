@@ -8,8 +8,14 @@ use core::sync::atomic::{AtomicU64, Ordering};
 #[unsafe(link_section = ".hyp.data")]
 static UART: AtomicU64 = AtomicU64::new(0);
 
-/// Sets the UART base (a PL011, mapped in the hyp's stage-1 as device memory).
-pub fn set_uart(base: u64) {
+/// Sets the UART the hyp reports on.
+///
+/// # Safety
+/// `base` must be a PL011 mapped in the hyp's stage-1 as Device memory. The UART is **shared**
+/// with the host's console driver (`drivers/src/pl011.rs`, whose SAFETY claim says so): both
+/// sides only poll FR and write whole bytes to DR, single 32-bit volatile accesses, so the
+/// worst a race does is interleave characters of two lines.
+pub unsafe fn set_uart(base: u64) {
     UART.store(base, Ordering::Relaxed);
 }
 
@@ -29,8 +35,8 @@ impl Write for Raw {
 }
 
 fn put(base: usize, b: u8) {
-    // SAFETY: `base` is the host's stdout PL011 given at init and mapped for the hyp as device
-    // memory; polling FR.TXFF (bit 5, offset 0x18) then writing DR (offset 0) sends one byte.
+    // SAFETY: `base` is the PL011 `set_uart`'s caller vouched for (shared with the host, see
+    // there); polling FR.TXFF (bit 5, offset 0x18) then writing DR (offset 0) sends one byte.
     unsafe {
         while core::ptr::read_volatile((base + 0x18) as *const u32) & (1 << 5) != 0 {
             core::hint::spin_loop();

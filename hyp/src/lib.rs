@@ -114,15 +114,26 @@ pub struct Config {
 pub use hyp_abi::{CpuSet, Hvc, HvcError, MAX_CPUS, Progress};
 
 /// The hyp's platform for the proxy: SMC to EL3, memory by physical address (identity map).
-struct El3;
+struct El3(());
+
+impl El3 {
+    /// # Safety
+    /// The value must go only to the FF-A proxy, which reads and writes through it only its
+    /// own buffers and the host pages it checked (host-owned RAM, mapped in the hyp's stage-1
+    /// for exactly as long as the proxy uses them); anything else holding it could touch any
+    /// physical address the hyp maps.
+    unsafe fn new() -> El3 {
+        El3(())
+    }
+}
 
 impl Platform for El3 {
     fn smc(&mut self, x: [u64; 18]) -> [u64; 18] {
         forward_smc(&x)
     }
     fn read(&self, pa: u64, buf: &mut [u8]) {
-        // SAFETY: the proxy reads only its own buffers and host pages it has checked (host
-        // RAM), all identity mapped in the hyp's stage-1.
+        // SAFETY: by `El3::new`'s contract, the proxy's own buffers or host pages it checked,
+        // identity mapped in the hyp's stage-1.
         unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buf.as_mut_ptr(), buf.len()) }
     }
     fn write(&mut self, pa: u64, data: &[u8]) {
@@ -436,15 +447,9 @@ fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
     // kernel's `Config`, identity mapped, aligned, outside hyp memory (checked above); it is
     // cloned into hyp memory and not read again.
     let cfg: Config = unsafe { (*(frame.x[1] as *const Config)).clone() };
-    if let Err(why) = check_config(&cfg) {
-        if cfg.uart != 0 {
-            console::set_uart(cfg.uart);
-            console::event(catena_event::Kind::Hyp, |e| {
-                e.str("state", "init-refused").str("reason", why)
-            });
-        }
-        return Err(HvcError::BadConfig);
-    }
+    // Refused without a report: a configuration that does not hold together may not name a
+    // UART the hyp can use; the kernel logs the error code.
+    check_config(&cfg).map_err(|_| HvcError::BadConfig)?;
     // The CPU installing the hyp is the one the DT lists with this MPIDR.
     let boot = cfg
         .cpus
@@ -455,11 +460,14 @@ fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
     // SAFETY: TPIDR_EL2 holds this CPU's index for the hyp; nothing else reads it as anything
     // else, and the host cannot reach it.
     unsafe { write_tpidr_el2(TpidrEl2::from_bits_retain(boot as u64)) };
-    console::set_uart(cfg.uart);
+    // SAFETY: before finalise the host is trusted: `cfg.uart` is the console PL011 the kernel
+    // mapped into the hyp's stage-1 (`mm::hyp_stage1`), shared with the kernel's driver.
+    unsafe { console::set_uart(cfg.uart) };
     let mut carve = cfg.hyp.clone();
     carve.extend(cfg.secure.iter().copied());
     let own = Ownership::new(&cfg.ram, &carve);
-    let proxy = Proxy::init(El3, own, cfg.ffa_tx, cfg.ffa_rx);
+    // SAFETY: the proxy is the only holder of this `El3`.
+    let proxy = Proxy::init(unsafe { El3::new() }, own, cfg.ffa_tx, cfg.ffa_rx);
     let ffa = match proxy.firmware() {
         Ok(v) => alloc::format!("{v}"),
         Err(e) => alloc::format!("absent:{e:?}"),

@@ -21,7 +21,13 @@ const UARTFR: usize = 0x18;
 const FR_TXFF: u32 = 1 << 5;
 
 /// Remembers the stdout UART for the emergency path.
-pub fn early_init(region: Option<Range>) {
+///
+/// # Safety
+/// `region`, if any, must be the DT's stdout PL011, mapped as Device memory by every page
+/// table the kernel will install (`mm` maps every DT device region) and reachable with the MMU
+/// off until then. The emergency path writes it without the driver's pointer; the driver and
+/// the hyp's console share it too (see `drivers/src/pl011.rs`).
+pub unsafe fn early_init(region: Option<Range>) {
     if let Some(r) = region
         && r.size >= 0x1000
         && let Ok(base) = usize::try_from(r.base)
@@ -43,9 +49,8 @@ pub struct Emergency;
 
 impl Emergency {
     fn put(base: usize, b: u8) {
-        // SAFETY: `base` is the stdout PL011 from the DT, mapped as Device memory by every page
-        // table the kernel installs (and accessed with the MMU off before the first one);
-        // volatile 32-bit accesses to FR and DR have no effect beyond sending the byte.
+        // SAFETY: `base` is the UART `early_init`'s caller vouched for; volatile 32-bit
+        // accesses to FR and DR have no effect beyond sending the byte.
         unsafe {
             while core::ptr::read_volatile((base + UARTFR) as *const u32) & FR_TXFF != 0 {
                 core::hint::spin_loop();
