@@ -7,10 +7,11 @@ use crate::Config;
 use aarch64_paging::descriptor::Stage2Attributes as S2;
 use aarch64_paging::idmap::IdMap;
 use aarch64_paging::paging::{MemoryRegion, Stage2};
+use hyp_policy::Access;
 use pageown::Ownership;
 
 /// 39-bit IPA space, starting at level 1 (no concatenated root tables in aarch64-paging).
-const IPA_BITS: u64 = 39;
+const IPA_BITS: u32 = 39;
 
 const RAM_RW: S2 = S2::VALID
     .union(S2::MEMATTR_NORMAL_OUTER_WB)
@@ -45,48 +46,35 @@ fn pa_range() -> u64 {
     (arm_sysregs::el1::accessors::read_id_aa64mmfr0_el1().bits() & 0xf).min(5)
 }
 
-fn page_round(b: u64, s: u64) -> (usize, usize) {
-    (
-        (b & !0xfff) as usize,
-        (b.saturating_add(s).saturating_add(0xfff) & !0xfff) as usize,
-    )
-}
-
 impl HostStage2 {
-    /// Builds it from the configuration and the ownership tracker.
+    /// Builds it from the configuration and the ownership tracker, as `lib/hyp-policy`'s
+    /// layout says.
     pub fn build(cfg: &Config, own: &Ownership) -> Result<HostStage2, &'static str> {
-        let mut map = IdMap::new(1, Stage2);
-        let mut put = |b: u64, s: u64, a: S2| -> Result<(), &'static str> {
-            if s == 0 {
-                return Ok(());
-            }
-            if b.saturating_add(s) > 1 << IPA_BITS {
-                return Err("range beyond the 39-bit IPA space");
-            }
-            let (start, end) = page_round(b, s);
-            map.map_range(&MemoryRegion::new(start, end), a)
-                .map_err(|_| "aarch64-paging refused a stage-2 mapping")
+        let view = hyp_policy::HostView {
+            mmio: cfg.host_mmio.clone(),
+            secure: cfg.secure.clone(),
         };
-        let mut ram = 0;
-        for &(b, s) in own.host_ranges() {
-            put(b, s, RAM_RW)?;
-            ram += 1;
-        }
-        // The kernel's text and read-only data: readable and executable, never writable.
-        put(cfg.kernel_ro.0, cfg.kernel_ro.1, RAM_RO)?;
-        let mut mmio = 0;
-        for &(b, s) in &cfg.host_mmio {
-            let secure = cfg
-                .secure
-                .iter()
-                .any(|&(sb, ss)| b < sb.saturating_add(ss) && sb < b.saturating_add(s));
-            if !secure {
-                put(b, s, DEVICE)?;
-                mmio += 1;
-            }
+        let layout = hyp_policy::stage2_layout(own.host_ranges(), cfg.kernel_ro, &view, IPA_BITS)
+            .map_err(|_| "range beyond the 39-bit IPA space")?;
+        let mut map = IdMap::new(1, Stage2);
+        let (mut ram, mut mmio) = (0, 0);
+        for m in &layout {
+            let attrs = match m.access {
+                Access::RamRw => {
+                    ram += 1;
+                    RAM_RW
+                }
+                Access::RamRo => RAM_RO,
+                Access::Device => {
+                    mmio += 1;
+                    DEVICE
+                }
+            };
+            map.map_range(&MemoryRegion::new(m.base as usize, m.end as usize), attrs)
+                .map_err(|_| "aarch64-paging refused a stage-2 mapping")?;
         }
         map.mark_active();
-        let vtcr = (64 - IPA_BITS)
+        let vtcr = u64::from(64 - IPA_BITS)
             | (1 << 6)
             | (1 << 8)
             | (1 << 10)

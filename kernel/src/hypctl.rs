@@ -6,7 +6,6 @@
 
 use crate::boot::boot;
 use crate::{console, heap, mm, smp};
-use alloc::vec::Vec;
 use catena_hyp::{Config, Hvc, HvcError, InstallParams, asm::HVC_STUB_INSTALL};
 use core::sync::atomic::{AtomicBool, Ordering};
 use dtinfo::Range;
@@ -39,50 +38,6 @@ pub fn hvc_call(x0: u64, x1: u64) -> [u64; 4] {
 
 /// HCR_EL2 for the host: RW (EL1 is AArch64) and TSC (every host SMC traps to the hyp).
 const HCR_HOST: u64 = (1 << 31) | (1 << 19);
-
-/// (base, size) ranges.
-type Ranges = Vec<(u64, u64)>;
-
-/// The MMIO the host may use, and the regions only the secure world (or the hyp) may.
-fn host_mmio(p: &dtinfo::Platform) -> (Ranges, Ranges) {
-    let mut mmio = Vec::new();
-    // Secure-only memory, and RAM the DT reserves (/memreserve/, /reserved-memory): neither is
-    // the host's to use after finalise.
-    let mut secure: Vec<(u64, u64)> = p
-        .secure_memory
-        .iter()
-        .chain(&p.reserved)
-        .map(|r| (r.base, r.size))
-        .collect();
-    for d in &p.devices {
-        // Devices reserved for the secure world or the hyp: the TPM's MMIO (the firmware's
-        // TPM service owns it) and anything the DT gives the secure world only.
-        let hidden = d.compatible.iter().any(|c| c == "tcg,tpm-tis-mmio")
-            || (!d.enabled && d.secure_enabled);
-        for r in &d.regions {
-            if hidden {
-                secure.push((r.base, r.size));
-            } else if d.enabled
-                && !p
-                    .memory
-                    .iter()
-                    .any(|m| r.base < m.end() && m.base < r.end())
-            {
-                mmio.push((r.base, r.size));
-            }
-        }
-    }
-    match p.gic {
-        Some(dtinfo::Gic::V3 { dist, redist }) => {
-            mmio.extend([(dist.base, dist.size), (redist.base, redist.size)])
-        }
-        Some(dtinfo::Gic::V2 { dist, cpu }) => {
-            mmio.extend([(dist.base, dist.size), (cpu.base, cpu.size)])
-        }
-        None => {}
-    }
-    (mmio, secure)
-}
 
 fn install() -> Result<(), &'static str> {
     let p = &boot().platform;
@@ -127,7 +82,12 @@ fn install() -> Result<(), &'static str> {
     let (start, _, rodata_end, _) = mm::image_layout();
     // Built in the hyp pool: the hyp's stage-1 maps nothing of the kernel's heap.
     let cfg = heap::with_hyp_pool(|| {
-        let (host_mmio, secure) = host_mmio(p);
+        // What the host may touch after finalise: lib/hyp-policy, host-tested on the DT
+        // fixtures.
+        let hyp_policy::HostView {
+            mmio: host_mmio,
+            secure,
+        } = hyp_policy::host_view(p);
         alloc::boxed::Box::new(Config {
             uart: console::uart_base().unwrap_or(0) as u64,
             ram: p.memory.iter().map(|r| (r.base, r.size)).collect(),
