@@ -16,12 +16,13 @@
 #[cfg(feature = "test-hooks")]
 use crate::boot::params;
 use crate::console;
-use crate::ffa::{self, Ffa, OpenError};
+use crate::ffa::{self, Ffa};
 use alloc::format;
 use alloc::string::String;
 use devmodel::{Device, Driver, MatchId, ProbeCtx, ProbeError, ProbeResult};
-use ffa_abi::{FfaError, testsp};
+use ffa_abi::testsp;
 use ffa_core::Hyp;
+use ffa_core::client::{CallError, OpenError};
 use spin::Mutex;
 
 /// The core's session, shared by every FF-A driver.
@@ -52,8 +53,8 @@ fn hyp_state() -> Hyp {
     }
 }
 
-fn errno(e: FfaError) -> String {
-    format!("{} ({e:?})", ffa_core::errno_name(e))
+fn errno(e: CallError) -> String {
+    format!("{} ({e:?})", e.errno())
 }
 
 /// `subsys`: the bus.
@@ -92,7 +93,7 @@ fn open(via: &str) -> Result<Option<Core>, ProbeError> {
         });
         return Ok(None);
     }
-    let mut f = match Ffa::open() {
+    let mut f = match ffa::open() {
         Ok(f) => f,
         Err(OpenError::Absent) => {
             console::emit(catena_event::Kind::Ffa, |e| {
@@ -169,8 +170,8 @@ fn core_probe(_ctx: &mut ProbeCtx<'_>) -> ProbeResult {
 /// it, where FF-A drivers bind by UUID.
 fn core_bound(ctx: &mut ProbeCtx<'_>) {
     let parts = {
-        let g = CORE.lock();
-        let Some(c) = g.as_ref() else { return };
+        let mut g = CORE.lock();
+        let Some(c) = g.as_mut() else { return };
         if c.early && crate::hypctl::installed() {
             // Initialised before the hyp existed: does the session still work?
             if let Err(e) = c.ffa.id_get() {
@@ -240,7 +241,7 @@ fn test_probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
         dev.prop("properties").unwrap_or(0) as u32,
     );
     let uuid = dev.uuid.unwrap_or(ffa_abi::NIL_UUID);
-    let fail = |step: &'static str, e: FfaError| {
+    let fail = |step: &'static str, e: CallError| {
         let reason = format!("{step}: {}", errno(e));
         log::error!("ffa-test: {reason}");
         console::emit(catena_event::Kind::FfaTest, |w| {
@@ -269,7 +270,9 @@ fn test_probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
         let want = mem
             .iter()
             .fold(testsp::CHECKSUM_INIT, |h, p| testsp::checksum(h, &p.0));
-        let handle = f.share(id, &mem).map_err(|e| fail("mem-share", e))?;
+        let handle = f
+            .share(id, ffa::pa(&mem), mem.len() as u32)
+            .map_err(|e| fail("mem-share", e))?;
         let r = f
             .direct_req(
                 id,

@@ -181,7 +181,7 @@ fn ffa_probes(hyp_page: u64) -> bool {
         // A page lent to the secure world is out of the host's reach until reclaimed.
         let page = ffa::pages(1);
         let pa = ffa::pa(&page);
-        match f.lend_raw(ffa_abi::testsp::ID, pa, 1) {
+        match f.lend(ffa_abi::testsp::ID, pa, 1) {
             Ok(h) => {
                 ok &= probe_memory("lent-page", pa);
                 let back = f.reclaim(h).is_ok() && exceptions::probe_read(pa).is_ok();
@@ -199,8 +199,14 @@ fn ffa_probes(hyp_page: u64) -> bool {
             }
         }
         // A descriptor naming a hyp page: the proxy must refuse it.
-        match f.share_raw(ffa_abi::testsp::ID, hyp_page, 1) {
-            Err(e) => probe_event("ffa-share-hyp-page", me, "refused", &format!("{e:?}")),
+        match f.share(ffa_abi::testsp::ID, hyp_page, 1) {
+            Err(ffa_core::client::CallError::Ffa(e)) => {
+                probe_event("ffa-share-hyp-page", me, "refused", &format!("{e:?}"))
+            }
+            Err(e) => {
+                probe_event("ffa-share-hyp-page", me, "error", &format!("{e:?}"));
+                ok = false;
+            }
             Ok(h) => {
                 probe_event(
                     "ffa-share-hyp-page",

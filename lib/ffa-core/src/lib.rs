@@ -4,19 +4,23 @@
 //! probe defers until pKVM is finalised; without FF-A it is a quiet miss), how the answer to
 //! FFA_VERSION is read, which FF-A devices the partitions become, which direct-message form a
 //! request uses, and how an interrupted direct request is resumed with FFA_RUN. Everything here
-//! is a pure function of its inputs and is tested on the host; `kernel/src/ffa.rs` does the
-//! calls.
+//! is a pure function of its inputs and is tested on the host. [`client`] makes the calls, over
+//! any conduit: the kernel's SMC/HVC, or the SPMC itself in host tests.
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+
+pub mod client;
+#[cfg(test)]
+mod client_tests;
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use devmodel::{Device, ProbeError};
 use ffa_abi::partinfo::PartitionDesc;
-use ffa_abi::{FfaError, V1_2, Version, fid, props};
+use ffa_abi::{FfaError, V1_2, Version, props};
 
 /// The hyp as the FF-A core sees it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -116,37 +120,6 @@ pub fn form(
 /// Most FFA_RUN resumptions of one request before giving up.
 pub const MAX_RESUMES: usize = 64;
 
-/// Runs a direct request through `call`, resuming with FFA_RUN when the callee answers
-/// FFA_INTERRUPT or FFA_YIELD (DEN0077A v1.2 §15.2: those are not failures), until the
-/// expected response, an FFA_ERROR, or [`MAX_RESUMES`].
-pub fn direct_request(
-    mut call: impl FnMut([u64; 18]) -> [u64; 18],
-    x: [u64; 18],
-    expect: u32,
-) -> Result<[u64; 18], FfaError> {
-    let target = x[1] & 0xffff;
-    let mut r = call(x);
-    for _ in 0..MAX_RESUMES {
-        let f = r[0] as u32;
-        if f == expect {
-            return Ok(r);
-        }
-        if f == fid::ERROR {
-            return Err(FfaError::try_from(r[2] as u32 as i32).unwrap_or(FfaError::Aborted));
-        }
-        if f == fid::INTERRUPT || f == fid::YIELD {
-            // FFA_RUN: w1 = target endpoint ID [31:16] | vCPU ID [15:0].
-            let mut run = [0u64; 18];
-            run[0] = u64::from(fid::RUN);
-            run[1] = target << 16;
-            r = call(run);
-            continue;
-        }
-        return Err(FfaError::Aborted);
-    }
-    Err(FfaError::Aborted)
-}
-
 /// An FF-A status as a kernel error word (Linux's mapping, `ffa_to_linux_errno`).
 pub fn errno_name(e: FfaError) -> &'static str {
     match e {
@@ -165,7 +138,6 @@ pub fn errno_name(e: FfaError) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
     use devmodel::{DeviceModel, Driver, MatchId, ProbeCtx, ProbeResult};
     use ffa_abi::testsp;
 
@@ -272,51 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn interrupted_requests_are_resumed_with_run() {
-        let mut x = [0u64; 18];
-        x[0] = u64::from(fid::DIRECT_REQ64);
-        x[1] = 0x8001;
-        let mut calls = Vec::new();
-        let mut answers = vec![
-            [u64::from(fid::INTERRUPT); 18],
-            [u64::from(fid::YIELD); 18],
-            {
-                let mut r = [0u64; 18];
-                r[0] = u64::from(fid::DIRECT_RESP64);
-                r[3] = 42;
-                r
-            },
-        ]
-        .into_iter();
-        let r = direct_request(
-            |c| {
-                calls.push(c[0] as u32);
-                if c[0] as u32 == fid::RUN {
-                    assert_eq!(c[1], 0x8001 << 16);
-                }
-                answers.next().unwrap()
-            },
-            x,
-            fid::DIRECT_RESP64,
-        );
-        assert_eq!(r.unwrap()[3], 42);
-        assert_eq!(calls, [fid::DIRECT_REQ64, fid::RUN, fid::RUN]);
-        // Errors are typed; something unexpected is ABORTED; endless interrupts give up.
-        let mut e = [0u64; 18];
-        e[0] = u64::from(fid::ERROR);
-        e[2] = (-2i32) as u32 as u64;
-        assert_eq!(
-            direct_request(|_| e, x, fid::DIRECT_RESP64),
-            Err(FfaError::InvalidParameters)
-        );
-        assert_eq!(
-            direct_request(|_| [7; 18], x, fid::DIRECT_RESP64),
-            Err(FfaError::Aborted)
-        );
-        assert_eq!(
-            direct_request(|_| [u64::from(fid::INTERRUPT); 18], x, fid::DIRECT_RESP64),
-            Err(FfaError::Aborted)
-        );
+    fn errors_have_linux_names() {
         assert_eq!(errno_name(FfaError::InvalidParameters), "EINVAL");
     }
 }
