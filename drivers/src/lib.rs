@@ -1,10 +1,15 @@
-//! Catena's platform drivers, bound through the device model.
+//! Catena's device and protocol drivers, bound through the device model.
 //!
-//! Each driver is a [`devmodel::Driver`] with a DT match table and a probe. What a driver needs
-//! from the kernel (an interrupt controller, interrupt routing) comes through [`irq`], so the
-//! drivers do not depend on the kernel crate.
+//! Each driver is a [`devmodel::Driver`] with a match table (DT compatible, FF-A UUID, name)
+//! and a probe. What a driver needs from the kernel comes through [`kapi`] (events, time, the
+//! hyp's phase, the SMCCC conduit, identity-mapped pages) and [`irq`] (interrupt routing), so
+//! the drivers do not depend on the kernel crate.
 #![no_std]
 
+extern crate alloc;
+
 pub mod armv8_timer;
+pub mod ffa;
 pub mod irq;
+pub mod kapi;
 pub mod pl011;

@@ -7,7 +7,7 @@
 
 use crate::boot::{boot, params};
 use crate::hypctl::{finalised, hvc_call};
-use crate::{console, exceptions, ffa, mm, smp};
+use crate::{console, exceptions, mm, smp};
 use alloc::format;
 use alloc::vec::Vec;
 use catena_hyp::{Hvc, HvcError};
@@ -155,7 +155,7 @@ pub fn hyp_probes() -> Result<(), InitError> {
 fn ffa_probes(hyp_page: u64) -> bool {
     let me = smp::this_cpu() as u64;
     use ffa_abi::{FfaError, fid};
-    let absent = crate::ffa_bus::with_session(|_| ()).is_none();
+    let absent = catena_drivers::ffa::with_session(|_| ()).is_none();
     if absent {
         probe_event("ffa-rxtx-hyp-page", me, "refused", "FF-A absent");
         probe_event("ffa-share-hyp-page", me, "refused", "FF-A absent");
@@ -168,7 +168,7 @@ fn ffa_probes(hyp_page: u64) -> bool {
     x[1] = hyp_page;
     x[2] = hyp_page + 0x1000;
     x[3] = 1;
-    let r = ffa::call(x);
+    let r = catena_drivers::ffa::conduit::call(x);
     if r[0] == u64::from(fid::ERROR) {
         let e = FfaError::try_from(r[2] as u32 as i32)
             .map_or_else(|_| format!("{:#x}", r[2]), |e| format!("{e:?}"));
@@ -177,10 +177,10 @@ fn ffa_probes(hyp_page: u64) -> bool {
         probe_event("ffa-rxtx-hyp-page", me, "leaked", "mapped");
         ok = false;
     }
-    crate::ffa_bus::with_session(|f| {
+    catena_drivers::ffa::with_session(|f| {
         // A page lent to the secure world is out of the host's reach until reclaimed.
-        let page = ffa::pages(1);
-        let pa = ffa::pa(&page);
+        let page = catena_drivers::kapi::pages(1);
+        let pa = catena_drivers::kapi::pa(&page);
         match f.lend(ffa_abi::testsp::ID, pa, 1) {
             Ok(h) => {
                 ok &= probe_memory("lent-page", pa);

@@ -26,7 +26,7 @@ use crate::{console, exceptions, gic, mm, smp, time};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
-use catena_drivers::{armv8_timer, pl011};
+use catena_drivers::{armv8_timer, ffa, pl011};
 use devmodel::{Device, DeviceModel, ModelEvent, Region};
 use initcall::{InitError, Initcall, Level, Observer, initcall};
 use spin::Mutex;
@@ -342,6 +342,8 @@ impl Observer for EventObserver {
 
 /// Plans and runs every registered initcall; the error is the boot's failure reason.
 pub fn run_initcalls() -> Result<(), String> {
+    // Drivers reach the kernel only through this door; it opens before any registers.
+    crate::kapi::init();
     let planned = initcall::plan(&initcall::INITCALLS).map_err(|e| {
         log::error!("initcalls: {e}");
         String::from("initcall-plan")
@@ -358,10 +360,37 @@ pub fn run_initcalls() -> Result<(), String> {
 }
 
 #[cfg(feature = "test-hooks")]
-initcall!(FFA_EARLY = pure("ffa_early") => crate::ffa_bus::ffa_early);
-initcall!(FFA_BUS = subsys("ffa_bus", after [DEVICE_MODEL]) => crate::ffa_bus::ffa_bus);
-initcall!(FFA_CORE = device("ffa_core", after [FFA_BUS, PLATFORM_POPULATE, HYP_INSTALL]) => crate::ffa_bus::ffa_core);
-initcall!(FFA_TEST = device("ffa_test", after [FFA_BUS]) => crate::ffa_bus::ffa_test);
+initcall!(FFA_EARLY = pure("ffa_early") => ffa_early);
+
+/// `pure`, with `catena.ffa_early`: the FF-A core initialised before the hyp (the bug).
+#[cfg(feature = "test-hooks")]
+fn ffa_early() -> Result<(), InitError> {
+    ffa::init_early().map_err(InitError::soft)
+}
+
+/// `subsys`: the FF-A bus.
+fn ffa_bus() -> Result<(), InitError> {
+    with_model(|m| m.register_bus(ffa::BUS))?.map_err(|_| InitError::fatal("ffa-bus"))
+}
+initcall!(FFA_BUS = subsys("ffa_bus", after [DEVICE_MODEL]) => ffa_bus);
+
+/// `device`: the synthetic `arm-ffa` platform device and the FF-A core driver, whose probe
+/// defers until the hyp is finalised.
+fn ffa_core() -> Result<(), InitError> {
+    with_model(|m| {
+        m.add_device(Device::new("platform", ffa::CORE_DEVICE), None)?;
+        m.register_driver(ffa::CORE_DRIVER)
+    })?
+    .map_err(|_| InitError::fatal("ffa-core-register"))
+}
+initcall!(FFA_CORE = device("ffa_core", after [FFA_BUS, PLATFORM_POPULATE, HYP_INSTALL]) => ffa_core);
+
+/// `device`: the test partition's driver.
+fn ffa_test() -> Result<(), InitError> {
+    with_model(|m| m.register_driver(ffa::TEST_DRIVER))?
+        .map_err(|_| InitError::soft("ffa-test-register"))
+}
+initcall!(FFA_TEST = device("ffa_test", after [FFA_BUS]) => ffa_test);
 
 /// `catena.ffa_bench=N`: N direct-request round trips to the test partition, for
 /// `cargo xtask bench ffa` (which counts instructions from outside; nothing is timed here).
@@ -370,7 +399,7 @@ fn ffa_bench() -> Result<(), InitError> {
     let Some(n) = params().ffa_bench else {
         return Ok(());
     };
-    let ok = crate::ffa_bus::with_session(|f| {
+    let ok = ffa::with_session(|f| {
         let mut ok = 0u64;
         // The instruction-counting plugin measures between these two markers (HINT #0x7e/#0x7f,
         // unallocated hints: NOPs to the CPU).

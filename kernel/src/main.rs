@@ -12,14 +12,13 @@ mod boot;
 mod console;
 mod entry;
 mod exceptions;
-mod ffa;
-mod ffa_bus;
 mod gic;
 mod heap;
 #[cfg(feature = "test-hooks")]
 mod hyp_probes;
 mod hypctl;
 mod init;
+mod kapi;
 mod mm;
 mod psci;
 mod smp;

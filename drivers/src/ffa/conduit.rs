@@ -1,42 +1,16 @@
-//! The kernel's FF-A conduit and mailbox for `ffa_core::client::Client` (the typed client,
-//! host-tested against the SPMC): SMC or HVC as the DT's PSCI node says, and a one-page RX/TX
-//! pair of kernel heap pages, identity mapped, so their virtual address is the physical
-//! address the other side is given. The FF-A core driver (`ffa_bus.rs`) opens the one session
-//! every FF-A driver uses.
+//! The FF-A conduit and mailbox for `ffa_core::client::Client` (the typed client, host-tested
+//! against the SPMC): the kernel's SMCCC conduit, and a one-page RX/TX pair of the kernel's
+//! identity-mapped pages ([`kapi::pages`]). The FF-A core driver opens the one session every
+//! FF-A driver uses.
 
+use crate::kapi::{self, Page, pa, pages};
 use alloc::boxed::Box;
-use dtinfo::PsciMethod;
 use ffa_core::client::{Client, Conduit, Mailbox, OpenError};
 
-/// One 4 KiB page, aligned.
-#[repr(C, align(4096))]
-pub struct Page(pub [u8; 4096]);
-
-/// Pages from the heap.
-pub fn pages(n: usize) -> Box<[Page]> {
-    (0..n).map(|_| Page([0; 4096])).collect()
-}
-
-/// The physical (= virtual) address of a page run.
-pub fn pa(p: &[Page]) -> u64 {
-    p.as_ptr() as u64
-}
-
-/// An SMCCC call on the conduit the DT gives PSCI (as Linux's arm_ffa uses
-/// `arm_smccc_1_1_get_conduit()`): x0 = function ID, x1..x17; all of x0–x17 back. No conduit:
-/// SMCCC NOT_SUPPORTED.
+/// An SMCCC call on the platform's conduit (as Linux's arm_ffa uses
+/// `arm_smccc_1_1_get_conduit()`): x0 = function ID, x1..x17; all of x0–x17 back.
 pub fn call(x: [u64; 18]) -> [u64; 18] {
-    let mut args = [0u64; 17];
-    args.copy_from_slice(&x[1..]);
-    match crate::psci::method() {
-        Some(PsciMethod::Smc) => smccc::smc64(x[0] as u32, args),
-        Some(PsciMethod::Hvc) => smccc::hvc64(x[0] as u32, args),
-        None => {
-            let mut r = [0u64; 18];
-            r[0] = u64::MAX;
-            r
-        }
-    }
+    kapi::smccc(x)
 }
 
 /// SMCCC_VERSION on the conduit, if PSCI says it is implemented (DEN0028 §7.2).

@@ -1,4 +1,4 @@
-//! The FF-A bus: the FF-A core as a platform driver that defers until the hyp is finalised,
+//! The FF-A bus's drivers: the FF-A core as a platform driver that defers until the hyp is finalised,
 //! partitions as devices, drivers bound by UUID — Linux 7.2's design, with its ordering made
 //! explicit in the initcall levels:
 //!
@@ -13,17 +13,19 @@
 //! `catena.ffa_early` reproduces the bug the design exists for: the core initialises at `pure`,
 //! before the hyp is installed, as a built-in driver at an early initcall level would.
 
-#[cfg(feature = "test-hooks")]
-use crate::boot::params;
-use crate::console;
-use crate::ffa::{self, Ffa};
+pub mod conduit;
+mod test;
+
+use crate::kapi;
 use alloc::format;
 use alloc::string::String;
-use devmodel::{Device, Driver, MatchId, ProbeCtx, ProbeError, ProbeResult};
-use ffa_abi::testsp;
+use catena_event::Kind;
+use conduit::Ffa;
+use devmodel::{Driver, MatchId, ProbeCtx, ProbeError, ProbeResult};
 use ffa_core::Hyp;
 use ffa_core::client::{CallError, OpenError};
 use spin::Mutex;
+pub use test::TEST_DRIVER;
 
 /// The core's session, shared by every FF-A driver.
 struct Core {
@@ -43,60 +45,35 @@ pub fn with_session<R>(f: impl FnOnce(&mut Ffa) -> R) -> Option<R> {
     CORE.lock().as_mut().map(|c| f(&mut c.ffa))
 }
 
-fn hyp_state() -> Hyp {
-    if !crate::hypctl::installed() {
-        Hyp::Absent
-    } else if crate::hypctl::finalised() {
-        Hyp::Finalised
-    } else {
-        Hyp::Installed
-    }
-}
-
-fn errno(e: CallError) -> String {
+pub(crate) fn errno(e: CallError) -> String {
     format!("{} ({e:?})", e.errno())
 }
 
-/// `subsys`: the bus.
-pub fn ffa_bus() -> Result<(), initcall::InitError> {
-    crate::init::with_model(|m| m.register_bus("ffa"))?
-        .map_err(|_| initcall::InitError::fatal("ffa-bus"))
-}
+/// The bus FF-A devices live on.
+pub const BUS: &str = "ffa";
+/// The synthetic platform device the core driver binds to.
+pub const CORE_DEVICE: &str = "arm-ffa";
 
-/// `device`: the synthetic `arm-ffa` platform device and the core driver.
-pub fn ffa_core() -> Result<(), initcall::InitError> {
-    crate::init::with_model(|m| {
-        m.add_device(Device::new("platform", "arm-ffa"), None)?;
-        m.register_driver(CORE_DRIVER)
-    })?
-    .map_err(|_| initcall::InitError::fatal("ffa-core-register"))
-}
-
-/// `device`: the test partition's driver.
-pub fn ffa_test() -> Result<(), initcall::InitError> {
-    crate::init::with_model(|m| m.register_driver(TEST_DRIVER))?
-        .map_err(|_| initcall::InitError::soft("ffa-test-register"))
-}
-
-const CORE_DRIVER: Driver = Driver {
+/// The FF-A core driver.
+pub const CORE_DRIVER: Driver = Driver {
     name: "ffa-core",
     bus: "platform",
-    ids: &[MatchId::Name("arm-ffa")],
+    ids: &[MatchId::Name(CORE_DEVICE)],
     probe: core_probe,
     bound: Some(core_bound),
 };
 
 fn open(via: &str) -> Result<Option<Core>, ProbeError> {
-    if !ffa_core::smccc_ok(ffa::smccc_version()) {
-        console::emit(catena_event::Kind::Ffa, |e| {
+    if !ffa_core::smccc_ok(conduit::smccc_version()) {
+        kapi::emit(Kind::Ffa, |e| {
             e.str("state", "absent").str("reason", "smccc-below-1.2")
         });
         return Ok(None);
     }
-    let mut f = match ffa::open() {
+    let mut f = match conduit::open() {
         Ok(f) => f,
         Err(OpenError::Absent) => {
-            console::emit(catena_event::Kind::Ffa, |e| {
+            kapi::emit(Kind::Ffa, |e| {
                 e.str("state", "absent")
                     .str("reason", "ffa-version-not-supported")
             });
@@ -128,7 +105,7 @@ fn open(via: &str) -> Result<Option<Core>, ProbeError> {
 }
 
 fn emit_state(c: &Core, state: &str) {
-    console::emit(catena_event::Kind::Ffa, |e| {
+    kapi::emit(Kind::Ffa, |e| {
         e.str("state", state)
             .str("version", &format!("{}", c.ffa.version))
             .u64("id", u64::from(c.ffa.id))
@@ -152,11 +129,11 @@ fn core_probe(_ctx: &mut ProbeCtx<'_>) -> ProbeResult {
         // Already initialised at `pure`, as a built-in driver would have been.
         return Ok(());
     }
-    ffa_core::gate(hyp_state())?;
-    match open(if crate::hypctl::installed() {
-        "hyp"
-    } else {
+    ffa_core::gate(kapi::hyp())?;
+    match open(if kapi::hyp() == Hyp::Absent {
         "firmware"
+    } else {
+        "hyp"
     })? {
         Some(core) => {
             *CORE.lock() = Some(core);
@@ -172,7 +149,7 @@ fn core_bound(ctx: &mut ProbeCtx<'_>) {
     let parts = {
         let mut g = CORE.lock();
         let Some(c) = g.as_mut() else { return };
-        if c.early && crate::hypctl::installed() {
+        if c.early && kapi::hyp() != Hyp::Absent {
             // Initialised before the hyp existed: does the session still work?
             if let Err(e) = c.ffa.id_get() {
                 let reason = format!(
@@ -180,7 +157,7 @@ fn core_bound(ctx: &mut ProbeCtx<'_>) {
                     errno(e)
                 );
                 log::error!("ffa: broken chain: {reason}");
-                console::emit(catena_event::Kind::Ffa, |w| {
+                kapi::emit(Kind::Ffa, |w| {
                     w.str("state", "broken").str("reason", &reason)
                 });
             } else {
@@ -193,7 +170,7 @@ fn core_bound(ctx: &mut ProbeCtx<'_>) {
     };
     for (dev, p) in ffa_core::devices(&parts).into_iter().zip(&parts) {
         let path = format!("{}/{}", ctx.path(), dev.name);
-        console::emit(catena_event::Kind::FfaPartition, |e| {
+        kapi::emit(Kind::FfaPartition, |e| {
             e.hex("id", u64::from(p.id))
                 .str("uuid", &ffa_abi::uuid_text(&p.uuid))
                 .hex("props", u64::from(p.props))
@@ -206,10 +183,10 @@ fn core_bound(ctx: &mut ProbeCtx<'_>) {
     }
 }
 
-/// `pure`, with `catena.ffa_early`: the core's initialisation before the hyp is installed.
-#[cfg(feature = "test-hooks")]
-pub fn ffa_early() -> Result<(), initcall::InitError> {
-    if !params().ffa_early {
+/// At `pure`, with `catena.ffa_early` (a test hook): the core's initialisation before the hyp
+/// is installed — the init-order bug.
+pub fn init_early() -> Result<(), &'static str> {
+    if !kapi::ffa_early() {
         return Ok(());
     }
     log::warn!(
@@ -218,103 +195,7 @@ pub fn ffa_early() -> Result<(), initcall::InitError> {
     match open("early") {
         Ok(Some(core)) => *CORE.lock() = Some(core),
         Ok(None) => {}
-        Err(_) => return Err(initcall::InitError::soft("ffa-early")),
+        Err(_) => return Err("ffa-early"),
     }
     Ok(())
-}
-
-const TEST_DRIVER: Driver = Driver {
-    name: "ffa-test",
-    bus: "ffa",
-    ids: &[MatchId::Uuid(testsp::UUID)],
-    probe: test_probe,
-    bound: None,
-};
-
-/// The test partition's driver: echo through REQ and REQ2 (every argument register compared)
-/// and a memory share round trip (the kernel fills a buffer, shares it, the partition returns
-/// the checksum and writes its marker, the kernel reclaims it and sees the marker).
-fn test_probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
-    let dev = ctx.device();
-    let (id, props) = (
-        dev.prop("partition-id").unwrap_or(0) as u16,
-        dev.prop("properties").unwrap_or(0) as u32,
-    );
-    let uuid = dev.uuid.unwrap_or(ffa_abi::NIL_UUID);
-    let fail = |step: &'static str, e: CallError| {
-        let reason = format!("{step}: {}", errno(e));
-        log::error!("ffa-test: {reason}");
-        console::emit(catena_event::Kind::FfaTest, |w| {
-            w.str("result", "fail").str("reason", &reason)
-        });
-        ProbeError::Failed("ffa-test")
-    };
-    let r = with_session(|f| {
-        let args5 = [
-            0x1111,
-            0x2222_0000_0000_3333,
-            u64::MAX,
-            0,
-            0x5555_aaaa_5555_aaaa,
-        ];
-        let echo = f.direct_req(id, args5).map_err(|e| fail("direct-req", e))?;
-        let args14: [u64; 14] =
-            core::array::from_fn(|i| 0x0101_0101_0101_0101u64.wrapping_mul(i as u64 + 3));
-        let (form, echo2) = f
-            .send(id, props, &uuid, args14, None)
-            .map_err(|e| fail("direct-req2", e))?;
-        let mut mem = ffa::pages(2);
-        for (i, b) in mem.iter_mut().flat_map(|p| p.0.iter_mut()).enumerate() {
-            *b = (i as u8).wrapping_mul(31).wrapping_add(7);
-        }
-        let want = mem
-            .iter()
-            .fold(testsp::CHECKSUM_INIT, |h, p| testsp::checksum(h, &p.0));
-        let handle = f
-            .share(id, ffa::pa(&mem), mem.len() as u32)
-            .map_err(|e| fail("mem-share", e))?;
-        let r = f
-            .direct_req(
-                id,
-                [
-                    testsp::CMD_MEM_CHECK,
-                    handle & 0xffff_ffff,
-                    handle >> 32,
-                    0,
-                    0,
-                ],
-            )
-            .map_err(|e| fail("mem-check", e))?;
-        f.reclaim(handle).map_err(|e| fail("mem-reclaim", e))?;
-        let marked = mem[0].0[..8] == testsp::MARKER;
-        let echo_ok = echo == args5;
-        let req2_ok = match form {
-            ffa_core::Form::Req2 => echo2 == args14,
-            ffa_core::Form::Req => echo2[..5] == args14[..5],
-        };
-        let share_ok = r[1] == 0 && r[2] == want && r[3] == 8192 && marked;
-        let ok = echo_ok && req2_ok && share_ok;
-        console::emit(catena_event::Kind::FfaTest, |w| {
-            w.str("result", if ok { "ok" } else { "fail" })
-                .hex("partition", u64::from(id))
-                .str("echo", if echo_ok { "ok" } else { "mismatch" })
-                .str("req2", if req2_ok { "ok" } else { "mismatch" })
-                .str(
-                    "form",
-                    if form == ffa_core::Form::Req2 {
-                        "req2"
-                    } else {
-                        "req"
-                    },
-                )
-                .str("share", if share_ok { "ok" } else { "mismatch" })
-                .hex("checksum", r[2])
-        });
-        if ok {
-            Ok(())
-        } else {
-            Err(ProbeError::Failed("ffa-test-mismatch"))
-        }
-    });
-    r.unwrap_or(Err(ProbeError::Failed("no FF-A session")))
 }
