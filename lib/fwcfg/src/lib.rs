@@ -1,0 +1,184 @@
+//! QEMU's fw_cfg (docs/specs/fw_cfg.rst) as the firmware reads it: the signature, the file
+//! directory, the `opt/catena/kernel-base` file, and the `-kernel` Image and `-append` line,
+//! placed where the Image header allows.
+//!
+//! Owns: every decision about what fw_cfg says (sizes, names, addresses are outside input and
+//! are checked). Must not: touch the device or memory itself — the firmware gives it a
+//! [`FwCfgIo`] (the MMIO registers) and a [`Ram`] (normal-world DRAM), tests give it fakes.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use arm64_image::{HEADER_LEN, Header};
+
+/// Item selectors (fw_cfg.rst, "Selector Register").
+pub mod sel {
+    /// "QEMU".
+    pub const SIGNATURE: u16 = 0x00;
+    /// Kernel size, LE32.
+    pub const KERNEL_SIZE: u16 = 0x08;
+    /// Kernel bytes.
+    pub const KERNEL_DATA: u16 = 0x11;
+    /// Command line size, LE32 (with its NUL).
+    pub const CMDLINE_SIZE: u16 = 0x14;
+    /// Command line bytes.
+    pub const CMDLINE_DATA: u16 = 0x15;
+    /// The file directory.
+    pub const FILE_DIR: u16 = 0x19;
+}
+
+/// A fw_cfg file (`-fw_cfg name=opt/catena/kernel-base,string=0x48000000`) that moves the
+/// kernel to a higher 2 MiB boundary, to prove the Image runs wherever it is put.
+pub const KERNEL_BASE_FILE: &[u8] = b"opt/catena/kernel-base";
+/// The longest command line accepted.
+pub const CMDLINE_MAX: u32 = 4096;
+/// Most directory entries read (QEMU has a few dozen).
+pub const MAX_FILES: u32 = 256;
+
+/// The device: select an item, then read it in order.
+pub trait FwCfgIo {
+    /// Selects an item; reading restarts at its first byte.
+    fn select(&mut self, key: u16);
+    /// Reads the next `buf.len()` bytes of the selected item (zeros past its end).
+    fn read(&mut self, buf: &mut [u8]);
+}
+
+/// Normal-world DRAM the kernel is loaded into.
+pub trait Ram {
+    /// Writes `data` at physical `addr` (inside the range [`load_kernel`] checked).
+    fn write(&mut self, addr: u64, data: &[u8]);
+}
+
+/// The selector and size of the file `name` (fw_cfg.rst, "File Directory": a big-endian
+/// count, then 64-byte entries {size BE32, select BE16, reserved, name[56]}).
+pub fn find_file(io: &mut dyn FwCfgIo, name: &[u8]) -> Option<(u16, u32)> {
+    let mut n = [0u8; 4];
+    io.select(sel::FILE_DIR);
+    io.read(&mut n);
+    let count = u32::from_be_bytes(n).min(MAX_FILES);
+    for _ in 0..count {
+        let mut e = [0u8; 64];
+        io.read(&mut e);
+        let fname = &e[8..];
+        let len = fname.iter().position(|b| *b == 0).unwrap_or(fname.len());
+        if &fname[..len] == name {
+            let size = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+            return Some((u16::from_be_bytes([e[4], e[5]]), size));
+        }
+    }
+    None
+}
+
+/// The kernel base requested through [`KERNEL_BASE_FILE`], if any (hex with 0x, or decimal).
+/// Text that is not a number is an error, not a silent fall-back to the default place.
+pub fn requested_base(io: &mut dyn FwCfgIo) -> Result<Option<u64>, String> {
+    let Some((key, size)) = find_file(io, KERNEL_BASE_FILE) else {
+        return Ok(None);
+    };
+    let mut buf = [0u8; 24];
+    if size as usize > buf.len() {
+        return Err(format!(
+            "fw_cfg opt/catena/kernel-base: {size} bytes, longer than any address"
+        ));
+    }
+    let n = size as usize;
+    io.select(key);
+    io.read(&mut buf[..n]);
+    match arm64_image::parse_address(&buf[..n]) {
+        Some(a) => Ok(Some(a)),
+        None => Err(format!(
+            "fw_cfg opt/catena/kernel-base: {:?} is not an address",
+            String::from_utf8_lossy(&buf[..n])
+        )),
+    }
+}
+
+fn read_u32(io: &mut dyn FwCfgIo, key: u16) -> u32 {
+    let mut b = [0u8; 4];
+    io.select(key);
+    io.read(&mut b);
+    u32::from_le_bytes(b)
+}
+
+/// A kernel loaded from fw_cfg.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loaded {
+    /// Where it was put (its entry point).
+    pub entry: u64,
+    /// File size.
+    pub size: u64,
+    /// The `-append` string.
+    pub cmdline: String,
+}
+
+/// Loads the `-kernel` Image, if fw_cfg carries one, into DRAM `[lowest, ram_end)` — at
+/// `lowest` (the first byte after the DT slot) or where the kernel-base file asks, rounded as
+/// the Image header says — and zeroes its .bss. `Ok(None)`: no `-kernel`.
+pub fn load_kernel(
+    io: &mut dyn FwCfgIo,
+    ram: &mut dyn Ram,
+    lowest: u64,
+    ram_end: u64,
+) -> Result<Option<Loaded>, String> {
+    let mut sig = [0u8; 4];
+    io.select(sel::SIGNATURE);
+    io.read(&mut sig);
+    if &sig != b"QEMU" {
+        return Err(format!("fw_cfg signature {sig:02x?}, expected \"QEMU\""));
+    }
+    let size = u64::from(read_u32(io, sel::KERNEL_SIZE));
+    if size == 0 {
+        return Ok(None);
+    }
+    // Before selecting the kernel's data: any other selection restarts the stream.
+    let from = match requested_base(io)? {
+        Some(b) if b >= lowest => b,
+        Some(b) => {
+            return Err(format!(
+                "kernel base {b:#x} overlaps the DT slot below {lowest:#x}"
+            ));
+        }
+        None => lowest,
+    };
+    let mut head = [0u8; HEADER_LEN];
+    io.select(sel::KERNEL_DATA);
+    io.read(&mut head);
+    let header = Header::parse(&head, size).map_err(|e| format!("-kernel image: {e}"))?;
+    let entry = header
+        .load_address(from, ram_end)
+        .map_err(|e| format!("-kernel image of {size} bytes: {e}"))?;
+    // `Header::parse` checked size <= image_size, `load_address` that the image fits.
+    ram.write(entry, &head);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut off = HEADER_LEN as u64;
+    while off < size {
+        let n = (size - off).min(chunk.len() as u64) as usize;
+        io.read(&mut chunk[..n]);
+        ram.write(entry + off, &chunk[..n]);
+        off += n as u64;
+    }
+    chunk.fill(0);
+    let mut off = size;
+    while off < header.image_size {
+        let n = (header.image_size - off).min(chunk.len() as u64) as usize;
+        ram.write(entry + off, &chunk[..n]);
+        off += n as u64;
+    }
+    let len = read_u32(io, sel::CMDLINE_SIZE).min(CMDLINE_MAX);
+    let mut cmd = vec![0u8; len as usize];
+    io.select(sel::CMDLINE_DATA);
+    io.read(&mut cmd);
+    let cmdline = String::from_utf8_lossy(&cmd).trim_end_matches('\0').into();
+    Ok(Some(Loaded {
+        entry,
+        size,
+        cmdline,
+    }))
+}
+
+#[cfg(test)]
+mod tests;
