@@ -10,6 +10,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 /// Most CPUs the hyp serves (its stacks, per-CPU state and CPU masks).
 pub const MAX_CPUS: usize = 8;
 
@@ -262,6 +264,357 @@ impl Finalise {
     }
 }
 
+/// HVC function ID the kernel's boot stub answers before the hyp exists: x1 = the physical
+/// address of an [`InstallParams`] (cleaned to the point of coherency: the stub reads it with
+/// the EL2 MMU off).
+pub const HVC_STUB_INSTALL: u64 = 0xc600_ff00;
+
+/// Per-CPU hyp stack size.
+pub const STACK_SIZE: usize = 0x4000;
+
+/// What the boot stub (and the hyp, for a CPU it starts) loads to run the hyp on a CPU.
+/// The assembly that reads it takes its offsets from `offset_of!`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct InstallParams {
+    /// VBAR_EL2.
+    pub vbar: u64,
+    /// TTBR0_EL2.
+    pub ttbr0: u64,
+    /// TCR_EL2.
+    pub tcr: u64,
+    /// MAIR_EL2.
+    pub mair: u64,
+    /// SCTLR_EL2.
+    pub sctlr: u64,
+    /// HCR_EL2.
+    pub hcr: u64,
+    /// SP_EL2.
+    pub sp: u64,
+    /// VTCR_EL2 (0 = no stage-2).
+    pub vtcr: u64,
+    /// VTTBR_EL2.
+    pub vttbr: u64,
+    /// Host entry (secondary CPUs).
+    pub host_entry: u64,
+    /// Host context id (secondary CPUs).
+    pub host_ctx: u64,
+    /// TPIDR_EL2: the CPU's index in the hyp.
+    pub cpu: u64,
+}
+
+/// A physical range in the boot-info page.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// First byte.
+    pub base: u64,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// Most ranges of each kind the boot-info page carries.
+pub const MAX_RAM: usize = 16;
+/// See [`MAX_RAM`].
+pub const MAX_MMIO: usize = 64;
+/// See [`MAX_RAM`].
+pub const MAX_SECURE: usize = 32;
+
+/// "CATHYPBI".
+pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"CATHYPBI");
+
+/// What the kernel tells the hyp at [`Hvc::Init`]: flat data in a page of the memory the
+/// kernel gave the hyp (no pointers, no Rust objects), copied once and checked
+/// ([`BootInfo::check`]) before anything is built from it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BootInfo {
+    /// [`BOOT_INFO_MAGIC`].
+    pub magic: u64,
+    /// Everything the kernel gave the hyp: its image at the start, then its pool.
+    pub region: Span,
+    /// The UART the hyp reports on (shared with the host's console).
+    pub uart: u64,
+    /// HCR_EL2 for the host.
+    pub hcr: u64,
+    /// The kernel's text and read-only data (read-only in the host stage-2).
+    pub kernel_ro: Span,
+    /// CPUs (MPIDRs), index = CPU number.
+    pub n_cpus: u64,
+    /// See `n_cpus`.
+    pub cpus: [u64; MAX_CPUS],
+    /// Host RAM.
+    pub n_ram: u64,
+    /// See `n_ram`.
+    pub ram: [Span; MAX_RAM],
+    /// MMIO the host may use.
+    pub n_mmio: u64,
+    /// See `n_mmio`.
+    pub mmio: [Span; MAX_MMIO],
+    /// Secure-only memory and devices.
+    pub n_secure: u64,
+    /// See `n_secure`.
+    pub secure: [Span; MAX_SECURE],
+}
+
+impl Default for BootInfo {
+    fn default() -> Self {
+        BootInfo {
+            magic: BOOT_INFO_MAGIC,
+            region: Span::default(),
+            uart: 0,
+            hcr: 0,
+            kernel_ro: Span::default(),
+            n_cpus: 0,
+            cpus: [0; MAX_CPUS],
+            n_ram: 0,
+            ram: [Span::default(); MAX_RAM],
+            n_mmio: 0,
+            mmio: [Span::default(); MAX_MMIO],
+            n_secure: 0,
+            secure: [Span::default(); MAX_SECURE],
+        }
+    }
+}
+
+/// Why a boot-info page was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootInfoError {
+    /// Not a boot-info page.
+    Magic,
+    /// A count larger than its array.
+    Count(&'static str),
+    /// An empty or wrapping range.
+    Range(&'static str),
+    /// The region does not start at the hyp's own image, or is too small for it.
+    Region,
+    /// No CPU, or the UART is missing.
+    Missing(&'static str),
+}
+
+fn span_ok(s: &Span) -> bool {
+    s.size > 0 && s.base.checked_add(s.size).is_some()
+}
+
+fn counted<'a, T>(n: u64, a: &'a [T], what: &'static str) -> Result<&'a [T], BootInfoError> {
+    usize::try_from(n)
+        .ok()
+        .and_then(|n| a.get(..n))
+        .ok_or(BootInfoError::Count(what))
+}
+
+impl BootInfo {
+    /// Checks the page against the hyp's own image (`image_base`, `image_size` bytes):
+    /// counts within their arrays, every range non-empty and not wrapping, the region
+    /// starting at the image and holding it, at least one CPU, a UART. Returns the ranges in
+    /// use.
+    pub fn check(&self, image_base: u64, image_size: u64) -> Result<Checked<'_>, BootInfoError> {
+        if self.magic != BOOT_INFO_MAGIC {
+            return Err(BootInfoError::Magic);
+        }
+        let cpus = counted(self.n_cpus, &self.cpus, "cpus")?;
+        let ram = counted(self.n_ram, &self.ram, "ram")?;
+        let mmio = counted(self.n_mmio, &self.mmio, "mmio")?;
+        let secure = counted(self.n_secure, &self.secure, "secure")?;
+        if cpus.is_empty() {
+            return Err(BootInfoError::Missing("cpus"));
+        }
+        if self.uart == 0 {
+            return Err(BootInfoError::Missing("uart"));
+        }
+        for (what, list) in [("ram", ram), ("mmio", mmio), ("secure", secure)] {
+            if !list.iter().all(span_ok) {
+                return Err(BootInfoError::Range(what));
+            }
+        }
+        if ram.is_empty() {
+            return Err(BootInfoError::Missing("ram"));
+        }
+        if !span_ok(&self.kernel_ro) {
+            return Err(BootInfoError::Range("kernel_ro"));
+        }
+        if !span_ok(&self.region)
+            || self.region.base != image_base
+            || self.region.size <= image_size
+        {
+            return Err(BootInfoError::Region);
+        }
+        Ok(Checked {
+            cpus,
+            ram,
+            mmio,
+            secure,
+        })
+    }
+}
+
+/// A checked boot-info page's ranges.
+#[derive(Debug)]
+pub struct Checked<'a> {
+    /// MPIDRs.
+    pub cpus: &'a [u64],
+    /// Host RAM.
+    pub ram: &'a [Span],
+    /// Host MMIO.
+    pub mmio: &'a [Span],
+    /// Secure-only ranges.
+    pub secure: &'a [Span],
+}
+
+/// The hyp image's header, at its first byte (the hyp's `hyp/src/header.rs` writes it; the
+/// kernel reads it before relocating the image). Offsets are from the image's start.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HypHeader {
+    /// [`HYP_MAGIC`].
+    pub magic: u64,
+    /// Bytes the image takes in memory, .bss and stacks included (page multiple).
+    pub image_size: u64,
+    /// Bytes of the file (what is copied; the rest is zeroed).
+    pub file_size: u64,
+    /// `.rela.dyn`: offset and size in bytes.
+    pub rela_offset: u64,
+    /// See `rela_offset`.
+    pub rela_size: u64,
+    /// The hyp's vectors (VBAR_EL2).
+    pub vectors: u64,
+    /// The per-CPU stacks (CPU i's top is `stacks + (i + 1) * STACK_SIZE`).
+    pub stacks: u64,
+    /// The hyp's FF-A TX and RX pages (for the kernel's probes: they must fault).
+    pub ffa_buffers: u64,
+}
+
+/// "CATHYP\0\1".
+pub const HYP_MAGIC: u64 = u64::from_le_bytes(*b"CATHYP\0\x01");
+
+/// Why an image was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageError {
+    /// Too short for its header, or not a hyp image.
+    Header,
+    /// A header offset outside the image.
+    Layout,
+    /// A relocation of a type other than R_AARCH64_RELATIVE, or outside the image.
+    Relocation,
+}
+
+/// R_AARCH64_RELATIVE (ELF for the Arm 64-bit Architecture, "Dynamic relocations").
+pub const R_AARCH64_RELATIVE: u64 = 1027;
+
+fn le64(b: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(off..off + 8)?.try_into().ok()?))
+}
+
+impl HypHeader {
+    /// Reads and checks the header of `file` (the flat image).
+    pub fn parse(file: &[u8]) -> Result<HypHeader, ImageError> {
+        let f = |i: usize| le64(file, i * 8).ok_or(ImageError::Header);
+        let h = HypHeader {
+            magic: f(0)?,
+            image_size: f(1)?,
+            file_size: f(2)?,
+            rela_offset: f(3)?,
+            rela_size: f(4)?,
+            vectors: f(5)?,
+            stacks: f(6)?,
+            ffa_buffers: f(7)?,
+        };
+        if h.magic != HYP_MAGIC {
+            return Err(ImageError::Header);
+        }
+        let inside = |o: u64, len: u64| o.checked_add(len).is_some_and(|e| e <= h.image_size);
+        if h.file_size != file.len() as u64
+            || h.file_size > h.image_size
+            || h.image_size % 4096 != 0
+            || !inside(h.rela_offset, h.rela_size)
+            || h.rela_offset
+                .checked_add(h.rela_size)
+                .is_none_or(|e| e > h.file_size)
+            || h.rela_size % 24 != 0
+            || !inside(h.vectors, 0x800)
+            || !inside(h.stacks, (MAX_CPUS * STACK_SIZE) as u64)
+            || !inside(h.ffa_buffers, 2 * 4096)
+        {
+            return Err(ImageError::Layout);
+        }
+        Ok(h)
+    }
+}
+
+/// Applies the image's R_AARCH64_RELATIVE relocations for a load at `base`: `image` is the
+/// image as it will run (at least `image_size` bytes). Anything else is refused before a byte
+/// changes. Returns how many were applied.
+pub fn relocate(image: &mut [u8], h: &HypHeader, base: u64) -> Result<usize, ImageError> {
+    let (off, len) = (h.rela_offset as usize, h.rela_size as usize);
+    let rela = image.get(off..off + len).ok_or(ImageError::Relocation)?;
+    let mut fixes = alloc::vec::Vec::with_capacity(len / 24);
+    for r in rela.chunks_exact(24) {
+        let (Some(at), Some(info), Some(addend)) = (le64(r, 0), le64(r, 8), le64(r, 16)) else {
+            return Err(ImageError::Relocation);
+        };
+        if info != R_AARCH64_RELATIVE
+            || at.checked_add(8).is_none_or(|e| e > image.len() as u64)
+            || addend >= h.image_size
+        {
+            return Err(ImageError::Relocation);
+        }
+        fixes.push((at as usize, base.wrapping_add(addend)));
+    }
+    for &(at, v) in &fixes {
+        image[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    Ok(fixes.len())
+}
+
+/// The EL2 translation tables the boot stub installs before the hyp builds its own
+/// (pKVM's host-built hyp tables, replaced by `__pkvm_init`): 4 KiB granule, 39-bit VA from
+/// level 1; the `region` the hyp runs in (2 MiB aligned, within one GiB) as normal memory,
+/// executable, in 2 MiB blocks; the GiB holding the UART as device memory. `l2_pa` is where
+/// the level-2 table will be. Returns (level 1, level 2).
+pub fn early_tables(
+    region: Span,
+    uart: u64,
+    l2_pa: u64,
+) -> Result<([u64; 512], [u64; 512]), &'static str> {
+    const GIB: u64 = 1 << 30;
+    const BLOCK: u64 = 2 << 20;
+    // Attribute index 0 = device (MAIR_EL2 byte 0 = 0x00), 1 = normal WB (byte 1 = 0xff).
+    const AF: u64 = 1 << 10;
+    const SH_INNER: u64 = 3 << 8;
+    const DEVICE_BLOCK: u64 = 0b01 | AF | (1 << 54);
+    const NORMAL_BLOCK: u64 = 0b01 | AF | SH_INNER | (1 << 2);
+    if region.base % BLOCK != 0 || region.size % BLOCK != 0 || region.size == 0 {
+        return Err("hyp region must be 2 MiB aligned");
+    }
+    let end = region
+        .base
+        .checked_add(region.size)
+        .ok_or("hyp region wraps")?;
+    if end > 1 << 39 || uart >= 1 << 39 {
+        return Err("beyond the 39-bit space");
+    }
+    let g = region.base / GIB;
+    if (end - 1) / GIB != g {
+        return Err("hyp region crosses a GiB boundary");
+    }
+    if uart / GIB == g {
+        return Err("the UART shares the hyp region's GiB");
+    }
+    if l2_pa % 4096 != 0 {
+        return Err("level-2 table not page aligned");
+    }
+    let mut l1 = [0u64; 512];
+    let mut l2 = [0u64; 512];
+    l1[(uart / GIB) as usize] = (uart / GIB * GIB) | DEVICE_BLOCK;
+    l1[g as usize] = l2_pa | 0b11;
+    let mut a = region.base;
+    while a < end {
+        l2[((a % GIB) / BLOCK) as usize] = a | NORMAL_BLOCK;
+        a += BLOCK;
+    }
+    Ok((l1, l2))
+}
+
 /// An abort the hyp gives the host in place of a stage-2 fault: what the host's EL1 sees, as
 /// if the access had hit an external abort with no hyp in the way (Arm ARM D1.10 "Exception
 /// entry"; ESR layout D24.2.40).
@@ -302,6 +655,193 @@ pub fn inject(esr_el2: u64, spsr: u64) -> Injection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn boot_info() -> BootInfo {
+        let mut b = BootInfo {
+            region: Span {
+                base: 0x4060_0000,
+                size: 0x80_0000,
+            },
+            uart: 0x0900_0000,
+            hcr: 1 << 31,
+            kernel_ro: Span {
+                base: 0x4020_0000,
+                size: 0x10_0000,
+            },
+            n_cpus: 2,
+            n_ram: 1,
+            ..BootInfo::default()
+        };
+        b.cpus[1] = 1;
+        b.ram[0] = Span {
+            base: 0x4000_0000,
+            size: 0x4000_0000,
+        };
+        b
+    }
+
+    #[test]
+    fn a_boot_info_page_is_checked_before_it_is_used() {
+        let b = boot_info();
+        let c = b.check(0x4060_0000, 0x10_0000).unwrap();
+        assert_eq!(c.cpus, [0, 1]);
+        assert_eq!(c.ram.len(), 1);
+        let bad = |f: &dyn Fn(&mut BootInfo)| {
+            let mut x = boot_info();
+            f(&mut x);
+            x.check(0x4060_0000, 0x10_0000).err()
+        };
+        assert_eq!(bad(&|b| b.magic = 0), Some(BootInfoError::Magic));
+        assert_eq!(bad(&|b| b.n_cpus = 9), Some(BootInfoError::Count("cpus")));
+        assert_eq!(
+            bad(&|b| b.n_mmio = u64::MAX),
+            Some(BootInfoError::Count("mmio"))
+        );
+        assert_eq!(bad(&|b| b.n_cpus = 0), Some(BootInfoError::Missing("cpus")));
+        assert_eq!(bad(&|b| b.uart = 0), Some(BootInfoError::Missing("uart")));
+        assert_eq!(
+            bad(&|b| b.ram[0].size = 0),
+            Some(BootInfoError::Range("ram"))
+        );
+        assert_eq!(
+            bad(&|b| {
+                b.n_secure = 1;
+                b.secure[0] = Span {
+                    base: u64::MAX,
+                    size: 2,
+                }
+            }),
+            Some(BootInfoError::Range("secure"))
+        );
+        assert_eq!(
+            bad(&|b| b.region.base += 0x1000),
+            Some(BootInfoError::Region)
+        );
+        assert_eq!(
+            bad(&|b| b.region.size = 0x10_0000),
+            Some(BootInfoError::Region)
+        );
+    }
+
+    fn image_with(relas: &[(u64, u64, u64)]) -> alloc::vec::Vec<u8> {
+        let mut f = alloc::vec![0u8; 0x3000];
+        let rela_off = 0x2000u64;
+        let h = [
+            HYP_MAGIC,
+            0x1_0000 + (MAX_CPUS * STACK_SIZE) as u64,
+            0x3000,
+            rela_off,
+            (relas.len() * 24) as u64,
+            0x800,
+            0x1_0000,
+            0x1000,
+        ];
+        for (i, v) in h.iter().enumerate() {
+            f[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        for (i, (at, info, add)) in relas.iter().enumerate() {
+            let o = rela_off as usize + i * 24;
+            f[o..o + 8].copy_from_slice(&at.to_le_bytes());
+            f[o + 8..o + 16].copy_from_slice(&info.to_le_bytes());
+            f[o + 16..o + 24].copy_from_slice(&add.to_le_bytes());
+        }
+        f
+    }
+
+    #[test]
+    fn the_image_is_relocated_only_by_relative_relocations_inside_it() {
+        let file = image_with(&[
+            (0x1000, R_AARCH64_RELATIVE, 0x800),
+            (0x1008, R_AARCH64_RELATIVE, 0x40),
+        ]);
+        let h = HypHeader::parse(&file).unwrap();
+        let mut img = file.clone();
+        img.resize(h.image_size as usize, 0);
+        assert_eq!(relocate(&mut img, &h, 0x4060_0000), Ok(2));
+        assert_eq!(le64(&img, 0x1000), Some(0x4060_0800));
+        assert_eq!(le64(&img, 0x1008), Some(0x4060_0040));
+        // Another relocation type, a target outside, an addend outside: nothing changes.
+        for bad in [
+            [(0x1000, R_AARCH64_RELATIVE, 0x800), (0x1008, 257, 0)],
+            [
+                (0x1000, R_AARCH64_RELATIVE, 0x800),
+                (u64::MAX - 4, R_AARCH64_RELATIVE, 0),
+            ],
+            [
+                (0x1000, R_AARCH64_RELATIVE, 0x800),
+                (0x1008, R_AARCH64_RELATIVE, u64::MAX),
+            ],
+        ] {
+            let file = image_with(&bad);
+            let h = HypHeader::parse(&file).unwrap();
+            let mut img = file.clone();
+            img.resize(h.image_size as usize, 0);
+            let before = img.clone();
+            assert_eq!(
+                relocate(&mut img, &h, 0x4060_0000),
+                Err(ImageError::Relocation)
+            );
+            assert_eq!(img, before);
+        }
+        // Headers that do not add up.
+        assert_eq!(HypHeader::parse(&[0; 16]), Err(ImageError::Header));
+        let mut f = image_with(&[]);
+        f[0] = 0;
+        assert_eq!(HypHeader::parse(&f), Err(ImageError::Header));
+        let mut f = image_with(&[]);
+        f[8 * 6..8 * 7].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(HypHeader::parse(&f), Err(ImageError::Layout));
+        let mut f = image_with(&[]);
+        f.push(0);
+        assert_eq!(
+            HypHeader::parse(&f),
+            Err(ImageError::Layout),
+            "file size differs"
+        );
+    }
+
+    #[test]
+    fn the_early_tables_map_the_region_and_the_uart_s_gigabyte_only() {
+        let region = Span {
+            base: 0x4060_0000,
+            size: 0x40_0000,
+        };
+        let (l1, l2) = early_tables(region, 0x0900_0000, 0x4070_0000).unwrap();
+        assert_eq!(l1[0] & !0xfff & ((1 << 48) - 1), 0, "GiB 0 as a block");
+        assert_eq!(l1[0] & 3, 1);
+        assert_eq!(l1[0] >> 54 & 1, 1, "device: never executable");
+        assert_eq!(l1[1], 0x4070_0000 | 3);
+        assert_eq!(l1.iter().filter(|e| **e != 0).count(), 2);
+        let blocks: alloc::vec::Vec<u64> = l2
+            .iter()
+            .filter(|e| **e != 0)
+            .map(|e| e & !0x1f_ffff & ((1 << 48) - 1))
+            .collect();
+        assert_eq!(blocks, [0x4060_0000, 0x4080_0000]);
+        assert!(
+            early_tables(
+                Span {
+                    base: 0x4060_1000,
+                    size: 0x20_0000
+                },
+                0x0900_0000,
+                0
+            )
+            .is_err()
+        );
+        assert!(
+            early_tables(
+                Span {
+                    base: 0x7fe0_0000,
+                    size: 0x40_0000
+                },
+                0x0900_0000,
+                0
+            )
+            .is_err()
+        );
+        assert!(early_tables(region, 0x4000_0000, 0x4070_0000).is_err());
+    }
 
     #[test]
     fn stage2_faults_become_external_aborts_at_the_host_s_current_el() {
