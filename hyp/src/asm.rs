@@ -1,24 +1,36 @@
-//! EL2 assembly: the EL2 set-up shared by every entry, the boot stub (installed before the
-//! kernel drops to EL1; its one job is to install the hyp), the hyp's vectors, and the entry a
-//! secondary CPU takes under the hyp.
+//! The hyp's assembly: its header (at the image's first byte), its vectors, and the entry a
+//! secondary CPU takes under the hyp. The kernel's boot stub (which installs the hyp) is the
+//! kernel's own (`kernel/src/hyp_stub.rs`): the two images share no code, only the layout of
+//! `hyp_abi::InstallParams`, whose offsets both take from `offset_of!`.
 
-use crate::InstallParams;
 use core::arch::global_asm;
 use core::mem::offset_of;
-
-/// HVC function ID the stub answers: x1 = physical address of an [`crate::InstallParams`].
-pub const HVC_STUB_INSTALL: u64 = 0xc600_ff00;
+use hyp_abi::{HYP_MAGIC, InstallParams};
 
 global_asm!(
     include_str!("../../lib/trapframe/src/frame.S"),
     r#"
+// The image header (hyp_abi::HypHeader): what the kernel needs before relocating the image.
+.section .head.text, "ax"
+.global hyp_header
+hyp_header:
+    .quad {magic}
+    .quad __hyp_image_size
+    .quad __hyp_file_size
+    .quad __hyp_rela_offset
+    .quad __hyp_rela_size
+    .quad hyp_vectors - hyp_header
+    .quad HYP_STACKS - hyp_header
+    .quad HYP_FFA_BUFFERS - hyp_header
+    .quad hyp_install_entry - hyp_header
+
 // el2_setup: EL2 configuration every CPU needs before the host runs at EL1. Clobbers x9, x10.
 //   HCR_EL2.RW (EL1 is AArch64), nothing trapped yet; EL1 may use the physical counter and
 //   timer (CNTHCTL_EL2.EL1PCTEN|EL1PCEN), CNTVOFF_EL2 = 0; GICv3 system registers usable
 //   from EL1 (ICC_SRE_EL2.SRE|Enable) when the CPU has a GICv3 interface; no FP/SIMD or
 //   CP15 traps (CPTR_EL2, HSTR_EL2); EL1 reads of MIDR/MPIDR see the real values.
-.global el2_setup
-el2_setup:
+.section .text, "ax"
+hyp_el2_setup:
     mov     x9, #(1 << 31)
     msr     hcr_el2, x9
     mov     x9, #3
@@ -43,10 +55,12 @@ el2_setup:
     isb
     ret
 
-// el2_enable_mmu: x0 = InstallParams/CpuBoot. Loads the hyp's stage-1, vectors and the
-// stage-2 when VTCR is non-zero, then HCR_EL2. Every field is read before the MMU goes on: the
-// block may sit in memory the hyp's stage-1 does not map (the kernel's stack). Clobbers x9-x17.
-el2_enable_mmu:
+// hyp_el2_enable_mmu: x0 = InstallParams. Loads the hyp's stage-1, vectors and the stage-2
+// when VTCR is non-zero, then HCR_EL2. Every field is read before the MMU goes on. Clobbers
+// x9-x17.
+hyp_el2_enable_mmu:
+    ic      iallu
+    dsb     nsh
     ldr     x9, [x0, #{cpu}]
     msr     tpidr_el2, x9
     ldr     x10, [x0, #{mair}]
@@ -77,55 +91,32 @@ el2_enable_mmu:
     isb
     ret
 
-// The boot stub: VBAR_EL2 while the kernel runs at EL1 before the hyp is installed.
-.section .text.hyp_stub, "ax"
-.balign 0x800
-.global hyp_stub_vectors
-hyp_stub_vectors:
-    .rept 8
-    .balign 0x80
-    b       .
-    .endr
-    .balign 0x80
-    b       hyp_stub_sync
-    .rept 7
-    .balign 0x80
-    b       .
-    .endr
-
-hyp_stub_sync:
-    mrs     x9, esr_el2
-    lsr     x9, x9, #26
-    cmp     x9, #0x16               // HVC64
-    b.ne    3f
-    ldr     x9, ={install}
-    cmp     x0, x9
-    b.ne    3f
-    mov     x0, x1
-    mov     x7, x30
-    ldr     x8, [x0, #{sp}]         // before the MMU is on (see el2_enable_mmu)
-    bl      el2_enable_mmu
-    mov     x30, x7
-    mov     sp, x8
+// hyp_install_entry: the kernel's boot stub branches here at EL2 with the MMU off, x0 = the
+// InstallParams, ELR_EL2/SPSR_EL2 still holding the host's return from its HVC. The hyp's
+// early stage-1 (this image and its pool), vectors, stack and HCR_EL2 go live, then the host
+// continues with x0 = 0.
+.global hyp_install_entry
+hyp_install_entry:
+    mov     x6, x0
+    ldr     x5, [x6, #{sp}]
+    bl      hyp_el2_enable_mmu
+    mov     sp, x5
     mov     x0, #0
-    eret
-3:  mov     x0, #-1                 // SMCCC NOT_SUPPORTED
     eret
 
 // hyp_secondary_entry: PSCI CPU_ON lands here (EL2, MMU off) for every CPU the host starts
-// once the hyp is installed; x0 = this CPU's CpuBoot. The hyp comes up, then the host's
+// once the hyp is installed; x0 = this CPU's InstallParams. The hyp comes up, then the host's
 // entry runs at EL1 with its context id.
-.section .text.hyp, "ax"
 .global hyp_secondary_entry
 hyp_secondary_entry:
     msr     daifset, #0xf
     mov     x6, x0
-    bl      el2_setup
+    bl      hyp_el2_setup
     mov     x0, x6
     ldr     x5, [x6, #{sp}]
     ldr     x4, [x6, #{host_entry}]
     ldr     x3, [x6, #{host_ctx}]
-    bl      el2_enable_mmu
+    bl      hyp_el2_enable_mmu
     mov     sp, x5
     ldr     x9, =0x30d00800
     msr     sctlr_el1, x9
@@ -139,11 +130,13 @@ hyp_secondary_entry:
     .endr
     eret
 
+.section .text.vectors, "ax"
 .balign 0x800
 .global hyp_vectors
 hyp_vectors:
     trap_table hyp_trap, hyp_unexpected, el2
 "#,
+    magic = const HYP_MAGIC,
     // Offsets from the struct itself: a field moved or resized cannot go unnoticed.
     mair = const offset_of!(InstallParams, mair),
     tcr = const offset_of!(InstallParams, tcr),
@@ -157,5 +150,4 @@ hyp_vectors:
     host_entry = const offset_of!(InstallParams, host_entry),
     host_ctx = const offset_of!(InstallParams, host_ctx),
     cpu = const offset_of!(InstallParams, cpu),
-    install = const HVC_STUB_INSTALL,
 );

@@ -5,7 +5,6 @@ use catena_event::EventWriter;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-#[unsafe(link_section = ".hyp.data")]
 static UART: AtomicU64 = AtomicU64::new(0);
 
 /// Sets the UART the hyp reports on.

@@ -38,7 +38,7 @@ pub struct SecondaryBoot {
 /// R_AARCH64_RELATIVE (ELF for the Arm 64-bit Architecture, table "Dynamic relocations").
 pub const R_AARCH64_RELATIVE: u64 = 1027;
 
-// Drop from EL2 to EL1: the EL2 set-up every CPU needs (hyp/src/asm.rs `el2_setup`), the
+// Drop from EL2 to EL1: the EL2 set-up every CPU needs (`hyp_stub.rs` `el2_setup`), the
 // hyp's boot stub at VBAR_EL2 (it will install the hyp when asked), SCTLR_EL1 in its reset
 // state with the MMU off, then ERET to EL1h with DAIF masked. Clobbers x9, x10, x30.
 global_asm!(

@@ -10,8 +10,8 @@ use crate::hypctl::{finalised, hvc_call};
 use crate::{console, exceptions, mm, smp};
 use alloc::format;
 use alloc::vec::Vec;
-use catena_hyp::{Hvc, HvcError};
 use core::sync::atomic::{AtomicBool, Ordering};
+use hyp_abi::{Hvc, HvcError};
 use initcall::InitError;
 
 fn probe_event(target: &str, cpu: u64, result: &str, detail: &str) {
@@ -61,9 +61,13 @@ fn probe_memory(target: &str, addr: u64) -> bool {
 /// What the memory probes reach for: (target, address), each mapped in the kernel's stage-1
 /// first so that only the hyp's stage-2 (or the bus) can stop the access.
 fn memory_targets() -> Vec<(&'static str, u64)> {
-    let hyp = mm::hyp_range();
-    let (tx, _) = catena_hyp::ffa_buffers();
-    let mut t = alloc::vec![("hyp-memory", hyp.base + 0x40), ("hyp-ffa-buffer", tx)];
+    let mut t = Vec::new();
+    if let Some(h) = crate::hypctl::region() {
+        // The hyp's own image (its code), its FF-A TX buffer, and the last page of its pool.
+        t.push(("hyp-memory", h.region.base + 0x40));
+        t.push(("hyp-ffa-buffer", h.region.base + h.header.ffa_buffers));
+        t.push(("hyp-pool", h.region.end() - 0x1000));
+    }
     let p = &boot().platform;
     if let Some(r) = p.secure_memory.first() {
         t.push(("secure-ram", r.base));
@@ -144,7 +148,7 @@ pub fn hyp_probes() -> Result<(), InitError> {
         ok = false;
     }
     // FF-A with a hyp page: refused by the proxy (or FF-A is absent altogether).
-    ok &= ffa_probes(mm::hyp_range().base);
+    ok &= ffa_probes(crate::hypctl::region().map_or(0, |h| h.region.base));
     if ok {
         Ok(())
     } else {

@@ -16,6 +16,7 @@ mod gic;
 mod heap;
 #[cfg(feature = "test-hooks")]
 mod hyp_probes;
+mod hyp_stub;
 mod hypctl;
 mod init;
 mod kapi;

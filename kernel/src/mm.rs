@@ -79,7 +79,8 @@ pub fn image_range() -> Range {
     }
 }
 
-fn pa_range_bits() -> u64 {
+/// The CPU's physical address range (ID_AA64MMFR0_EL1.PARange), at most 48 bits.
+pub fn pa_range_bits() -> u64 {
     let mmfr0 = arm_sysregs::el1::accessors::read_id_aa64mmfr0_el1().bits();
     // TCR.IPS takes the same encoding as ID_AA64MMFR0_EL1.PARange (max 48 bits: 0b101).
     (mmfr0 & 0xf).min(5)
@@ -335,90 +336,6 @@ pub fn init_final(platform: &Platform) -> Result<MapStats, &'static str> {
     });
     KERNEL_MAP.call_once(|| spin::Mutex::new(map));
     Ok(stats)
-}
-
-unsafe extern "C" {
-    static __hyp_start: u8;
-    static __hyp_end: u8;
-}
-
-/// The hyp's sections in the image (`.hyp.data`: its state, stacks and FF-A buffers).
-pub fn hyp_range() -> Range {
-    let s = &raw const __hyp_start as u64;
-    let e = &raw const __hyp_end as u64;
-    Range {
-        base: s,
-        size: e - s,
-    }
-}
-
-/// EL2 system-register values for the hyp's own stage-1.
-#[derive(Debug, Clone, Copy)]
-pub struct HypMmu {
-    /// TTBR0_EL2.
-    pub ttbr0: u64,
-    /// TCR_EL2.
-    pub tcr: u64,
-    /// MAIR_EL2.
-    pub mair: u64,
-    /// SCTLR_EL2.
-    pub sctlr: u64,
-    /// The `IdMap<El2>` itself (in the hyp pool), handed to the hyp.
-    pub map: u64,
-}
-
-/// Builds the hyp's EL2 stage-1 identity map, tables and all in the hyp pool: kernel text
-/// executable and read-only (the hyp's code lives there), read-only data, the hyp's own memory
-/// (`hyp`: `.hyp.data` and the pool) read-write and never executable, and the UART it reports
-/// on. Nothing else: the host pages the hyp must touch (the host's FF-A RX/TX pair) are mapped
-/// by the hyp when the host names them, as pKVM pins them.
-pub fn hyp_stage1(uart: Option<usize>, hyp: &[Range]) -> Result<HypMmu, &'static str> {
-    use aarch64_paging::descriptor::El23Attributes as H;
-    use aarch64_paging::paging::El2;
-    let normal = H::VALID | H::ATTRIBUTE_INDEX_1 | H::INNER_SHAREABLE | H::ACCESSED | H::USER_RES1;
-    let device = H::VALID | H::ATTRIBUTE_INDEX_0 | H::ACCESSED | H::XN | H::USER_RES1;
-    let (start, text_end, rodata_end, _) = image_layout();
-    crate::heap::with_hyp_pool(|| {
-        let mut map = IdMap::new(1, El2);
-        let mut put = |s: u64, e: u64, flags: H| -> Result<(), &'static str> {
-            if e > 1 << VA_BITS {
-                return Err("hyp range beyond the 39-bit address space");
-            }
-            map.map_range(&MemoryRegion::new(s as usize, e as usize), flags)
-                .map_err(|_| "aarch64-paging refused a hyp mapping")
-        };
-        for r in hyp {
-            let (s, e) = page_round(*r);
-            put(s as u64, e as u64, normal | H::XN)?;
-        }
-        put(start, text_end, normal | H::READ_ONLY)?;
-        put(text_end, rodata_end, normal | H::READ_ONLY | H::XN)?;
-        if let Some(u) = uart {
-            put(u as u64, u as u64 + 0x1000, device)?;
-        }
-        map.mark_active();
-        let ttbr0 = map.root_address().0 as u64;
-        // The map lives in the hyp pool for the hyp's lifetime; the hyp edits it at EL2.
-        let map = alloc::boxed::Box::into_raw(alloc::boxed::Box::new(map)) as u64;
-        // TCR_EL2 (non-VHE): T0SZ 25, inner/outer write-back walks, inner shareable, 4 KiB
-        // granule, PS from the CPU's PA range, RES1 bits 31 and 23.
-        let tcr = (64 - VA_BITS)
-            | (1 << 8)
-            | (1 << 10)
-            | (3 << 12)
-            | (pa_range_bits() << 16)
-            | (1 << 23)
-            | (1 << 31);
-        // SCTLR_EL2: RES1 bits, M, C, SA, I.
-        let sctlr = 0x30c5_0830 | 1 | (1 << 2) | (1 << 3) | (1 << 12);
-        Ok(HypMmu {
-            ttbr0,
-            tcr,
-            mair: MAIR,
-            sctlr,
-            map,
-        })
-    })
 }
 
 #[cfg(feature = "test-hooks")]

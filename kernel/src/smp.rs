@@ -111,15 +111,15 @@ extern "C" fn secondary_main(boot: &SecondaryBoot, entry_el: u64) -> ! {
         if FINALISE_REQ.load(Ordering::Acquire)
             && FINALISE_TRIED.load(Ordering::Acquire) & (1 << cpu) == 0
         {
-            let r = crate::hypctl::hvc_call(catena_hyp::Hvc::FinaliseCpu.id(), 0)[0];
-            match catena_hyp::HvcError::check(r) {
+            let r = crate::hypctl::hvc_call(hyp_abi::Hvc::FinaliseCpu.id(), 0)[0];
+            match hyp_abi::HvcError::check(r) {
                 Ok(()) => {
                     FINALISED_CPUS.fetch_or(1 << cpu, Ordering::Release);
                 }
                 Err(e) => console::emit(catena_event::Kind::Cpu, |w| {
                     w.u64("id", cpu as u64)
                         .str("state", "finalise-refused")
-                        .str("error", e.map_or("unknown", catena_hyp::HvcError::name))
+                        .str("error", e.map_or("unknown", hyp_abi::HvcError::name))
                 }),
             }
             FINALISE_TRIED.fetch_or(1 << cpu, Ordering::Release);

@@ -54,6 +54,10 @@ insn!(
     /// WFI: wait for an interrupt; may return at any time.
     pub fn wfi() = "wfi");
 insn!(
+    /// IC IALLUIS + DSB ISH + ISB: every CPU's instruction caches forget their lines, so code
+    /// just written (and cleaned to the point of coherency) is fetched fresh.
+    pub fn icache_invalidate_all() = "ic ialluis\ndsb ish\nisb");
+insn!(
     /// TLBI VMALLE1 + DSB NSH + ISB: this CPU forgets its EL1&0 translations.
     pub fn tlbi_vmalle1() = "tlbi vmalle1\ndsb nsh\nisb");
 insn!(

@@ -265,8 +265,9 @@ impl Finalise {
 }
 
 /// HVC function ID the kernel's boot stub answers before the hyp exists: x1 = the physical
-/// address of an [`InstallParams`] (cleaned to the point of coherency: the stub reads it with
-/// the EL2 MMU off).
+/// address of an [`InstallParams`] (cleaned to the point of coherency: it is read with the
+/// EL2 MMU off), x2 = the hyp's install entry ([`HypHeader::install`]), where the stub
+/// branches with the MMU still off.
 pub const HVC_STUB_INSTALL: u64 = 0xc600_ff00;
 
 /// Per-CPU hyp stack size.
@@ -470,7 +471,8 @@ pub struct HypHeader {
     pub magic: u64,
     /// Bytes the image takes in memory, .bss and stacks included (page multiple).
     pub image_size: u64,
-    /// Bytes of the file (what is copied; the rest is zeroed).
+    /// Bytes of the loadable file (the flat binary may stop short of it where its last
+    /// section ends: what follows, up to `image_size`, is zero).
     pub file_size: u64,
     /// `.rela.dyn`: offset and size in bytes.
     pub rela_offset: u64,
@@ -482,6 +484,9 @@ pub struct HypHeader {
     pub stacks: u64,
     /// The hyp's FF-A TX and RX pages (for the kernel's probes: they must fault).
     pub ffa_buffers: u64,
+    /// The install entry: entered from the stub at EL2 with the MMU off, x0 = the
+    /// `InstallParams`; it turns its MMU on and returns to the host.
+    pub install: u64,
 }
 
 /// "CATHYP\0\1".
@@ -518,22 +523,24 @@ impl HypHeader {
             vectors: f(5)?,
             stacks: f(6)?,
             ffa_buffers: f(7)?,
+            install: f(8)?,
         };
         if h.magic != HYP_MAGIC {
             return Err(ImageError::Header);
         }
         let inside = |o: u64, len: u64| o.checked_add(len).is_some_and(|e| e <= h.image_size);
-        if h.file_size != file.len() as u64
+        if file.len() as u64 > h.file_size
             || h.file_size > h.image_size
-            || h.image_size % 4096 != 0
+            || !h.image_size.is_multiple_of(4096)
             || !inside(h.rela_offset, h.rela_size)
             || h.rela_offset
                 .checked_add(h.rela_size)
                 .is_none_or(|e| e > h.file_size)
-            || h.rela_size % 24 != 0
+            || !h.rela_size.is_multiple_of(24)
             || !inside(h.vectors, 0x800)
             || !inside(h.stacks, (MAX_CPUS * STACK_SIZE) as u64)
             || !inside(h.ffa_buffers, 2 * 4096)
+            || !inside(h.install, 4)
         {
             return Err(ImageError::Layout);
         }
@@ -554,7 +561,8 @@ pub fn relocate(image: &mut [u8], h: &HypHeader, base: u64) -> Result<usize, Ima
         };
         if info != R_AARCH64_RELATIVE
             || at.checked_add(8).is_none_or(|e| e > image.len() as u64)
-            || addend >= h.image_size
+            // One past the end is a valid pointer (`__hyp_image_end`).
+            || addend > h.image_size
         {
             return Err(ImageError::Relocation);
         }
@@ -578,12 +586,15 @@ pub fn early_tables(
 ) -> Result<([u64; 512], [u64; 512]), &'static str> {
     const GIB: u64 = 1 << 30;
     const BLOCK: u64 = 2 << 20;
-    // Attribute index 0 = device (MAIR_EL2 byte 0 = 0x00), 1 = normal WB (byte 1 = 0xff).
+    // Attribute index 0 = Device-nGnRE, 1 = Normal WB (`EL2_MAIR`); AP[1] (bit 6) is RES1 in
+    // the EL2 regime; AF set; XN (bit 54) on the device block.
     const AF: u64 = 1 << 10;
     const SH_INNER: u64 = 3 << 8;
-    const DEVICE_BLOCK: u64 = 0b01 | AF | (1 << 54);
-    const NORMAL_BLOCK: u64 = 0b01 | AF | SH_INNER | (1 << 2);
-    if region.base % BLOCK != 0 || region.size % BLOCK != 0 || region.size == 0 {
+    const RES1: u64 = 1 << 6;
+    const DEVICE_BLOCK: u64 = 0b01 | AF | RES1 | (1 << 54);
+    const NORMAL_BLOCK: u64 = 0b01 | AF | RES1 | SH_INNER | (1 << 2);
+    if !region.base.is_multiple_of(BLOCK) || !region.size.is_multiple_of(BLOCK) || region.size == 0
+    {
         return Err("hyp region must be 2 MiB aligned");
     }
     let end = region
@@ -600,7 +611,7 @@ pub fn early_tables(
     if uart / GIB == g {
         return Err("the UART shares the hyp region's GiB");
     }
-    if l2_pa % 4096 != 0 {
+    if !l2_pa.is_multiple_of(4096) {
         return Err("level-2 table not page aligned");
     }
     let mut l1 = [0u64; 512];
@@ -613,6 +624,46 @@ pub fn early_tables(
         a += BLOCK;
     }
     Ok((l1, l2))
+}
+
+/// Where things are in the region the kernel gives the hyp (offsets from its start): the
+/// image (`image_size` bytes), then the boot-info page, the stub's early level-1 and level-2
+/// tables, then the pool the hyp allocates from (its own tables among them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The boot-info page.
+    pub boot_info: u64,
+    /// The early level-1 table.
+    pub early_l1: u64,
+    /// The early level-2 table.
+    pub early_l2: u64,
+    /// The pool.
+    pub pool: u64,
+}
+
+impl Layout {
+    /// The layout after an image of `image_size` bytes (a page multiple).
+    pub const fn new(image_size: u64) -> Layout {
+        Layout {
+            boot_info: image_size,
+            early_l1: image_size + 0x1000,
+            early_l2: image_size + 0x2000,
+            pool: image_size + 0x3000,
+        }
+    }
+}
+
+/// MAIR_EL2: index 0 Device-nGnRE, index 1 Normal write-back read/write-allocate.
+pub const EL2_MAIR: u64 = 0x04 | (0xff << 8);
+/// SCTLR_EL2 with the MMU and caches on: RES1 bits, M, C, SA, I.
+pub const EL2_SCTLR: u64 = 0x30c5_0830 | 1 | (1 << 2) | (1 << 3) | (1 << 12);
+
+/// TCR_EL2 (non-VHE) for a 39-bit space from level 1: T0SZ 25, inner/outer write-back walks,
+/// inner shareable, 4 KiB granule, PS = `pa_range` (ID_AA64MMFR0_EL1.PARange, at most 48
+/// bits), RES1 bits 31 and 23.
+pub const fn el2_tcr(pa_range: u64) -> u64 {
+    let ps = if pa_range > 5 { 5 } else { pa_range };
+    25 | (1 << 8) | (1 << 10) | (3 << 12) | (ps << 16) | (1 << 23) | (1 << 31)
 }
 
 /// An abort the hyp gives the host in place of a stage-2 fault: what the host's EL1 sees, as
@@ -725,6 +776,7 @@ mod tests {
 
     fn image_with(relas: &[(u64, u64, u64)]) -> alloc::vec::Vec<u8> {
         let mut f = alloc::vec![0u8; 0x3000];
+        // Header: nine u64 words.
         let rela_off = 0x2000u64;
         let h = [
             HYP_MAGIC,
@@ -735,6 +787,7 @@ mod tests {
             0x800,
             0x1_0000,
             0x1000,
+            0x900,
         ];
         for (i, v) in h.iter().enumerate() {
             f[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
@@ -750,14 +803,21 @@ mod tests {
 
     #[test]
     fn the_image_is_relocated_only_by_relative_relocations_inside_it() {
+        let end = 0x1_0000 + (MAX_CPUS * STACK_SIZE) as u64;
         let file = image_with(&[
             (0x1000, R_AARCH64_RELATIVE, 0x800),
             (0x1008, R_AARCH64_RELATIVE, 0x40),
+            (0x1010, R_AARCH64_RELATIVE, end),
         ]);
         let h = HypHeader::parse(&file).unwrap();
         let mut img = file.clone();
         img.resize(h.image_size as usize, 0);
-        assert_eq!(relocate(&mut img, &h, 0x4060_0000), Ok(2));
+        assert_eq!(relocate(&mut img, &h, 0x4060_0000), Ok(3));
+        assert_eq!(
+            le64(&img, 0x1010),
+            Some(0x4060_0000 + end),
+            "one past the end"
+        );
         assert_eq!(le64(&img, 0x1000), Some(0x4060_0800));
         assert_eq!(le64(&img, 0x1008), Some(0x4060_0040));
         // Another relocation type, a target outside, an addend outside: nothing changes.

@@ -78,7 +78,8 @@ pub fn host_view(p: &Platform) -> HostView {
 pub enum Access {
     /// Normal memory, read-write (host RAM).
     RamRw,
-    /// Normal memory, read-only (the kernel's text and read-only data: the hyp runs that code).
+    /// Normal memory, read-only (the kernel's text and read-only data: after finalise the host
+    /// cannot rewrite its own code).
     RamRo,
     /// Device-nGnRE, read-write, never executable (host MMIO).
     Device,

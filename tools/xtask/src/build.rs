@@ -1,4 +1,5 @@
-//! `cargo xtask build`: the images, at stable paths: `Image` (the product kernel), `Image-hooks`
+//! `cargo xtask build`: the images, at stable paths: `hyp.bin` (the hyp, embedded in both
+//! kernels), `Image` (the product kernel), `Image-hooks`
 //! (the same with the `test-hooks` feature, for the scenarios that need a hook), the firmware.
 
 use crate::prereq::{self, TARGET};
@@ -35,7 +36,13 @@ fn check_image_header(bytes: &[u8]) -> Result<u64> {
 
 /// Builds one package; `hooks` adds the `test-hooks` feature, in a target folder of its own
 /// so the two kernels do not rebuild each other.
-fn cargo_build(root: &Path, package: &str, quiet: bool, hooks: bool) -> Result<PathBuf> {
+fn cargo_build(
+    root: &Path,
+    package: &str,
+    quiet: bool,
+    hooks: bool,
+    env: &[(&str, &Path)],
+) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target_dir = if hooks {
         root.join("target/hooks")
@@ -54,6 +61,7 @@ fn cargo_build(root: &Path, package: &str, quiet: bool, hooks: bool) -> Result<P
             &[][..]
         })
         .args(if quiet { &["--quiet"][..] } else { &[][..] })
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
         .status()
         .context("running cargo build")?;
     if !status.success() {
@@ -67,11 +75,18 @@ fn kernel(
     root: &Path,
     quiet: bool,
     hooks: bool,
+    hyp: &Path,
     elf: &str,
     image: &str,
 ) -> Result<(PathBuf, PathBuf)> {
     let out = root.join("target/catena");
-    let built = cargo_build(root, "catena-kernel", quiet, hooks)?;
+    let built = cargo_build(
+        root,
+        "catena-kernel",
+        quiet,
+        hooks,
+        &[("CATENA_HYP_BIN", hyp)],
+    )?;
     let elf = out.join(elf);
     std::fs::copy(&built, &elf).with_context(|| format!("copying {}", built.display()))?;
     let image = out.join(image);
@@ -106,10 +121,17 @@ pub fn build(root: &Path, quiet: bool) -> Result<Images> {
     let out = root.join("target/catena");
     std::fs::create_dir_all(&out)?;
 
-    let (image, elf) = kernel(root, quiet, false, "kernel.elf", "Image")?;
-    let (image_hooks, elf_hooks) = kernel(root, quiet, true, "kernel-hooks.elf", "Image-hooks")?;
+    // The hyp first: the kernel embeds it.
+    let hyp_elf = cargo_build(root, "catena-hyp", quiet, false, &[])?;
+    std::fs::copy(&hyp_elf, out.join("hyp.elf"))?;
+    let hyp = out.join("hyp.bin");
+    let hyp_bytes = objcopy(&hyp_elf, &hyp)?;
+    println!("xtask: {} {} bytes", rel(root, &hyp), hyp_bytes.len());
+    let (image, elf) = kernel(root, quiet, false, &hyp, "kernel.elf", "Image")?;
+    let (image_hooks, elf_hooks) =
+        kernel(root, quiet, true, &hyp, "kernel-hooks.elf", "Image-hooks")?;
 
-    let fw_elf = cargo_build(root, "catena-firmware", quiet, false)?;
+    let fw_elf = cargo_build(root, "catena-firmware", quiet, false, &[])?;
     std::fs::copy(&fw_elf, out.join("firmware.elf"))?;
     let firmware = out.join("firmware.bin");
     let fw = objcopy(&fw_elf, &firmware)?;

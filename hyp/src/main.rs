@@ -1,11 +1,19 @@
 //! Catena's EL2 component, modelled on Linux pKVM's nVHE hyp.
 //!
 //! Lifecycle (the kernel drives it through hypercalls, at explicit initcall levels):
-//! 1. **Boot stub.** A kernel entered at EL2 leaves [`asm`]'s stub at VBAR_EL2 and drops to
-//!    EL1. The stub answers one HVC: install the hyp (its stage-1, vectors, stack and HCR_EL2
-//!    with **TSC**: from that instant no host SMC reaches EL3 without passing the hyp).
-//! 2. **Init** ([`Hvc::Init`], init-only): the hyp copies its configuration, builds page
-//!    ownership, and brings up the FF-A proxy (version and RX/TX with the SPMC).
+//! 0. **Its own image.** This is a separate binary (own linker script, allocator, panic
+//!    handler, own copies of `core`/`alloc` and the lib crates it uses). `cargo xtask` builds
+//!    it first; the kernel embeds it, copies it into memory it gives away for good, zeroes
+//!    its .bss, applies its relocations (`hyp_abi::relocate`) and builds the stub's early EL2
+//!    tables (the region and the UART's gigabyte only).
+//! 1. **Boot stub.** A kernel entered at EL2 leaves its stub at VBAR_EL2 and drops to EL1.
+//!    The stub answers one HVC: install the hyp (the early tables, this image's vectors and
+//!    stack, HCR_EL2 with **TSC**: from that instant no host SMC reaches EL3 without passing
+//!    the hyp).
+//! 2. **Init** ([`Hvc::Init`], init-only): the hyp copies and checks the boot-info page
+//!    (`hyp_abi::BootInfo`: flat data, no pointers), starts its allocator on its pool, builds
+//!    its own stage-1 (this image text RX, read-only data RO, data RW; its pool RW; the UART)
+//!    and switches to it, builds page ownership, and brings up the FF-A proxy.
 //! 3. **Run.** Host SMCs trap here: PSCI is forwarded (CPU_ON rewritten so the new CPU enters
 //!    the hyp first), FF-A goes through [`ffa_proxy`], anything else is forwarded with x0–x17.
 //! 4. **Finalise** ([`Hvc::Finalise`], init-only; Linux `finalize_pkvm`): the host stage-2 goes
@@ -14,18 +22,21 @@
 //!    outside it is a stage-2 fault: reported (`@event hyp state=fault`) and injected into the
 //!    host as a synchronous external abort.
 //!
-//! The hyp is linked into the kernel image. Its state lives in `.hyp.data`, its allocations in
-//! a pool the kernel donates at install; both leave the host's stage-2 at finalise. Kernel
-//! text and read-only data stay mapped for the host read-only, so the code the hyp runs cannot
-//! be changed under it.
+//! The whole region — image and pool — leaves the host's stage-2 at finalise; no kernel code
+//! or data is mapped at EL2.
 #![no_std]
+#![no_main]
 
 extern crate alloc;
 
-pub mod asm;
+mod asm;
 mod console;
+mod heap;
 mod stage2;
 
+use aarch64_paging::descriptor::El23Attributes as H;
+use aarch64_paging::idmap::IdMap;
+use aarch64_paging::paging::{El2, MemoryRegion};
 use alloc::vec::Vec;
 use arm_sysregs::el1::accessors::{
     read_mpidr_el1, read_vbar_el1, write_elr_el1, write_esr_el1, write_far_el1, write_spsr_el1,
@@ -41,47 +52,13 @@ use ffa_proxy::{Platform, Proxy};
 use pageown::Ownership;
 use spin::Mutex;
 
-/// Per-CPU hyp stack.
-pub const STACK_SIZE: usize = 0x4000;
-
+use hyp_abi::{InstallParams, STACK_SIZE};
 pub use trapframe::Frame;
-
-/// What the boot stub loads to install the hyp (read with the MMU off: clean it to PoC).
-/// Layout shared with [`asm::off`].
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct InstallParams {
-    /// VBAR_EL2.
-    pub vbar: u64,
-    /// TTBR0_EL2.
-    pub ttbr0: u64,
-    /// TCR_EL2.
-    pub tcr: u64,
-    /// MAIR_EL2.
-    pub mair: u64,
-    /// SCTLR_EL2.
-    pub sctlr: u64,
-    /// HCR_EL2.
-    pub hcr: u64,
-    /// SP_EL2 for the installing CPU.
-    pub sp: u64,
-    /// VTCR_EL2 (0 = no stage-2).
-    pub vtcr: u64,
-    /// VTTBR_EL2.
-    pub vttbr: u64,
-    /// Host entry (secondary CPUs).
-    pub host_entry: u64,
-    /// Host context id (secondary CPUs).
-    pub host_ctx: u64,
-    /// TPIDR_EL2: the CPU's index in the hyp (the hyp sets it; the boot CPU's is checked at
-    /// init against its MPIDR).
-    pub cpu: u64,
-}
 
 /// A memory range.
 pub type Range = (u64, u64);
 
-/// What the kernel tells the hyp at [`Hvc::Init`] (copied into hyp memory).
+/// What the hyp knows of the platform: the checked boot-info page, in hyp memory.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     /// The UART the hyp reports on.
@@ -104,11 +81,8 @@ pub struct Config {
     pub ffa_rx: u64,
     /// HCR_EL2 for the host.
     pub hcr: u64,
-    /// The installing CPU's parameters (stage-1, vectors) reused for secondary CPUs.
+    /// The parameters secondary CPUs enter with (the hyp's own stage-1, vectors).
     pub install: InstallParams,
-    /// The hyp's own stage-1 (`IdMap<El2>` in the hyp pool): the hyp maps the host's FF-A
-    /// buffers into it when the host names them.
-    pub stage1: u64,
 }
 
 pub use hyp_abi::{CpuSet, Hvc, HvcError, MAX_CPUS, Progress};
@@ -147,9 +121,7 @@ impl Platform for El3 {
 struct CpuBoots([InstallParams; MAX_CPUS]);
 
 /// All the hyp's mutable state: in `.hyp.data`, which leaves the host's stage-2 at finalise.
-#[unsafe(link_section = ".hyp.data")]
 static STATE: Mutex<Option<State>> = Mutex::new(None);
-#[unsafe(link_section = ".hyp.data")]
 static CPU_BOOTS: Mutex<CpuBoots> = Mutex::new(CpuBoots(
     [InstallParams {
         vbar: 0,
@@ -167,9 +139,7 @@ static CPU_BOOTS: Mutex<CpuBoots> = Mutex::new(CpuBoots(
     }; MAX_CPUS],
 ));
 /// Per CPU: stage-2 faults taken, and the IPA of the last (the `LastFault` hypercall).
-#[unsafe(link_section = ".hyp.data")]
 static FAULTS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-#[unsafe(link_section = ".hyp.data")]
 static LAST_FAULT_IPA: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 /// This CPU's index in the hyp (TPIDR_EL2, set when the CPU entered the hyp).
@@ -184,23 +154,28 @@ struct State {
     fin: hyp_abi::Finalise,
     proxy: Proxy<El3>,
     stage2: Option<stage2::HostStage2>,
+    /// The hyp's own stage-1 (built from its pool at Init, live on every CPU).
+    stage1: IdMap<El2>,
     /// The host pages mapped into the hyp's stage-1 (its RX/TX pair), if any.
     host_pages: Option<(u64, u64)>,
 }
 
-/// The hyp's stage-1 attributes for host pages it must touch: normal memory, never executable.
-fn map_host_pages(stage1: u64, pages: (u64, u64), map: bool) -> Result<(), &'static str> {
-    use aarch64_paging::descriptor::El23Attributes as H;
-    use aarch64_paging::idmap::IdMap;
-    use aarch64_paging::paging::{El2, MemoryRegion};
-    let flags = if map {
-        H::VALID | H::ATTRIBUTE_INDEX_1 | H::INNER_SHAREABLE | H::ACCESSED | H::USER_RES1 | H::XN
-    } else {
-        H::empty()
-    };
-    // SAFETY: `stage1` is the hyp's own IdMap<El2>, built by the kernel in the hyp pool before
-    // install and used by nothing else; the hyp holds its state lock, so there is one user.
-    let idmap = unsafe { &mut *(stage1 as *mut IdMap<El2>) };
+/// Normal memory, read-write, never executable (the hyp's data, its pool, host pages).
+const S1_DATA: H = H::VALID
+    .union(H::ATTRIBUTE_INDEX_1)
+    .union(H::INNER_SHAREABLE)
+    .union(H::ACCESSED)
+    .union(H::USER_RES1)
+    .union(H::XN);
+
+/// Maps (or unmaps) host pages the hyp must touch in its stage-1: normal memory, never
+/// executable.
+fn map_host_pages(
+    idmap: &mut IdMap<El2>,
+    pages: (u64, u64),
+    map: bool,
+) -> Result<(), &'static str> {
+    let flags = if map { S1_DATA } else { H::empty() };
     for pa in [pages.0, pages.1] {
         // Adding a mapping or removing one on a live table needs no break-before-make;
         // aarch64-paging invalidates the TLB entry of each page it changes.
@@ -371,85 +346,118 @@ fn hc_last_fault(frame: &mut Frame, _: &mut Option<State>) -> Result<(), HvcErro
 }
 
 unsafe extern "C" {
-    static __hyp_start: u8;
-    static __hyp_end: u8;
+    static __hyp_image_start: u8;
+    static __hyp_text_end: u8;
+    static __hyp_rodata_end: u8;
+    static __hyp_image_end: u8;
 }
 
-/// The hyp's own sections in the image.
-fn hyp_image() -> Range {
-    let s = &raw const __hyp_start as u64;
-    let e = &raw const __hyp_end as u64;
-    (s, e - s)
+unsafe extern "C" {
+    fn hyp_vectors();
 }
 
-fn overlaps(a: Range, b: Range) -> bool {
-    a.0 < b.0.saturating_add(b.1) && b.0 < a.0.saturating_add(a.1)
+/// The CPU's physical address range (ID_AA64MMFR0_EL1.PARange) for TCR_EL2.PS.
+fn pa_range_bits() -> u64 {
+    arm_sysregs::el1::accessors::read_id_aa64mmfr0_el1().bits() & 0xf
 }
 
-/// `Init`'s x1: the kernel's `Config`. Before finalise the host is trusted (pKVM's
-/// `__pkvm_init` trusts its arguments too), but a pointer that is null, misaligned, wraps or
-/// names the hyp's own memory is still refused rather than followed.
-fn check_config_ptr(x1: u64) -> Result<(), HvcError> {
-    let size = size_of::<Config>() as u64;
-    if x1 == 0 || !x1.is_multiple_of(align_of::<Config>() as u64) || x1.checked_add(size).is_none()
-    {
+/// This image in memory: (start, end of text, end of read-only data, end).
+fn image() -> (u64, u64, u64, u64) {
+    (
+        &raw const __hyp_image_start as u64,
+        &raw const __hyp_text_end as u64,
+        &raw const __hyp_rodata_end as u64,
+        &raw const __hyp_image_end as u64,
+    )
+}
+
+/// Reads and checks the boot-info page `Init` names: it must be exactly where
+/// `hyp_abi::Layout` puts it, right after this image (the kernel wrote it there before
+/// install; any other address is refused, not followed). Starts the allocator on the pool;
+/// returns the configuration and the region.
+fn read_boot_info(x1: u64) -> Result<(Config, Range), HvcError> {
+    let (start, _, _, end) = image();
+    let layout = hyp_abi::Layout::new(end - start);
+    if x1 != start + layout.boot_info {
         return Err(HvcError::BadAddress);
     }
-    if overlaps((x1, size), hyp_image()) {
-        return Err(HvcError::BadAddress);
+    // SAFETY: the page right after this image, mapped by the stub's early tables (the whole
+    // region is), aligned, written by the kernel before install; copied once.
+    let bi: hyp_abi::BootInfo = unsafe { core::ptr::read_volatile(x1 as *const hyp_abi::BootInfo) };
+    let c = bi
+        .check(start, end - start)
+        .map_err(|_| HvcError::BadConfig)?;
+    let span = |s: &hyp_abi::Span| (s.base, s.size);
+    let region = span(&bi.region);
+    if region.1 <= layout.pool {
+        return Err(HvcError::BadConfig);
     }
-    Ok(())
-}
-
-/// The configuration must hold together before the hyp builds anything from it.
-fn check_config(cfg: &Config) -> Result<(), &'static str> {
-    let fits = |r: &Range| r.1 > 0 && r.0.checked_add(r.1).is_some();
-    if cfg.cpus.is_empty() || cfg.cpus.len() > MAX_CPUS {
-        return Err("cpus");
-    }
-    if cfg.ram.is_empty() || !cfg.ram.iter().all(fits) {
-        return Err("ram");
-    }
-    if !cfg
-        .hyp
-        .iter()
-        .chain(&cfg.host_mmio)
-        .chain(&cfg.secure)
-        .all(fits)
-    {
-        return Err("range");
-    }
-    if !fits(&cfg.kernel_ro) {
-        return Err("kernel_ro");
-    }
-    let in_hyp = |pa: u64| {
-        pa.is_multiple_of(4096)
-            && cfg
-                .hyp
-                .iter()
-                .any(|r| pa >= r.0 && pa.saturating_add(4096) <= r.0.saturating_add(r.1))
+    let pool = (start + layout.pool, region.1 - layout.pool);
+    // The configuration below is the first thing the hyp allocates: its pool first.
+    // SAFETY: `pool` is the part of the region after this image, its boot-info page and the
+    // stub's early tables (`hyp_abi::Layout`): memory the kernel gave away for good, mapped
+    // read-write by the early tables, used by nothing else.
+    unsafe { heap::init(pool.0, pool.1) };
+    let (tx, rx) = ffa_buffers();
+    let cfg = Config {
+        uart: bi.uart,
+        ram: c.ram.iter().map(span).collect(),
+        hyp: alloc::vec![region],
+        kernel_ro: span(&bi.kernel_ro),
+        host_mmio: c.mmio.iter().map(span).collect(),
+        secure: c.secure.iter().map(span).collect(),
+        cpus: c.cpus.to_vec(),
+        ffa_tx: tx,
+        ffa_rx: rx,
+        hcr: bi.hcr,
+        install: InstallParams::default(),
     };
-    if !in_hyp(cfg.ffa_tx) || !in_hyp(cfg.ffa_rx) || cfg.ffa_tx == cfg.ffa_rx {
-        return Err("ffa buffers");
-    }
-    if cfg.uart == 0 {
-        return Err("uart");
-    }
-    Ok(())
+    Ok((cfg, region))
+}
+
+/// The hyp's own stage-1, from its pool: this image's text executable and read-only, its
+/// read-only data read-only, its data and .bss read-write, the rest of the region (boot info,
+/// the stub's early tables, the pool) read-write, the UART as device memory. Nothing of the
+/// kernel's.
+fn build_stage1(region: Range, uart: u64) -> Result<IdMap<El2>, &'static str> {
+    let (start, text_end, rodata_end, end) = image();
+    let normal = H::VALID | H::ATTRIBUTE_INDEX_1 | H::INNER_SHAREABLE | H::ACCESSED | H::USER_RES1;
+    let device = H::VALID | H::ATTRIBUTE_INDEX_0 | H::ACCESSED | H::XN | H::USER_RES1;
+    let mut map = IdMap::new(1, El2);
+    let mut put = |s: u64, e: u64, flags: H| {
+        map.map_range(&MemoryRegion::new(s as usize, e as usize), flags)
+            .map_err(|_| "aarch64-paging refused a hyp mapping")
+    };
+    put(start, text_end, normal | H::READ_ONLY)?;
+    put(text_end, rodata_end, normal | H::READ_ONLY | H::XN)?;
+    put(rodata_end, end, S1_DATA)?;
+    put(end, region.0 + region.1, S1_DATA)?;
+    let page = uart & !0xfff;
+    put(page, page + 0x1000, device)?;
+    Ok(map)
 }
 
 fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
     if st.is_some() {
         return Err(HvcError::Denied);
     }
-    check_config_ptr(frame.x[1])?;
-    // SAFETY: before finalise the host is trusted (as in pKVM's __pkvm_init): x1 is the
-    // kernel's `Config`, identity mapped, aligned, outside hyp memory (checked above); it is
-    // cloned into hyp memory and not read again.
-    let cfg: Config = unsafe { (*(frame.x[1] as *const Config)).clone() };
-    // Refused without a report: a configuration that does not hold together may not name a
-    // UART the hyp can use; the kernel logs the error code.
-    check_config(&cfg).map_err(|_| HvcError::BadConfig)?;
+    let (mut cfg, region) = read_boot_info(frame.x[1])?;
+    let mut stage1 = build_stage1(region, cfg.uart).map_err(|_| HvcError::Failed)?;
+    // SAFETY: the new map translates everything this code touches (its image, stack, pool and
+    // UART) to the same addresses as the stub's early tables, so switching TTBR0_EL2 under
+    // the running code changes permissions only; the old entries are dropped right after.
+    // The map lives in the hyp's state for good, so TTBR0_EL2 never points at freed tables.
+    unsafe { stage1.activate() };
+    arch::tlbi_alle2();
+    cfg.install = InstallParams {
+        vbar: hyp_vectors as *const () as u64,
+        ttbr0: stage1.root_address().0 as u64,
+        tcr: hyp_abi::el2_tcr(pa_range_bits()),
+        mair: hyp_abi::EL2_MAIR,
+        sctlr: hyp_abi::EL2_SCTLR,
+        hcr: cfg.hcr,
+        ..InstallParams::default()
+    };
     // The CPU installing the hyp is the one the DT lists with this MPIDR.
     let boot = cfg
         .cpus
@@ -460,8 +468,8 @@ fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
     // SAFETY: TPIDR_EL2 holds this CPU's index for the hyp; nothing else reads it as anything
     // else, and the host cannot reach it.
     unsafe { write_tpidr_el2(TpidrEl2::from_bits_retain(boot as u64)) };
-    // SAFETY: before finalise the host is trusted: `cfg.uart` is the console PL011 the kernel
-    // mapped into the hyp's stage-1 (`mm::hyp_stage1`), shared with the kernel's driver.
+    // SAFETY: `cfg.uart` is the console PL011 the boot-info page names, now mapped in the
+    // hyp's own stage-1 as device memory (`build_stage1`), shared with the host's driver.
     unsafe { console::set_uart(cfg.uart) };
     let mut carve = cfg.hyp.clone();
     carve.extend(cfg.secure.iter().copied());
@@ -499,6 +507,7 @@ fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
         fin,
         proxy,
         stage2: None,
+        stage1,
         host_pages: None,
     });
     ret(frame, &[0]);
@@ -603,10 +612,10 @@ fn smc(frame: &mut Frame) {
                 let now = st.proxy.host_buffers();
                 if now != st.host_pages {
                     if let Some(old) = st.host_pages.take() {
-                        let _ = map_host_pages(st.cfg.stage1, old, false);
+                        let _ = map_host_pages(&mut st.stage1, old, false);
                     }
                     if let Some(new) = now {
-                        match map_host_pages(st.cfg.stage1, new, true) {
+                        match map_host_pages(&mut st.stage1, new, true) {
                             Ok(()) => st.host_pages = Some(new),
                             Err(e) => console::event(catena_event::Kind::Hyp, |w| {
                                 w.str("state", "stage1-map-failed").str("reason", e)
@@ -700,28 +709,32 @@ fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
     frame.x[..18].copy_from_slice(&r);
 }
 
-#[repr(C, align(16))]
-struct Stacks([[u8; STACK_SIZE]; MAX_CPUS]);
+/// Memory written behind Rust's back (by the CPU as a stack, by the SPMC and the proxy through
+/// physical addresses): interior-mutable, so it lands in .bss (read-write), never in .rodata.
+#[repr(C, align(4096))]
+struct Raw<const N: usize>(core::cell::UnsafeCell<[u8; N]>);
 
-#[unsafe(link_section = ".hyp.data")]
-static STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_CPUS]);
+// SAFETY: no Rust reference to the contents is ever made; they are only addressed raw.
+unsafe impl<const N: usize> Sync for Raw<N> {}
+
+/// The per-CPU stacks; the image header gives their offset (the install uses CPU i's).
+#[unsafe(no_mangle)]
+static HYP_STACKS: Raw<{ STACK_SIZE * MAX_CPUS }> =
+    Raw(core::cell::UnsafeCell::new([0; STACK_SIZE * MAX_CPUS]));
 
 /// Top of CPU `i`'s hyp stack.
-pub fn stack_top(i: usize) -> u64 {
-    let base = &raw const STACKS as u64;
+fn stack_top(i: usize) -> u64 {
+    let base = &raw const HYP_STACKS as u64;
     base + ((i.min(MAX_CPUS - 1) + 1) * STACK_SIZE) as u64
 }
 
-/// The hyp's FF-A buffers (one page each), in hyp memory.
-#[repr(C, align(4096))]
-pub struct FfaBuffers(pub [[u8; 4096]; 2]);
-
-#[unsafe(link_section = ".hyp.data")]
-static FFA_BUFFERS: FfaBuffers = FfaBuffers([[0; 4096]; 2]);
+/// The hyp's FF-A TX and RX pages; the image header gives their offset (for the probes).
+#[unsafe(no_mangle)]
+static HYP_FFA_BUFFERS: Raw<8192> = Raw(core::cell::UnsafeCell::new([0; 8192]));
 
 /// The hyp's FF-A (TX, RX) physical addresses.
-pub fn ffa_buffers() -> (u64, u64) {
-    let base = &raw const FFA_BUFFERS as u64;
+fn ffa_buffers() -> (u64, u64) {
+    let base = &raw const HYP_FFA_BUFFERS as u64;
     (base, base + 4096)
 }
 
@@ -760,4 +773,25 @@ fn inject_abort(frame: &mut Frame, esr: u64, far: u64) {
     }
     frame.elr = read_vbar_el1().bits() + i.vector_offset;
     frame.spsr = i.spsr;
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    arch::mask_all();
+    console::event(catena_event::Kind::Hyp, |e| {
+        let e = e.str("state", "panic");
+        match info.location() {
+            Some(l) => e.str("file", l.file()).u64("line", u64::from(l.line())),
+            None => e,
+        }
+    });
+    console::event(catena_event::Kind::Done, |e| {
+        e.str("status", "fail").str("reason", "hyp-panic")
+    });
+    let mut off = [0u64; 18];
+    off[0] = 0x8400_0008; // PSCI SYSTEM_OFF
+    forward_smc(&off);
+    loop {
+        arch::wfe();
+    }
 }
