@@ -1,6 +1,6 @@
 //! The kernel heap: one `linked_list_allocator` heap over the largest free RAM range, under
-//! a spin lock taken with IRQs masked. The hyp has its own allocator in its own image; memory
-//! the kernel gives it is simply allocated here and never freed.
+//! a spin lock taken with IRQs masked. Memory the kernel gives away for good is allocated
+//! here like any other and never freed.
 
 use crate::console::IrqGuard;
 use core::alloc::{GlobalAlloc, Layout};
