@@ -105,7 +105,7 @@ pub fn emit(
     kind: catena_event::Kind,
     f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'_, String>,
 ) {
-    let t = crate::time::now_us();
+    let t = crate::arch::time::now_us();
     let mut line = String::with_capacity(96);
     let _ = f(EventWriter::new(&mut line, kind)).time(t).finish();
     line.push('\n');
@@ -117,7 +117,7 @@ pub fn emit_emergency(
     kind: catena_event::Kind,
     f: impl FnOnce(EventWriter<'_, Emergency>) -> EventWriter<'_, Emergency>,
 ) {
-    let t = crate::time::now_us();
+    let t = crate::arch::time::now_us();
     let mut w = Emergency;
     let _ = f(EventWriter::new(&mut w, kind)).time(t).finish();
     let _ = w.write_str("\n");

@@ -1,7 +1,9 @@
 //! The kernel's side of the driver API (`catena_drivers::kapi`): the only door drivers have
 //! into the kernel.
 
-use crate::{boot, console, hypctl, psci, time};
+use crate::arch::{psci, time};
+use crate::init::boot;
+use crate::{console, hyp};
 use catena_drivers::kapi::{Hyp, Kernel};
 use dtinfo::PsciMethod;
 
@@ -17,9 +19,9 @@ impl Kernel for Api {
     }
 
     fn hyp(&self) -> Hyp {
-        if !hypctl::installed() {
+        if !hyp::installed() {
             Hyp::Absent
-        } else if hypctl::finalised() {
+        } else if hyp::finalised() {
             Hyp::Finalised
         } else {
             Hyp::Installed

@@ -1,7 +1,8 @@
 //! Secondary CPUs: started with PSCI CPU_ON, parked after they report in.
 
-use crate::entry::SecondaryBoot;
-use crate::{console, gic, mm, time};
+use crate::arch::entry::SecondaryBoot;
+use crate::arch::{gic, time};
+use crate::{console, mm};
 use alloc::boxed::Box;
 use alloc::vec;
 use arm_sysregs::el1::accessors::{read_mpidr_el1, read_tpidr_el1, write_tpidr_el1};
@@ -70,7 +71,7 @@ pub fn start(index: usize, mpidr: u64) -> Started {
         size: size_of::<SecondaryBoot>() as u64,
     });
     let entry = secondary_entry as *const () as u64;
-    if let Err(e) = crate::psci::cpu_on(mpidr, entry, ctx) {
+    if let Err(e) = crate::arch::psci::cpu_on(mpidr, entry, ctx) {
         return Started::Refused(match e {
             smccc::psci::error::Error::AlreadyOn => "already-on",
             smccc::psci::error::Error::InvalidParameters => "invalid-parameters",
@@ -111,7 +112,7 @@ extern "C" fn secondary_main(boot: &SecondaryBoot, entry_el: u64) -> ! {
         if FINALISE_REQ.load(Ordering::Acquire)
             && FINALISE_TRIED.load(Ordering::Acquire) & (1 << cpu) == 0
         {
-            let r = crate::hypctl::hvc_call(hyp_abi::Hvc::FinaliseCpu.id(), 0)[0];
+            let r = crate::hyp::hvc_call(hyp_abi::Hvc::FinaliseCpu.id(), 0)[0];
             match hyp_abi::HvcError::check(r) {
                 Ok(()) => {
                     FINALISED_CPUS.fetch_or(1 << cpu, Ordering::Release);

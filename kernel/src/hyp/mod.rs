@@ -4,7 +4,10 @@
 //! two steps are explicit initcalls, and every later piece that cares (the FF-A bus) declares
 //! it. Entered at EL1 there is no EL2 to install into: the hyp is absent and says why.
 
-use crate::boot::boot;
+#[cfg(feature = "test-hooks")]
+pub mod probes;
+
+use crate::init::boot::boot;
 use crate::{console, mm, smp};
 use core::sync::atomic::{AtomicBool, Ordering};
 use dtinfo::Range;
@@ -196,7 +199,7 @@ fn install() -> Result<(), &'static str> {
 
 /// `core` initcall: install the hyp when entered at EL2.
 pub fn hyp_install() -> Result<(), InitError> {
-    if crate::boot::entry_el() != 2 {
+    if crate::init::boot::entry_el() != 2 {
         console::emit(catena_event::Kind::Hyp, |e| {
             e.str("state", "absent").str("reason", "entered-at-el1")
         });

@@ -5,9 +5,10 @@
 //! did (secure memory answers a non-secure access with an external abort whether or not the
 //! hyp unmapped it) — or `refused` for calls the hyp or its proxy turned down.
 
-use crate::boot::{boot, params};
-use crate::hypctl::{finalised, hvc_call};
-use crate::{console, exceptions, mm, smp};
+use crate::arch::exceptions;
+use crate::hyp::{finalised, hvc_call};
+use crate::init::boot::{boot, params};
+use crate::{console, mm, smp};
 use alloc::format;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -62,7 +63,7 @@ fn probe_memory(target: &str, addr: u64) -> bool {
 /// first so that only the hyp's stage-2 (or the bus) can stop the access.
 fn memory_targets() -> Vec<(&'static str, u64)> {
     let mut t = Vec::new();
-    if let Some(h) = crate::hypctl::region() {
+    if let Some(h) = crate::hyp::region() {
         // The hyp's own image (its code), its FF-A TX buffer, and the last page of its pool.
         t.push(("hyp-memory", h.region.base + 0x40));
         t.push(("hyp-ffa-buffer", h.region.base + h.header.ffa_buffers));
@@ -148,7 +149,7 @@ pub fn hyp_probes() -> Result<(), InitError> {
         ok = false;
     }
     // FF-A with a hyp page: refused by the proxy (or FF-A is absent altogether).
-    ok &= ffa_probes(crate::hypctl::region().map_or(0, |h| h.region.base));
+    ok &= ffa_probes(crate::hyp::region().map_or(0, |h| h.region.base));
     if ok {
         Ok(())
     } else {

@@ -21,8 +21,11 @@
 //!
 //! Levels without initcalls (fs, rootfs today) still run and are reported.
 
-use crate::boot::{boot, params};
-use crate::{console, exceptions, gic, mm, smp, time};
+pub mod boot;
+
+use crate::arch::{exceptions, gic, time};
+use crate::init::boot::{boot, params};
+use crate::{console, mm, smp};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -182,10 +185,10 @@ fn smp_init() -> Result<(), InitError> {
 }
 initcall!(SMP = arch("smp", after [IRQCHIP, MM, HYP_INSTALL]) => smp_init);
 
-initcall!(HYP_INSTALL = core("hyp_install", after [MM]) => crate::hypctl::hyp_install);
-initcall!(HYP_FINALISE = device_sync("hyp_finalise", after [HYP_INSTALL]) => crate::hypctl::hyp_finalise);
+initcall!(HYP_INSTALL = core("hyp_install", after [MM]) => crate::hyp::hyp_install);
+initcall!(HYP_FINALISE = device_sync("hyp_finalise", after [HYP_INSTALL]) => crate::hyp::hyp_finalise);
 #[cfg(feature = "test-hooks")]
-initcall!(HYP_PROBES = late_sync("hyp_probes", after [HYP_FINALISE, DEFERRED_PROBE_FLUSH]) => crate::hyp_probes::hyp_probes);
+initcall!(HYP_PROBES = late_sync("hyp_probes", after [HYP_FINALISE, DEFERRED_PROBE_FLUSH]) => crate::hyp::probes::hyp_probes);
 
 fn platform_populate() -> Result<(), InitError> {
     let p = &boot().platform;
@@ -296,7 +299,7 @@ fn deferred_report() -> Result<(), InitError> {
             e.str("dev", dev).str("drv", drv).str("reason", reason)
         });
     }
-    let (used, free) = crate::heap::stats();
+    let (used, free) = crate::mm::heap::stats();
     log::info!("heap: {} KiB used, {} MiB free", used >> 10, free >> 20);
     Ok(())
 }

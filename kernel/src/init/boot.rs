@@ -2,10 +2,12 @@
 //!
 //! entry.rs (EL2 → EL1, vectors, stack, .bss, relocations) → [`kernel_main`]: DTB → early
 //! console → first page table and caches → heap → platform from the DT → command line →
-//! `@event boot` → the initcall levels (`init.rs`) → `@event done` → PSCI SYSTEM_OFF.
+//! `@event boot` → the initcall levels (`init/mod.rs`) → `@event done` → PSCI SYSTEM_OFF.
 
-use crate::exceptions::finish_fail;
-use crate::{console, exceptions, heap, init, mm, psci, smp};
+use crate::arch::exceptions::finish_fail;
+use crate::arch::{exceptions, psci};
+use crate::mm::heap;
+use crate::{console, init, mm, smp};
 use bootparams::Params;
 use core::fmt::Write;
 use dtinfo::early::RegionKind;

@@ -14,7 +14,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub use trapframe::Frame;
 
 global_asm!(
-    include_str!("../../lib/trapframe/src/frame.S"),
+    include_str!("../../../lib/trapframe/src/frame.S"),
     r#"
 .section .text.vectors, "ax"
 .balign 0x800
@@ -69,7 +69,7 @@ fn fixup_slot() -> &'static Fixup {
 #[unsafe(no_mangle)]
 extern "C" fn exception_handler(frame: &mut Frame, kind: u64) {
     if kind == IRQ_CURRENT_SPX {
-        crate::gic::handle_irq();
+        crate::arch::gic::handle_irq();
         return;
     }
     let slot = fixup_slot();
@@ -216,7 +216,7 @@ pub fn finish_fail(reason: &str) -> ! {
     console::emit_emergency(catena_event::Kind::Done, |e| {
         e.str("status", "fail").str("reason", reason)
     });
-    crate::psci::system_off();
+    crate::arch::psci::system_off();
     halt()
 }
 

@@ -10,6 +10,8 @@
 //! the rest of RAM read-write and never executable, DT device regions as Device-nGnRE; nothing
 //! else is mapped. It switches TTBR0_EL1 to it and invalidates the TLB.
 
+pub mod heap;
+
 use aarch64_paging::descriptor::El1Attributes as A;
 use aarch64_paging::idmap::IdMap;
 use aarch64_paging::paging::{El1And0, MemoryRegion};
