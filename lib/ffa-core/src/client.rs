@@ -239,9 +239,10 @@ impl<C: Conduit, M: Mailbox> Client<C, M> {
     }
 
     /// FFA_PARTITION_INFO_GET_REGS (v1.2): up to five descriptors per call, by start index.
-    /// arm-ffa decodes the request; the reply's registers (x3 onwards: three per descriptor)
-    /// are read here, each bound checked.
+    /// arm-ffa frames the reply (`SuccessArgsPartitionInfoGetRegs`: indices, tag, descriptor
+    /// size checked); the descriptors' bytes are `ffa_abi::partinfo`'s, as the SPMC writes them.
     fn partitions_regs(&mut self, uuid: &Uuid) -> Result<Vec<PartitionDesc>, CallError> {
+        use arm_ffa::partition_info::SuccessArgsPartitionInfoGetRegs as Regs;
         let (lo, hi) = ffa_abi::uuid_to_regs(uuid);
         let mut out = Vec::new();
         let mut start = 0u16;
@@ -251,27 +252,19 @@ impl<C: Conduit, M: Mailbox> Client<C, M> {
                 start_index: start,
                 info_tag: 0,
             };
-            let a = self.success_regs("FFA_PARTITION_INFO_GET_REGS", &req)?;
-            // x2: last index [15:0], current index [31:16]; descriptors from x3.
-            let last = a[0] & 0xffff;
-            let cur = (a[0] >> 16) & 0xffff;
-            let start64 = u64::from(start);
-            if cur < start64 || cur > last || cur - start64 >= 5 {
+            let args = self.success("FFA_PARTITION_INFO_GET_REGS", &req)?;
+            let r =
+                Regs::try_from(args).map_err(|_| self.unexpected("FFA_PARTITION_INFO_GET_REGS"))?;
+            let (cur, last) = (r.current_index, r.last_index);
+            if cur < start || cur > last || cur - start >= 5 {
                 return Err(self.unexpected("FFA_PARTITION_INFO_GET_REGS"));
             }
-            for i in 0..=(cur - start64) as usize {
-                let (w, l, h) = (a[1 + 3 * i], a[2 + 3 * i], a[3 + 3 * i]);
-                out.push(PartitionDesc {
-                    id: w as u16,
-                    exec_ctx: (w >> 16) as u16,
-                    props: (w >> 32) as u32,
-                    uuid: ffa_abi::uuid_from_regs(l, h),
-                });
-            }
+            let n = usize::from(cur - start) + 1;
+            out.extend(ffa_abi::partinfo::decode(&r.descriptor_data, n, 24)?);
             if cur == last {
                 return Ok(out);
             }
-            start = cur as u16 + 1;
+            start = cur + 1;
         }
     }
 

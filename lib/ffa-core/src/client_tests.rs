@@ -216,6 +216,15 @@ fn unexpected_replies_are_errors_never_results() {
         c.share(testsp::ID, DATA, 1),
         Err(CallError::Unexpected { .. })
     ));
+    // A PARTITION_INFO_GET_REGS reply whose descriptor size is not 24, or whose current
+    // index is past the last: refused, not read.
+    for x2 in [(16u64 << 48), (24u64 << 48) | (3 << 16) | 1] {
+        let mut c = liar(reply(&[u64::from(fid::SUCCESS64), 0, x2]));
+        assert!(
+            matches!(c.partitions(&NIL_UUID), Err(CallError::Unexpected { .. })),
+            "{x2:#x}"
+        );
+    }
     // Not an FF-A function at all.
     let mut c = liar(reply(&[0xdead_beef]));
     assert!(matches!(

@@ -443,16 +443,23 @@ impl<M: NsMemory> Spmc<M> {
         }
         let last = descs.len() - 1;
         let end = (start + 5).min(descs.len());
+        // The register framing (indices, tag, descriptor size, x3 onwards) is arm-ffa's, the
+        // descriptors' bytes are `ffa_abi::partinfo`'s v1.1+ layout: the same codec the
+        // normal world's client decodes with.
+        let mut data = [0u8; 15 * 8];
+        partinfo::encode(V1_2, &descs[start..end], &mut data)?;
+        let args = arm_ffa::partition_info::SuccessArgsPartitionInfoGetRegs {
+            last_index: last as u16,
+            current_index: (end - 1) as u16,
+            info_tag: 0,
+            descriptor_data: data,
+        };
         let mut r = [0u64; 18];
-        r[0] = u64::from(fid::SUCCESS64);
-        r[2] = last as u64 | (((end - 1) as u64) << 16) | (24u64 << 48);
-        for (i, d) in descs[start..end].iter().enumerate() {
-            let (lo, hi) = ffa_abi::uuid_to_regs(&d.uuid);
-            r[3 + i * 3] =
-                u64::from(d.id) | (u64::from(d.exec_ctx) << 16) | (u64::from(d.props) << 32);
-            r[4 + i * 3] = lo;
-            r[5 + i * 3] = hi;
+        arm_ffa::Interface::Success {
+            target_info: 0u32.into(),
+            args: args.into(),
         }
+        .to_regs(V1_2, &mut r);
         Ok(r)
     }
 
