@@ -97,9 +97,7 @@ pub struct Client<C: Conduit, M: Mailbox> {
 }
 
 fn to_regs(version: Version, i: &Interface) -> [u64; 18] {
-    let mut x = [0u64; 18];
-    i.to_regs(version, &mut x);
-    x
+    ffa_abi::encode(version, i)
 }
 
 fn errword(r: &[u64; 18]) -> FfaError {
@@ -177,7 +175,7 @@ impl<C: Conduit, M: Mailbox> Client<C, M> {
         if r[0] as u32 == fid::ERROR {
             return Err(CallError::Ffa(errword(r)));
         }
-        Interface::from_regs(self.version, r).map_err(|_| CallError::Unexpected {
+        ffa_abi::decode(self.version, r).map_err(|_| CallError::Unexpected {
             call: name,
             x0: r[0],
         })

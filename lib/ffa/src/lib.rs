@@ -17,6 +17,59 @@ pub mod partinfo;
 
 pub use arm_ffa::{FfaError, Version};
 
+/// The 64-bit forms arm-ffa 0.5.0 packs and unpacks as 18 registers whatever the version.
+fn eighteen(f: arm_ffa::FuncId) -> bool {
+    use arm_ffa::FuncId as F;
+    matches!(
+        f,
+        F::Success64 | F::MsgSendDirectReq64 | F::MsgSendDirectResp64
+    )
+}
+
+/// `arm_ffa::Interface::from_regs`, made safe for outside input. arm-ffa 0.5.0 *asserts*
+/// (panics) when FFA_SUCCESS64 or a 64-bit direct request/response arrives at a version below
+/// 1.2; those calls carry x0–x7 there (DEN0077A v1.1 §11.2), so they are decoded as v1.2 with
+/// x8–x17 cleared, which is the same message.
+pub fn decode(version: Version, x: &[u64; 18]) -> Result<arm_ffa::Interface, arm_ffa::Error> {
+    let f = arm_ffa::FuncId::try_from(x[0] as u32)?;
+    if version < V1_2 && eighteen(f) {
+        let mut r = *x;
+        r[8..].fill(0);
+        return arm_ffa::Interface::from_regs(V1_2, &r);
+    }
+    arm_ffa::Interface::from_regs(version, x)
+}
+
+/// `arm_ffa::Interface::to_regs`, without its panic for the same calls below v1.2 (see
+/// [`decode`]): encoded as v1.2, x8–x17 cleared.
+pub fn encode(version: Version, i: &arm_ffa::Interface) -> [u64; 18] {
+    let mut x = [0u64; 18];
+    if version < V1_2 && i.function_id().is_some_and(eighteen) {
+        i.to_regs(V1_2, &mut x);
+        x[8..].fill(0);
+    } else {
+        i.to_regs(version, &mut x);
+    }
+    x
+}
+
+/// The FF-A status for a call the typed layer (`arm_ffa::Interface::from_regs`) refused.
+///
+/// Not arm-ffa's own `From<arm_ffa::Error> for FfaError`: in arm-ffa 0.5.0 its arms for
+/// `MemoryManagementError`, `NotificationError` and `PartitionInfoError` call `value.into()` on
+/// the outer error — itself — and recurse until the stack overflows (found by the SPMC's tests:
+/// a PARTITION_INFO_GET with a reserved flag bit set). Those three are malformed arguments:
+/// INVALID_PARAMETERS; the rest keep arm-ffa's mapping.
+pub fn status_of(e: arm_ffa::Error) -> FfaError {
+    use arm_ffa::Error as E;
+    match e {
+        E::MemoryManagementError(_) | E::NotificationError(_) | E::PartitionInfoError(_) => {
+            FfaError::InvalidParameters
+        }
+        other => other.into(),
+    }
+}
+
 /// FF-A function IDs used by Catena (DEN0077A v1.2 table 13.1 ff.).
 pub mod fid {
     /// FFA_ERROR.
@@ -267,6 +320,49 @@ pub mod props {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_versions_decode_64_bit_messages_without_panicking() {
+        let mut x = [0u64; 18];
+        x[0] = u64::from(fid::DIRECT_REQ64);
+        x[1] = 0x8001;
+        x[3] = 7;
+        x[9] = 0xdead; // not part of a v1.1 request
+        for v in [V1_0, V1_1, V1_2] {
+            let i = decode(v, &x).unwrap();
+            let back = encode(v, &i);
+            assert_eq!(back[3], 7);
+            assert_eq!(back[9], if v < V1_2 { 0 } else { 0xdead }, "{v}");
+        }
+        let mut s = [0u64; 18];
+        s[0] = u64::from(fid::SUCCESS64);
+        s[2] = 42;
+        assert!(decode(V1_0, &s).is_ok());
+        // Not a function at all: an error, not a panic.
+        assert!(decode(V1_1, &[0; 18]).is_err());
+    }
+
+    #[test]
+    fn refused_calls_map_to_a_status_without_recursing() {
+        use arm_ffa::Error as E;
+        // These three recurse forever in arm-ffa 0.5.0's own conversion.
+        assert_eq!(
+            status_of(E::PartitionInfoError(
+                arm_ffa::partition_info::Error::InvalidPartitionInfoGetFlag(2)
+            )),
+            FfaError::InvalidParameters
+        );
+        assert_eq!(
+            status_of(E::MemoryManagementError(
+                arm_ffa::memory_management::Error::InvalidMemReclaimFlags(8)
+            )),
+            FfaError::InvalidParameters
+        );
+        assert_eq!(
+            status_of(E::UnrecognisedFunctionId(0x8400_00ff)),
+            FfaError::NotSupported
+        );
+    }
 
     #[test]
     fn function_ids() {

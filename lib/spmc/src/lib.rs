@@ -25,6 +25,7 @@ pub mod test_partition;
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
+use arm_ffa::Interface;
 use ffa_abi::partinfo::{self, PartitionDesc};
 use ffa_abi::{FfaError, NIL_UUID, NS_ID, PAGE, SPMC_ID, Uuid, V1_1, V1_2, Version, fid};
 pub use memory::{MemAccess, Retrieved};
@@ -237,23 +238,33 @@ impl<M: NsMemory> Spmc<M> {
             return Err(FfaError::NotSupported);
         };
         self.ns.negotiated = true;
-        match f {
-            fid::FEATURES => self.features(v, w(1), w(2)),
-            fid::ID_GET => Ok(success32(&[u32::from(NS_ID)])),
-            fid::SPM_ID_GET if v >= V1_1 => Ok(success32(&[u32::from(SPMC_ID)])),
-            fid::RXTX_MAP32 => self.rxtx_map(u64::from(w(1)), u64::from(w(2)), w(3)),
-            fid::RXTX_MAP64 => self.rxtx_map(x[1], x[2], w(3)),
-            fid::RXTX_UNMAP => self.rxtx_unmap(w(1)),
-            fid::RX_RELEASE => self.rx_release(w(1)),
-            fid::PARTITION_INFO_GET => self.partition_info_get(v, x),
-            fid::PARTITION_INFO_GET_REGS if v >= V1_2 => self.partition_info_get_regs(x),
-            fid::DIRECT_REQ32 | fid::DIRECT_REQ64 => self.direct_req(f == fid::DIRECT_REQ64, x),
-            fid::DIRECT_REQ2 if v >= V1_2 => self.direct_req2(x),
-            fid::MEM_SHARE32 | fid::MEM_SHARE64 | fid::MEM_LEND32 | fid::MEM_LEND64 => {
-                let lend = matches!(f, fid::MEM_LEND32 | fid::MEM_LEND64);
-                self.mem_send(v, lend, x)
+        // The call, decoded by the typed layer (arm-ffa's `Interface`, at the caller's
+        // version): an unknown function, one the caller's version does not have, or fields
+        // arm-ffa refuses, never reach a handler. The handlers still read the raw registers
+        // for the MBZ rules DEN0077A gives each call, which arm-ffa does not enforce.
+        let call = ffa_abi::decode(v, x).map_err(|e| match e {
+            // No UUID information tags here: a tag is from a caller this SPMC never answered
+            // with one (arm-ffa would say RETRY).
+            arm_ffa::Error::InvalidInformationTag(_) => FfaError::InvalidParameters,
+            e => ffa_abi::status_of(e),
+        })?;
+        match call {
+            Interface::Features { .. } => self.features(v, w(1), w(2)),
+            Interface::IdGet => Ok(success32(&[u32::from(NS_ID)])),
+            Interface::SpmIdGet => Ok(success32(&[u32::from(SPMC_ID)])),
+            Interface::RxTxMap { .. } if f == fid::RXTX_MAP32 => {
+                self.rxtx_map(u64::from(w(1)), u64::from(w(2)), w(3))
             }
-            fid::MEM_RECLAIM => self.mem_reclaim(x),
+            Interface::RxTxMap { .. } => self.rxtx_map(x[1], x[2], w(3)),
+            Interface::RxTxUnmap { .. } => self.rxtx_unmap(w(1)),
+            Interface::RxRelease { .. } => self.rx_release(w(1)),
+            Interface::PartitionInfoGet { .. } => self.partition_info_get(v, x),
+            Interface::PartitionInfoGetRegs { .. } => self.partition_info_get_regs(x),
+            Interface::MsgSendDirectReq { .. } => self.direct_req(f == fid::DIRECT_REQ64, x),
+            Interface::MsgSendDirectReq2 { .. } => self.direct_req2(x),
+            Interface::MemShare { .. } => self.mem_send(v, false, x),
+            Interface::MemLend { .. } => self.mem_send(v, true, x),
+            Interface::MemReclaim { .. } => self.mem_reclaim(x),
             _ => Err(FfaError::NotSupported),
         }
     }
