@@ -280,6 +280,17 @@ impl<P: Platform> Proxy<P> {
         if denied(f) {
             return Some(err(FfaError::NotSupported));
         }
+        // Every host call is decoded by the typed layer (arm-ffa's `Interface`, at the host's
+        // version) before it is acted on or forwarded: what it refuses — an FF-A ID nobody
+        // defines, a call the host's version does not have, malformed flags — is answered here
+        // and never reaches the firmware. The handlers below still read the registers for the
+        // rules arm-ffa does not check.
+        if let Err(e) = ffa_abi::decode(hv, x) {
+            return Some(err(match e {
+                arm_ffa::Error::InvalidInformationTag(_) => FfaError::InvalidParameters,
+                e => ffa_abi::status_of(e),
+            }));
+        }
         Some(match f {
             fid::FEATURES => self.features(hv, x),
             fid::RXTX_MAP64 => self.rxtx_map(x).unwrap_or_else(err),

@@ -566,3 +566,23 @@ fn buffers_mapped_before_the_hyp_existed() {
         FfaError::Aborted as i64
     );
 }
+
+#[test]
+fn calls_the_typed_layer_refuses_never_reach_the_firmware() {
+    let mut p = host(V1_2);
+    // An ID in the FF-A range that no version defines.
+    assert_eq!(code(call(&mut p, &[0x8400_00fe])), NS);
+    assert_eq!(forwarded(&mut p, 0x8400_00fe), 0);
+    // A v1.2 call from a host that negotiated v1.1.
+    let mut p = host(V1_1);
+    let r = call(&mut p, &[fid::PARTITION_INFO_GET_REGS as u64, 0, 0, 0]);
+    assert_eq!(code(r), NS);
+    assert_eq!(forwarded(&mut p, fid::PARTITION_INFO_GET_REGS), 0);
+    // Malformed flags (MEM_RECLAIM's reserved bits): refused here, not forwarded.
+    let mut p = host(V1_2);
+    assert_eq!(
+        code(call(&mut p, &[fid::MEM_RECLAIM as u64, 1, 0, 0x8])),
+        INV
+    );
+    assert_eq!(forwarded(&mut p, fid::MEM_RECLAIM), 0);
+}
