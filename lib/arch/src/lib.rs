@@ -73,14 +73,14 @@ insn!(
     pub fn tlbi_alle2() = "tlbi alle2\ndsb nsh\nisb");
 
 /// The smallest data cache line of any cache this CPU maintains (4 << CTR_EL0.DminLine
-/// bytes): maintenance by VA steps by this, so it touches every line.
+/// bytes): maintenance by VA steps by this, so it touches every line. (Host tests read
+/// arm-sysregs' fake CTR_EL0.)
 pub fn dcache_line() -> u64 {
-    #[cfg(target_arch = "aarch64")]
+    #[cfg(any(target_arch = "aarch64", test))]
     {
-        let ctr = arm_sysregs::el0::accessors::read_ctr_el0().bits();
-        4 << ((ctr >> 16) & 0xf)
+        4 << arm_sysregs::el0::accessors::read_ctr_el0().dminline()
     }
-    #[cfg(not(target_arch = "aarch64"))]
+    #[cfg(not(any(target_arch = "aarch64", test)))]
     64
 }
 
@@ -181,4 +181,25 @@ pub fn mask_all() {
             options(nomem, nostack, preserves_flags)
         )
     };
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use arm_sysregs::el0::fake::SYSREGS;
+    use arm_sysregs::el0::registers::CtrEl0;
+
+    #[test]
+    fn the_line_size_comes_from_ctr_el0() {
+        SYSREGS.lock().unwrap().ctr_el0 = CtrEl0::empty().with_dminline(4);
+        assert_eq!(dcache_line(), 64);
+        SYSREGS.lock().unwrap().ctr_el0 = CtrEl0::empty().with_dminline(3);
+        assert_eq!(
+            dcache_line(),
+            32,
+            "a CPU with 32-byte lines is stepped by 32"
+        );
+        SYSREGS.lock().unwrap().reset();
+    }
 }
