@@ -1,6 +1,7 @@
 //! The hyp's assembly: its header (at the image's first byte), its vectors, and the entry a
 //! secondary CPU takes under the hyp. The kernel's boot stub (which installs the hyp) is the
-//! kernel's own (`kernel/src/hyp_stub.rs`): the two images share no code, only the layout of
+//! kernel's own (`kernel/src/arch/hyp_stub.rs`): the two images share no code, only the EL2
+//! set-up's source (`lib/hyp-abi/src/el2_setup.S`, assembled into each) and the layout of
 //! `hyp_abi::InstallParams`, whose offsets both take from `offset_of!`.
 
 use core::arch::global_asm;
@@ -8,6 +9,7 @@ use core::mem::offset_of;
 use hyp_abi::{HYP_MAGIC, InstallParams};
 
 global_asm!(
+    include_str!("../../lib/hyp-abi/src/el2_setup.S"),
     include_str!("../../lib/trapframe/src/frame.S"),
     r#"
 // The image header (hyp_abi::HypHeader): what the kernel needs before relocating the image.
@@ -24,35 +26,10 @@ hyp_header:
     .quad HYP_FFA_BUFFERS - hyp_header
     .quad hyp_install_entry - hyp_header
 
-// el2_setup: EL2 configuration every CPU needs before the host runs at EL1. Clobbers x9, x10.
-//   HCR_EL2.RW (EL1 is AArch64), nothing trapped yet; EL1 may use the physical counter and
-//   timer (CNTHCTL_EL2.EL1PCTEN|EL1PCEN), CNTVOFF_EL2 = 0; GICv3 system registers usable
-//   from EL1 (ICC_SRE_EL2.SRE|Enable) when the CPU has a GICv3 interface; no FP/SIMD or
-//   CP15 traps (CPTR_EL2, HSTR_EL2); EL1 reads of MIDR/MPIDR see the real values.
+// hyp_el2_setup: see el2_setup.S.
 .section .text, "ax"
 hyp_el2_setup:
-    mov     x9, #(1 << 31)
-    msr     hcr_el2, x9
-    mov     x9, #3
-    msr     cnthctl_el2, x9
-    msr     cntvoff_el2, xzr
-    mrs     x9, id_aa64pfr0_el1
-    ubfx    x9, x9, #24, #4
-    cbz     x9, 1f
-    mrs     x9, S3_4_C12_C9_5
-    mov     x10, #0x9
-    orr     x9, x9, x10
-    msr     S3_4_C12_C9_5, x9
-    isb
-    msr     S3_4_C12_C11_0, xzr
-1:  mov     x9, #0x33ff
-    msr     cptr_el2, x9
-    msr     hstr_el2, xzr
-    mrs     x9, midr_el1
-    msr     vpidr_el2, x9
-    mrs     x9, mpidr_el1
-    msr     vmpidr_el2, x9
-    isb
+    el2_setup_body
     ret
 
 // hyp_el2_enable_mmu: x0 = InstallParams. Loads the hyp's stage-1, vectors and the stage-2

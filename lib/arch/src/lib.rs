@@ -84,20 +84,26 @@ pub fn dcache_line() -> u64 {
     64
 }
 
+/// Every data-cache line address in `[base, base + len)`, in order.
+fn lines(base: u64, len: u64) -> impl Iterator<Item = u64> {
+    let line = dcache_line();
+    let end = base.saturating_add(len);
+    let first = base & !(line - 1);
+    (0..)
+        .map(move |i| first + i * line)
+        .take_while(move |a| *a < end)
+}
+
 /// DC CVAC over `[base, base + len)`, then DSB SY: the range's dirty lines reach the point of
 /// coherency, for a reader with its MMU or caches off. Memory contents do not change.
 pub fn clean_to_poc(base: u64, len: u64) {
-    let line = dcache_line();
-    let mut a = base & !(line - 1);
-    let end = base.saturating_add(len);
-    while a < end {
+    for _a in lines(base, len) {
         #[cfg(target_arch = "aarch64")]
         // SAFETY: DC CVAC writes a dirty line back; it changes no memory contents and faults
         // only on an unmapped VA, which the caller's range is not (it names memory it holds).
         unsafe {
-            core::arch::asm!("dc cvac, {}", in(reg) a, options(nostack, preserves_flags))
+            core::arch::asm!("dc cvac, {}", in(reg) _a, options(nostack, preserves_flags))
         };
-        a += line;
     }
     dsb_sy();
 }
@@ -110,16 +116,12 @@ pub fn clean_to_poc(base: u64, len: u64) {
 /// survive, and `base`/`len` must be line-aligned or the caller must own the partial lines at
 /// both ends.
 pub unsafe fn invalidate(base: u64, len: u64) {
-    let line = dcache_line();
-    let mut a = base & !(line - 1);
-    let end = base.saturating_add(len);
-    while a < end {
+    for _a in lines(base, len) {
         #[cfg(target_arch = "aarch64")]
         // SAFETY: forwarded from the caller (losing dirty lines in the range is allowed).
         unsafe {
-            core::arch::asm!("dc ivac, {}", in(reg) a, options(nostack, preserves_flags))
+            core::arch::asm!("dc ivac, {}", in(reg) _a, options(nostack, preserves_flags))
         };
-        a += line;
     }
     dsb_sy();
 }
@@ -194,6 +196,10 @@ mod tests {
     fn the_line_size_comes_from_ctr_el0() {
         SYSREGS.lock().unwrap().ctr_el0 = CtrEl0::empty().with_dminline(4);
         assert_eq!(dcache_line(), 64);
+        // Every line the range touches, from the one holding its first byte.
+        let l: std::vec::Vec<u64> = lines(0x1030, 0x51).collect();
+        assert_eq!(l, [0x1000, 0x1040, 0x1080]);
+        assert_eq!(lines(0x1000, 0).count(), 0);
         SYSREGS.lock().unwrap().ctr_el0 = CtrEl0::empty().with_dminline(3);
         assert_eq!(
             dcache_line(),
