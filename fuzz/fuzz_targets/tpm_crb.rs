@@ -2,21 +2,21 @@
 //! never a panic, and the TPM only ever sees a command from inside the caller's buffer.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tpm_service::{Crb, LOCALITIES, PAGE, Service, Tpm, TpmError, den0138};
+use tpm_service::{Crb, LOCALITIES, OutsideCrb, PAGE, Service, Tpm, TpmError, den0138};
 
 const CRB_PA: u64 = 0x4100_0000;
 
 struct Mem(Vec<u8>);
 
 impl Crb for Mem {
-    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), ()> {
-        let o = usize::try_from(off).map_err(|_| ())?;
-        buf.copy_from_slice(self.0.get(o..o + buf.len()).ok_or(())?);
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), OutsideCrb> {
+        let o = usize::try_from(off).map_err(|_| OutsideCrb)?;
+        buf.copy_from_slice(self.0.get(o..o + buf.len()).ok_or(OutsideCrb)?);
         Ok(())
     }
-    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), ()> {
-        let o = usize::try_from(off).map_err(|_| ())?;
-        self.0.get_mut(o..o + data.len()).ok_or(())?.copy_from_slice(data);
+    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideCrb> {
+        let o = usize::try_from(off).map_err(|_| OutsideCrb)?;
+        self.0.get_mut(o..o + data.len()).ok_or(OutsideCrb)?.copy_from_slice(data);
         Ok(())
     }
 }

@@ -101,12 +101,16 @@ pub mod reg {
 const LOC_ASSIGNED: u32 = 1 << 1;
 const REG_VALID: u32 = 1 << 7;
 
+/// An access outside the CRB pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutsideCrb;
+
 /// The CRB pages (normal-world memory), by offset from their start.
 pub trait Crb {
     /// Reads `buf.len()` bytes at `off`; `Err` outside the pages.
-    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), ()>;
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), OutsideCrb>;
     /// Writes `data` at `off`; `Err` outside the pages.
-    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), ()>;
+    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideCrb>;
 }
 
 /// Why the TPM did not answer.
@@ -122,13 +126,13 @@ pub trait Tpm {
     fn execute(&mut self, locality: u8, cmd: &[u8], rsp: &mut [u8]) -> Result<usize, TpmError>;
 }
 
-fn r32(crb: &dyn Crb, off: u64) -> Result<u32, ()> {
+fn r32(crb: &dyn Crb, off: u64) -> Result<u32, OutsideCrb> {
     let mut b = [0u8; 4];
     crb.read(off, &mut b)?;
     Ok(u32::from_le_bytes(b))
 }
 
-fn w32(crb: &mut dyn Crb, off: u64, v: u32) -> Result<(), ()> {
+fn w32(crb: &mut dyn Crb, off: u64, v: u32) -> Result<(), OutsideCrb> {
     crb.write(off, &v.to_le_bytes())
 }
 
@@ -159,7 +163,7 @@ impl Service {
     /// A service whose CRB starts at physical `crb_pa`; writes the CRB's reset state: every
     /// locality valid and unassigned, each page's command and response buffer its own data
     /// area.
-    pub fn new(crb_pa: u64, crb: &mut dyn Crb) -> Result<Service, ()> {
+    pub fn new(crb_pa: u64, crb: &mut dyn Crb) -> Result<Service, OutsideCrb> {
         for l in 0..LOCALITIES {
             let p = l * PAGE;
             crb.write(p, &[0u8; DATA as usize])?;
@@ -220,7 +224,7 @@ impl Service {
     }
 
     /// Grants or gives back `loc`, as its LOC_CTRL asks.
-    fn locality(&mut self, loc: u8, crb: &mut dyn Crb) -> Result<u64, ()> {
+    fn locality(&mut self, loc: u8, crb: &mut dyn Crb) -> Result<u64, OutsideCrb> {
         if loc == 4 {
             // Locality 4 belongs to the platform's DRTM, not to an OS.
             return Ok(NOTSUP);
@@ -267,7 +271,12 @@ impl Service {
     }
 
     /// Runs the command in `loc`'s buffer (Linux sets CTRL_START then calls START).
-    fn command(&mut self, loc: u8, crb: &mut dyn Crb, tpm: &mut dyn Tpm) -> Result<u64, ()> {
+    fn command(
+        &mut self,
+        loc: u8,
+        crb: &mut dyn Crb,
+        tpm: &mut dyn Tpm,
+    ) -> Result<u64, OutsideCrb> {
         if self.active != Some(loc) {
             return Ok(DENIED);
         }

@@ -9,17 +9,17 @@ const CRB_PA: u64 = 0x4100_0000;
 struct Mem(Vec<u8>);
 
 impl Crb for Mem {
-    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), ()> {
-        let o = usize::try_from(off).map_err(|_| ())?;
-        let s = self.0.get(o..o + buf.len()).ok_or(())?;
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), OutsideCrb> {
+        let o = usize::try_from(off).map_err(|_| OutsideCrb)?;
+        let s = self.0.get(o..o + buf.len()).ok_or(OutsideCrb)?;
         buf.copy_from_slice(s);
         Ok(())
     }
-    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), ()> {
-        let o = usize::try_from(off).map_err(|_| ())?;
+    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideCrb> {
+        let o = usize::try_from(off).map_err(|_| OutsideCrb)?;
         self.0
             .get_mut(o..o + data.len())
-            .ok_or(())?
+            .ok_or(OutsideCrb)?
             .copy_from_slice(data);
         Ok(())
     }
@@ -275,11 +275,11 @@ fn tpm_failures_set_the_error_bit_and_still_complete() {
 fn an_unreachable_crb_is_bad_control_data() {
     struct Broken;
     impl Crb for Broken {
-        fn read(&self, _: u64, _: &mut [u8]) -> Result<(), ()> {
-            Err(())
+        fn read(&self, _: u64, _: &mut [u8]) -> Result<(), OutsideCrb> {
+            Err(OutsideCrb)
         }
-        fn write(&mut self, _: u64, _: &[u8]) -> Result<(), ()> {
-            Err(())
+        fn write(&mut self, _: u64, _: &[u8]) -> Result<(), OutsideCrb> {
+            Err(OutsideCrb)
         }
     }
     let mut s = Service {
