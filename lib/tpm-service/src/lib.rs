@@ -61,6 +61,11 @@ pub mod den0138 {
 
 use den0138::*;
 
+pub mod partition;
+
+/// The TPM service partition's FF-A ID.
+pub const PARTITION_ID: u16 = 0x8002;
+
 /// Localities: 0..=4, one 4 KiB CRB page each.
 pub const LOCALITIES: u64 = 5;
 /// Bytes per locality page.
@@ -335,3 +340,6 @@ impl Service {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod partition_tests;

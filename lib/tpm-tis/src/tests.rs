@@ -198,7 +198,7 @@ const T: Timeouts = Timeouts {
     command_us: 5000,
 };
 
-/// A command of `len` bytes with code 0x0000_0143 (TPM2_Startup's) and a patterned body.
+/// A command of `len` bytes with code 0x0000_0143 (TPM2_SelfTest's) and a patterned body.
 fn cmd(len: usize) -> Vec<u8> {
     let mut c = vec![0x80, 0x01];
     c.extend_from_slice(&(len as u32).to_be_bytes());
