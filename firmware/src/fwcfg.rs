@@ -72,7 +72,8 @@ pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
         .iter()
         .find(|r| r.base <= crate::platform::DTB_ADDR && crate::platform::DTB_ADDR < r.end())
         .ok_or("no DRAM range holds the DTB")?;
-    let lowest = crate::platform::DTB_ADDR + crate::platform::DTB_SLOT as u64;
+    // After the DT slot and the TPM's CRB pages that follow it.
+    let lowest = crate::platform::TPM_CRB.0 + crate::platform::TPM_CRB.1;
     // SAFETY: the DT's `qemu,fw-cfg-mmio` region (QEMU places it in the normal-world device
     // space, reachable from EL3 with the MMU off); only this boot CPU uses it, before any
     // other CPU is released.

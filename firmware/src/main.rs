@@ -12,7 +12,7 @@
 extern crate alloc;
 
 mod console;
-mod dt;
+use fw_dt as dt;
 mod el3;
 mod fwcfg;
 mod gic;
@@ -20,6 +20,7 @@ mod platform;
 mod power;
 mod smc;
 mod spmc_glue;
+mod tpm;
 
 use crate::platform::{DTB_ADDR, DTB_SLOT, MAX_CPUS, PRELOADED_PAYLOAD};
 use core::arch::global_asm;
@@ -196,7 +197,7 @@ extern "C" fn fw_main() -> ! {
         })
         .collect();
     PSCI.call_once(|| spin::Mutex::new(Psci::new(&mpidrs, &ns_ram)));
-    spmc_glue::init(&platform);
+    let tpm = spmc_glue::init(&platform);
 
     // The normal-world payload.
     let (entry, bootargs) = match fwcfg::load_kernel(&platform) {
@@ -227,7 +228,17 @@ extern "C" fn fw_main() -> ! {
             fail("bad-payload");
         }
     };
-    if let Err(e) = dt::edit(slot, bootargs.as_deref()) {
+    let tis_path = platform
+        .compatible("tcg,tpm-tis-mmio")
+        .map(|d| d.path.clone());
+    let tpm_edit = tis_path
+        .as_deref()
+        .filter(|_| tpm)
+        .map(|tis_path| dt::TpmEdit {
+            crb: platform::TPM_CRB,
+            tis_path,
+        });
+    if let Err(e) = dt::edit(slot, bootargs.as_deref(), tpm_edit.as_ref()) {
         fwlog!("device tree edit: {e}");
         fail("dt-edit");
     }

@@ -15,3 +15,6 @@ pub const PRELOADED_PAYLOAD: u64 = 0x6000_0000;
 pub const MAX_CPUS: usize = 8;
 /// Per-CPU EL3 stack (matches the linker script).
 pub const STACK_SIZE: usize = 0x8000;
+/// The TPM service's CRB (five 4 KiB locality pages, DEN0138 §2): normal-world RAM between the
+/// DT slot and the kernel (which lands on the next 2 MiB boundary), reserved in the DT.
+pub const TPM_CRB: (u64, u64) = (DTB_ADDR + DTB_SLOT as u64, 0x5000);

@@ -44,8 +44,8 @@ static SPMC: Once<Mutex<Spmc<NsRam>>> = Once::new();
 /// Secure flash, where this image runs from (QEMU virt).
 const SECURE_FLASH: (u64, u64) = (0, 0x0400_0000);
 
-/// Builds the SPMC from the DT and registers the partitions.
-pub fn init(p: &Platform) {
+/// Builds the SPMC from the DT and registers the partitions; true if the TPM service is one.
+pub fn init(p: &Platform) -> bool {
     let mut secure: Vec<(u64, u64)> = p.secure_memory.iter().map(|r| (r.base, r.size)).collect();
     secure.push(SECURE_FLASH);
     let cfg = Config {
@@ -58,6 +58,7 @@ pub fn init(p: &Platform) {
     if s.add_partition(Box::new(TestPartition)).is_err() {
         fwlog!("spmc: test partition refused");
     }
+    let tpm = tpm_partition(p, &mut s);
     crate::console::event(catena_event::FwEvent::Spmc, |e| {
         e.str("version", "1.2")
             .hex("id", u64::from(ffa_abi::SPMC_ID))
@@ -65,6 +66,37 @@ pub fn init(p: &Platform) {
             .str("uuid", &ffa_abi::uuid_text(&ffa_abi::testsp::UUID))
     });
     SPMC.call_once(|| Mutex::new(s));
+    tpm
+}
+
+/// Adds the TPM service partition when the DT has a TIS, after TPM2_Startup; reports the TPM's
+/// state either way (a TPM that fails keeps its partition: the normal world's driver then sees
+/// the error bit in the CRB and reports it).
+fn tpm_partition(p: &Platform, s: &mut Spmc<NsRam>) -> bool {
+    use crate::tpm::Startup;
+    let Some((part, startup, id)) = crate::tpm::partition(p) else {
+        crate::console::event(catena_event::FwEvent::Tpm, |e| e.str("state", "absent"));
+        return false;
+    };
+    let added = s.add_partition(Box::new(part));
+    crate::console::event(catena_event::FwEvent::Tpm, |e| {
+        let e = match (&startup, added) {
+            (_, Err(_)) => e.str("state", "error").str("reason", "partition-refused"),
+            (Startup::Done { already }, Ok(())) => e
+                .str("state", "ready")
+                .str("startup", if *already { "already" } else { "clear" }),
+            (Startup::Rc(rc), Ok(())) => e
+                .str("state", "error")
+                .str("reason", "startup-rc")
+                .hex("rc", u64::from(*rc)),
+            (Startup::Tis(t), Ok(())) => e.str("state", "error").str("reason", t.name()),
+        };
+        e.hex("partition", u64::from(tpm_service::PARTITION_ID))
+            .str("uuid", &ffa_abi::uuid_text(&tpm_service::den0138::UUID))
+            .hex("crb", crate::platform::TPM_CRB.0)
+            .hex("id", id)
+    });
+    added.is_ok()
 }
 
 /// One FF-A call from the normal world.

@@ -153,6 +153,10 @@ pub struct Platform {
     pub secure_memory: Vec<Range>,
     /// `/memreserve/` entries and `/reserved-memory` children with `reg`.
     pub reserved: Vec<Range>,
+    /// The `/reserved-memory` children without `no-map` (also in `reserved`): RAM the OS must
+    /// not allocate but may map — buffers it shares with firmware, like the TPM's CRB
+    /// (`bindings/reserved-memory/reserved-memory.yaml`).
+    pub reserved_mapped: Vec<Range>,
     /// `/chosen/bootargs`.
     pub bootargs: Option<String>,
     /// `/chosen/stdout-path` resolved to a node path (options after `:` dropped).
@@ -352,6 +356,7 @@ impl Platform {
                 })
                 .filter(|r| r.size != 0)
                 .collect(),
+            reserved_mapped: Vec::new(),
             bootargs: None,
             stdout_path: None,
             gic: None,
@@ -394,7 +399,11 @@ impl Platform {
                 "reserved-memory" => {
                     let cells = cells_of(node);
                     for child in node.children() {
-                        p.reserved.extend(regions(child, cells, None));
+                        let r = regions(child, cells, None);
+                        if child.property("no-map").is_none() {
+                            p.reserved_mapped.extend(r.iter().copied());
+                        }
+                        p.reserved.extend(r);
                     }
                     continue;
                 }

@@ -119,6 +119,8 @@ kinds! {
         Smc = "smc",
         /// The SPMC is up.
         Spmc = "spmc",
+        /// The TPM service partition: its TPM's state after TPM2_Startup.
+        Tpm = "tpm",
         /// The firmware failed and powers off.
         Fail = "fail",
     }

@@ -37,12 +37,14 @@ fn overlaps(a: Range, b: Range) -> bool {
 /// Splits the platform into the host's MMIO and the secure-only regions.
 pub fn host_view(p: &Platform) -> HostView {
     let mut v = HostView::default();
-    // Secure-only memory, and RAM the DT reserves (/memreserve/, /reserved-memory): neither is
-    // the host's to use after finalise.
+    // Secure-only memory, and RAM the DT reserves with /memreserve/ or a `no-map`
+    // /reserved-memory child: neither is the host's after finalise. A reserved child without
+    // `no-map` is a buffer the host shares with firmware (the TPM's CRB): host RAM, which the
+    // host must not allocate but reaches; the firmware validates everything it reads there.
     v.secure.extend(
         p.secure_memory
             .iter()
-            .chain(&p.reserved)
+            .chain(p.reserved.iter().filter(|r| !p.reserved_mapped.contains(r)))
             .map(|r| (r.base, r.size)),
     );
     for d in &p.devices {

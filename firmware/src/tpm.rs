@@ -1,0 +1,156 @@
+//! The TPM service partition's hardware side: the TIS (swtpm behind QEMU's `tpm-tis-device`)
+//! and the CRB pages in normal-world RAM; the protocol and every check are in `lib/tpm-tis`
+//! and `lib/tpm-service` (host-tested).
+
+use crate::platform::TPM_CRB;
+use dtinfo::Platform;
+use tpm_service::partition::TpmPartition;
+use tpm_service::{Crb, OutsideCrb, Tpm, TpmError};
+use tpm_tis::{Io, Timeouts, Tis, TisError};
+
+/// The TIS registers (five 4 KiB locality pages), reached with the MMU off (Device memory).
+pub struct TisMmio {
+    base: usize,
+}
+
+/// Bytes the five locality pages span.
+const TIS_SIZE: u32 = 0x5000;
+
+impl TisMmio {
+    /// # Safety
+    /// `base` must be the DT's `tcg,tpm-tis-mmio` region, at least [`TIS_SIZE`] bytes of MMIO
+    /// that only this value accesses (the hyp keeps it out of the host's stage-2).
+    unsafe fn new(base: usize) -> TisMmio {
+        TisMmio { base }
+    }
+
+    fn addr(&self, off: u32) -> Option<usize> {
+        (off < TIS_SIZE).then(|| self.base + off as usize)
+    }
+}
+
+impl Io for TisMmio {
+    fn read8(&mut self, off: u32) -> u8 {
+        // SAFETY: an offset inside the TIS region `new` was given (checked by `addr`).
+        self.addr(off).map_or(0xff, |a| unsafe {
+            core::ptr::read_volatile(a as *const u8)
+        })
+    }
+
+    fn write8(&mut self, off: u32, v: u8) {
+        if let Some(a) = self.addr(off) {
+            // SAFETY: as for `read8`.
+            unsafe { core::ptr::write_volatile(a as *mut u8, v) }
+        }
+    }
+
+    fn read32(&mut self, off: u32) -> u32 {
+        match self.addr(off) {
+            // SAFETY: as for `read8`; every 32-bit TIS register is 4-byte aligned.
+            Some(a) if a % 4 == 0 => unsafe { core::ptr::read_volatile(a as *const u32) },
+            _ => u32::MAX,
+        }
+    }
+
+    fn write32(&mut self, off: u32, v: u32) {
+        if let Some(a) = self.addr(off).filter(|a| a % 4 == 0) {
+            // SAFETY: as for `read32`.
+            unsafe { core::ptr::write_volatile(a as *mut u32, v) }
+        }
+    }
+
+    fn now_us(&mut self) -> u64 {
+        crate::el3::now_us()
+    }
+}
+
+/// The TPM as the service sees it: commands over the TIS.
+pub struct TisTpm(Tis<TisMmio>);
+
+impl Tpm for TisTpm {
+    fn execute(&mut self, loc: u8, cmd: &[u8], rsp: &mut [u8]) -> Result<usize, TpmError> {
+        self.0.execute(loc, cmd, rsp).map_err(|e| {
+            crate::fwlog!("tpm: TIS {} at locality {loc}", e.name());
+            TpmError::Failed
+        })
+    }
+}
+
+/// The CRB pages: normal-world RAM the firmware reserves in the DT ([`TPM_CRB`]).
+pub struct CrbPages(());
+
+impl CrbPages {
+    fn at(off: u64, len: usize) -> Result<usize, OutsideCrb> {
+        let end = off.checked_add(len as u64).ok_or(OutsideCrb)?;
+        if end > TPM_CRB.1 {
+            return Err(OutsideCrb);
+        }
+        Ok((TPM_CRB.0 + off) as usize)
+    }
+}
+
+impl Crb for CrbPages {
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), OutsideCrb> {
+        let a = Self::at(off, buf.len())?;
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: `at` kept `a + i` inside TPM_CRB, normal-world RAM that the DT reserves
+            // from the kernel's allocator; volatile, since the normal world may write it
+            // concurrently.
+            *b = unsafe { core::ptr::read_volatile((a + i) as *const u8) };
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideCrb> {
+        let a = Self::at(off, data.len())?;
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: as for `read`.
+            unsafe { core::ptr::write_volatile((a + i) as *mut u8, *b) };
+        }
+        Ok(())
+    }
+}
+
+/// TPM2_Startup(TPM_SU_CLEAR) (TPM 2.0 Part 3 §9.3): tag NO_SESSIONS, size 12, TPM_CC 0x144.
+const STARTUP_CLEAR: [u8; 12] = [0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0];
+/// TPM_RC_INITIALIZE: the TPM was already started.
+const RC_INITIALIZE: u32 = 0x100;
+
+/// What the boot did with the TPM.
+pub enum Startup {
+    /// Started (TPM_RC_SUCCESS) or already started (TPM_RC_INITIALIZE).
+    Done { already: bool },
+    /// The TPM answered with another code.
+    Rc(u32),
+    /// The TIS failed.
+    Tis(TisError),
+}
+
+/// The partition, if the DT has a TIS; TPM2_Startup is sent first, since QEMU resets swtpm at
+/// every start and a PC-client TPM answers nothing before it.
+pub fn partition(p: &Platform) -> Option<(TpmPartition<CrbPages, TisTpm>, Startup, u64)> {
+    let tis = p.compatible("tcg,tpm-tis-mmio")?;
+    let r = tis
+        .regions
+        .first()
+        .filter(|r| r.size >= u64::from(TIS_SIZE))?;
+    // SAFETY: the DT's TIS region, at least TIS_SIZE bytes; this value is its only user.
+    let mut tis = Tis::new(unsafe { TisMmio::new(r.base as usize) }, Timeouts::PTP);
+    let mut rsp = [0u8; 64];
+    let startup = match tis.ids() {
+        Err(e) => Startup::Tis(e),
+        Ok(_) => match tis.execute(0, &STARTUP_CLEAR, &mut rsp) {
+            Err(e) => Startup::Tis(e),
+            Ok(_) => match u32::from_be_bytes([rsp[6], rsp[7], rsp[8], rsp[9]]) {
+                0 => Startup::Done { already: false },
+                RC_INITIALIZE => Startup::Done { already: true },
+                rc => Startup::Rc(rc),
+            },
+        },
+    };
+    let id = tis
+        .ids()
+        .map_or(0, |i| u64::from(i.did) << 16 | u64::from(i.vid));
+    let part = TpmPartition::new(TPM_CRB.0, CrbPages(()), TisTpm(tis))?;
+    Some((part, startup, id))
+}

@@ -1,0 +1,79 @@
+extern crate std;
+
+use super::*;
+use std::vec::Vec;
+
+const SECURE_TPM: &[u8] = include_bytes!("../../../testdata/qemu-virt/secure-gicv3-tpm.dtb");
+const TIS: &str = "/platform-bus@c000000/tpm_tis@0";
+const CRB: (u64, u64) = (0x4010_0000, 0x5000);
+
+fn slot() -> Vec<u8> {
+    let mut s = SECURE_TPM.to_vec();
+    s.resize(0x10_0000, 0);
+    s
+}
+
+#[test]
+fn the_tpm_edit_reserves_a_host_reachable_crb_and_gives_the_tis_to_the_secure_world() {
+    let mut s = slot();
+    let t = TpmEdit {
+        crb: CRB,
+        tis_path: TIS,
+    };
+    edit(&mut s, Some("console=x"), Some(&t)).unwrap();
+    let p = Platform::parse(&s).unwrap();
+    // The CRB: reserved from the kernel's allocator, but mappable ...
+    let crb = dtinfo::Range {
+        base: CRB.0,
+        size: CRB.1,
+    };
+    assert!(p.reserved.contains(&crb));
+    assert!(p.reserved_mapped.contains(&crb));
+    // ... named by the project-local compatible ...
+    let node = p.compatible(TPM_CRB_FFA_COMPATIBLE).unwrap();
+    assert_eq!(node.regions, [crb]);
+    // ... and the TIS is no longer the normal world's.
+    assert!(p.compatible("tcg,tpm-tis-mmio").is_none());
+    assert!(p.secure_compatible("tcg,tpm-tis-mmio").is_some());
+    // The hyp's policy agrees: TIS hidden, CRB not.
+    let v = hyp_policy::host_view(&p);
+    let inside = |r: &[(u64, u64)], a: u64| r.iter().any(|&(b, n)| b <= a && a < b + n);
+    assert!(!inside(&v.secure, CRB.0));
+    assert!(inside(&v.secure, 0x0c00_0000));
+    assert_eq!(p.bootargs.as_deref(), Some("console=x"));
+}
+
+#[test]
+fn without_a_tpm_nothing_is_reserved_and_the_tis_stays() {
+    let mut s = slot();
+    edit(&mut s, None, None).unwrap();
+    let p = Platform::parse(&s).unwrap();
+    assert!(p.reserved.is_empty());
+    assert!(p.compatible(TPM_CRB_FFA_COMPATIBLE).is_none());
+    assert!(p.compatible("tcg,tpm-tis-mmio").is_some());
+}
+
+#[test]
+fn a_missing_tis_node_is_an_error_not_a_half_edit() {
+    let mut s = slot();
+    let before = s.clone();
+    let t = TpmEdit {
+        crb: CRB,
+        tis_path: "/nowhere",
+    };
+    assert!(edit(&mut s, None, Some(&t)).is_err());
+    assert_eq!(s, before, "the slot is untouched");
+}
+
+#[test]
+fn the_edit_is_idempotent() {
+    let mut s = slot();
+    let t = TpmEdit {
+        crb: CRB,
+        tis_path: TIS,
+    };
+    edit(&mut s, None, Some(&t)).unwrap();
+    let once = Platform::parse(&s).unwrap();
+    edit(&mut s, None, Some(&t)).unwrap();
+    assert_eq!(Platform::parse(&s).unwrap(), once);
+}
