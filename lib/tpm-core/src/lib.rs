@@ -1,0 +1,369 @@
+//! The TPM core: the TPM 2.0 commands Catena needs, marshalled and unmarshalled with
+//! `tpm2-protocol` (TCG TPM 2.0 Library Part 3), over any [`Transport`] (CRB over FF-A, TIS).
+//!
+//! Owns: building each command, and validating each response — its frame (tag, size, the
+//! response code) through `tpm2-protocol`, then what the command promised (a PCR read returns
+//! the one PCR and bank asked for, with a digest of the bank's size; GetRandom no more than
+//! asked). Must not: know the transport, or trust the TPM: a malformed response is an
+//! [`Error::Malformed`], never a panic.
+#![no_std]
+#![forbid(unsafe_code)]
+
+use core::fmt;
+use tpm2_protocol::TpmWriter;
+use tpm2_protocol::basic::{TpmBuffer, TpmHandle, TpmUint16, TpmUint32};
+use tpm2_protocol::data::{
+    Tpm2bAuth, Tpm2bNonce, TpmAlgId, TpmCap, TpmRc, TpmSt, TpmSu, TpmaSession, TpmiYesNo,
+    TpmlDigestValues, TpmlPcrSelection, TpmsAuthCommand, TpmsPcrSelect, TpmsPcrSelection, TpmtHa,
+    TpmuCapabilities, TpmuHa,
+};
+use tpm2_protocol::frame::{
+    TpmFrame, TpmGetCapabilityCommand, TpmGetCapabilityResponse, TpmGetRandomCommand,
+    TpmGetRandomResponse, TpmPcrExtendCommand, TpmPcrExtendResponse, TpmPcrReadCommand,
+    TpmPcrReadResponse, TpmResponse, TpmSelfTestCommand, TpmSelfTestResponse, TpmStartupCommand,
+    TpmStartupResponse, TpmUnmarshalBody, tpm_marshal_command,
+};
+
+/// The largest command or response Catena exchanges (a CRB locality's data buffer is 3968
+/// bytes; the TIS has no limit of its own).
+pub const MAX_FRAME: usize = 3968;
+/// TPM_RC_INITIALIZE: TPM2_Startup after the TPM was already started.
+pub const RC_INITIALIZE: u32 = 0x100;
+/// TPM_RS_PW: the password authorization session's handle (Part 2 §7.4).
+const TPM_RS_PW: u32 = 0x4000_0009;
+/// TPM_ALG_SHA256.
+pub const ALG_SHA256: u16 = 0x000b;
+
+/// How commands reach the TPM.
+pub trait Transport {
+    /// Sends `cmd`, writes the response to `rsp`, returns its length; `Err` names what failed.
+    fn transmit(&mut self, cmd: &[u8], rsp: &mut [u8]) -> Result<usize, &'static str>;
+}
+
+/// Why a command failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The transport failed (its reason).
+    Transport(&'static str),
+    /// The TPM answered with this response code.
+    Rc(u32),
+    /// The response does not parse or is not what the command promised.
+    Malformed(&'static str),
+    /// The command could not be built (an argument out of range).
+    Argument(&'static str),
+}
+
+/// A response code by its TCG name (`TPM_RC_INITIALIZE`), or in hex when unknown.
+pub struct RcName(pub u32);
+
+impl fmt::Display for RcName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match TpmRc::try_from(self.0) {
+            Ok(rc) => write!(f, "{rc}"),
+            Err(_) => write!(f, "{:#x}", self.0),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Transport(r) => write!(f, "transport: {r}"),
+            Error::Rc(rc) => write!(f, "{}", RcName(*rc)),
+            Error::Malformed(r) => write!(f, "malformed response: {r}"),
+            Error::Argument(r) => write!(f, "bad argument: {r}"),
+        }
+    }
+}
+
+/// A digest as the TPM returned it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digest {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Digest {
+    /// Its bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The active PCR banks (hash algorithm IDs with at least one PCR selected).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Banks {
+    algs: [u16; 8],
+    n: usize,
+}
+
+impl Banks {
+    /// The algorithm IDs.
+    pub fn algs(&self) -> &[u16] {
+        &self.algs[..self.n]
+    }
+
+    /// Whether SHA-256 is active.
+    pub fn has_sha256(&self) -> bool {
+        self.algs().contains(&ALG_SHA256)
+    }
+}
+
+/// An algorithm's short name for events.
+pub fn alg_name(alg: u16) -> &'static str {
+    match alg {
+        0x0004 => "sha1",
+        0x000b => "sha256",
+        0x000c => "sha384",
+        0x000d => "sha512",
+        0x0012 => "sm3_256",
+        _ => "other",
+    }
+}
+
+/// Manufacturer and firmware version (TPM_PT_MANUFACTURER, TPM_PT_FIRMWARE_VERSION_1/_2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Four ASCII characters ("IBM ", "MSFT").
+    pub manufacturer: [u8; 4],
+    /// FIRMWARE_VERSION_1 and _2.
+    pub firmware: (u32, u32),
+}
+
+/// TPM_PT_MANUFACTURER; the firmware versions follow at 0x10b and 0x10c.
+const PT_MANUFACTURER: u32 = 0x105;
+const PT_FIRMWARE_VERSION_1: u32 = 0x10b;
+const PT_FIRMWARE_VERSION_2: u32 = 0x10c;
+
+/// The TPM behind a transport.
+pub struct Tpm<T: Transport> {
+    t: T,
+}
+
+fn marshal_err(_: tpm2_protocol::TpmError) -> Error {
+    Error::Argument("does not marshal")
+}
+
+/// The password session with an empty password (TPM_RS_PW; Part 1 §19.8.4): what PCR_Extend
+/// needs for a PCR whose authValue is empty, as every resettable PCR's is.
+fn password_session() -> TpmsAuthCommand {
+    TpmsAuthCommand {
+        session_handle: TpmHandle::new(TPM_RS_PW),
+        nonce: Tpm2bNonce::default(),
+        session_attributes: TpmaSession::default(),
+        hmac: Tpm2bAuth::default(),
+    }
+}
+
+fn selection(alg: u16, pcr: u8) -> Result<TpmlPcrSelection, Error> {
+    let mut bits = [0u8; 3];
+    *bits
+        .get_mut(usize::from(pcr / 8))
+        .ok_or(Error::Argument("PCR index above 23"))? |= 1 << (pcr % 8);
+    let hash = TpmAlgId::try_from(alg).map_err(|_| Error::Argument("unknown algorithm"))?;
+    let mut l = TpmlPcrSelection::default();
+    l.try_push(TpmsPcrSelection {
+        hash,
+        pcr_select: TpmsPcrSelect::try_from(&bits[..]).map_err(marshal_err)?,
+    })
+    .map_err(marshal_err)?;
+    Ok(l)
+}
+
+impl<T: Transport> Tpm<T> {
+    /// A TPM reached through `t`.
+    pub fn new(t: T) -> Tpm<T> {
+        Tpm { t }
+    }
+
+    /// The transport, back.
+    pub fn into_transport(self) -> T {
+        self.t
+    }
+
+    /// Sends `cmd` and returns the response body `R`, or the TPM's error code.
+    fn run<C: TpmFrame, R: TpmUnmarshalBody>(
+        &mut self,
+        cmd: &C,
+        sessions: &[TpmsAuthCommand],
+    ) -> Result<R, Error> {
+        let mut out = [0u8; MAX_FRAME];
+        let n = {
+            let mut w = TpmWriter::new(&mut out);
+            let tag = if sessions.is_empty() {
+                TpmSt::NoSessions
+            } else {
+                TpmSt::Sessions
+            };
+            tpm_marshal_command(cmd, tag, sessions, &mut w).map_err(marshal_err)?;
+            w.len()
+        };
+        let mut rsp = [0u8; MAX_FRAME];
+        let len = self
+            .t
+            .transmit(&out[..n], &mut rsp)
+            .map_err(Error::Transport)?;
+        let rsp = rsp
+            .get(..len)
+            .ok_or(Error::Malformed("longer than the buffer"))?;
+        let frame =
+            TpmResponse::cast(rsp).map_err(|_| Error::Malformed("not a TPM response frame"))?;
+        let rc = frame
+            .rc()
+            .map_err(|_| Error::Malformed("unknown response code"))?
+            .value();
+        if rc != 0 {
+            return Err(Error::Rc(rc));
+        }
+        frame
+            .unmarshal::<R>()
+            .map_err(|_| Error::Malformed("body does not match the command"))
+    }
+
+    /// TPM2_Startup(CLEAR); `Ok(true)` when the TPM was already started (TPM_RC_INITIALIZE).
+    pub fn startup(&mut self) -> Result<bool, Error> {
+        let c = TpmStartupCommand {
+            handles: [],
+            startup_type: TpmSu::Clear,
+        };
+        match self.run::<_, TpmStartupResponse>(&c, &[]) {
+            Ok(_) => Ok(false),
+            Err(Error::Rc(RC_INITIALIZE)) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// TPM2_SelfTest(fullTest = YES).
+    pub fn self_test(&mut self) -> Result<(), Error> {
+        let c = TpmSelfTestCommand {
+            handles: [],
+            full_test: TpmiYesNo::from(true),
+        };
+        self.run::<_, TpmSelfTestResponse>(&c, &[]).map(|_| ())
+    }
+
+    fn capability(
+        &mut self,
+        cap: TpmCap,
+        prop: u32,
+        count: u32,
+    ) -> Result<TpmuCapabilities, Error> {
+        let c = TpmGetCapabilityCommand {
+            handles: [],
+            cap,
+            property: TpmUint32::new(prop),
+            property_count: TpmUint32::new(count),
+        };
+        let r: TpmGetCapabilityResponse = self.run(&c, &[])?;
+        if r.capability_data.capability != cap {
+            return Err(Error::Malformed("another capability than asked"));
+        }
+        Ok(r.capability_data.data)
+    }
+
+    /// The active PCR banks (TPM2_GetCapability(TPM_CAP_PCRS)).
+    pub fn banks(&mut self) -> Result<Banks, Error> {
+        let TpmuCapabilities::Pcrs(list) = self.capability(TpmCap::Pcrs, 0, 1)? else {
+            return Err(Error::Malformed("PCRS capability without a selection"));
+        };
+        let mut b = Banks::default();
+        for s in list.iter() {
+            if s.pcr_select.iter().any(|&bits| bits != 0) && b.n < b.algs.len() {
+                b.algs[b.n] = s.hash as u16;
+                b.n += 1;
+            }
+        }
+        Ok(b)
+    }
+
+    /// Manufacturer and firmware version (TPM2_GetCapability(TPM_CAP_TPM_PROPERTIES)).
+    pub fn identity(&mut self) -> Result<Identity, Error> {
+        let TpmuCapabilities::TpmProperties(props) =
+            self.capability(TpmCap::TpmProperties, PT_MANUFACTURER, 8)?
+        else {
+            return Err(Error::Malformed("properties capability without properties"));
+        };
+        let find = |pt: u32| {
+            props
+                .iter()
+                .find(|p| p.property as u32 == pt)
+                .map(|p| p.value.value())
+                .ok_or(Error::Malformed("a property is missing"))
+        };
+        Ok(Identity {
+            manufacturer: find(PT_MANUFACTURER)?.to_be_bytes(),
+            firmware: (find(PT_FIRMWARE_VERSION_1)?, find(PT_FIRMWARE_VERSION_2)?),
+        })
+    }
+
+    /// PCR `pcr` in bank `alg` (TPM2_PCR_Read); the TPM must return exactly that PCR.
+    pub fn pcr_read(&mut self, alg: u16, pcr: u8) -> Result<Digest, Error> {
+        let sel = selection(alg, pcr)?;
+        let c = TpmPcrReadCommand {
+            handles: [],
+            pcr_selection_in: sel,
+        };
+        let r: TpmPcrReadResponse = self.run(&c, &[])?;
+        if r.pcr_selection_out != sel {
+            return Err(Error::Malformed("another PCR selection than asked"));
+        }
+        let [d] = &r.pcr_values[..] else {
+            return Err(Error::Malformed("not exactly one PCR value"));
+        };
+        let want = match alg {
+            0x0004 => 20,
+            0x000b | 0x0012 => 32,
+            0x000c => 48,
+            0x000d => 64,
+            _ => return Err(Error::Argument("unknown digest size")),
+        };
+        if d.len() != want {
+            return Err(Error::Malformed("digest size is not the bank's"));
+        }
+        let mut out = Digest {
+            bytes: [0; 64],
+            len: want,
+        };
+        out.bytes[..want].copy_from_slice(d);
+        Ok(out)
+    }
+
+    /// Extends PCR `pcr`'s SHA-256 bank with `digest` (TPM2_PCR_Extend, password session).
+    pub fn pcr_extend_sha256(&mut self, pcr: u8, digest: &[u8; 32]) -> Result<(), Error> {
+        if pcr > 23 {
+            return Err(Error::Argument("PCR index above 23"));
+        }
+        let mut digests = TpmlDigestValues::default();
+        digests
+            .try_push(TpmtHa {
+                hash_alg: TpmAlgId::Sha256,
+                digest: TpmuHa::Digest(TpmBuffer::try_from(&digest[..]).map_err(marshal_err)?),
+            })
+            .map_err(marshal_err)?;
+        let c = TpmPcrExtendCommand {
+            handles: [TpmHandle::new(u32::from(pcr))],
+            digests,
+        };
+        self.run::<_, TpmPcrExtendResponse>(&c, &[password_session()])
+            .map(|_| ())
+    }
+
+    /// Up to `out.len()` (at most 32) random bytes (TPM2_GetRandom); returns how many came.
+    pub fn get_random(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let n = out.len().min(32);
+        let c = TpmGetRandomCommand {
+            handles: [],
+            bytes_requested: TpmUint16::new(n as u16),
+        };
+        let r: TpmGetRandomResponse = self.run(&c, &[])?;
+        let got = &r.random_bytes[..];
+        if got.len() > n {
+            return Err(Error::Malformed("more random bytes than asked"));
+        }
+        out[..got.len()].copy_from_slice(got);
+        Ok(got.len())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+extern crate std;
+
+use super::*;
+use sha2::{Digest as _, Sha256};
+use std::format;
+use std::vec::Vec;
+
+/// A TPM with one SHA-256 bank of 24 PCRs that decodes commands by hand (from Part 3's
+/// layouts, independently of tpm2-protocol) and can be told to misbehave.
+#[derive(Default)]
+struct FakeTpm {
+    pcrs: [[u8; 32]; 24],
+    started: bool,
+    sent: Vec<Vec<u8>>,
+    /// Replaces the response to the next command.
+    next: Option<Vec<u8>>,
+}
+
+fn frame(tag: u16, rc: u32, body: &[u8]) -> Vec<u8> {
+    let mut r = Vec::new();
+    r.extend_from_slice(&tag.to_be_bytes());
+    r.extend_from_slice(&((10 + body.len()) as u32).to_be_bytes());
+    r.extend_from_slice(&rc.to_be_bytes());
+    r.extend_from_slice(body);
+    r
+}
+
+fn pcr_read_body(counter: u32, alg: u16, bits: [u8; 3], digest: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&counter.to_be_bytes());
+    b.extend_from_slice(&1u32.to_be_bytes());
+    b.extend_from_slice(&alg.to_be_bytes());
+    b.push(3);
+    b.extend_from_slice(&bits);
+    b.extend_from_slice(&1u32.to_be_bytes());
+    b.extend_from_slice(&(digest.len() as u16).to_be_bytes());
+    b.extend_from_slice(digest);
+    b
+}
+
+fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes(b[..4].try_into().unwrap())
+}
+
+impl FakeTpm {
+    fn answer(&mut self, cmd: &[u8]) -> Vec<u8> {
+        let cc = be32(&cmd[6..]);
+        match cc {
+            0x144 if self.started => frame(0x8001, RC_INITIALIZE, &[]),
+            0x144 => {
+                self.started = true;
+                frame(0x8001, 0, &[])
+            }
+            0x143 => frame(0x8001, 0, &[]),
+            // PCR_Read: count, alg, sizeofSelect, 3 bytes.
+            0x17e => {
+                let bits: [u8; 3] = cmd[17..20].try_into().unwrap();
+                let i = (0..24)
+                    .find(|&i| bits[i / 8] & (1 << (i % 8)) != 0)
+                    .unwrap();
+                frame(0x8001, 0, &pcr_read_body(7, 0x000b, bits, &self.pcrs[i]))
+            }
+            // PCR_Extend: handle, authSize, auth area, count, alg, digest.
+            0x182 => {
+                let pcr = be32(&cmd[10..]) as usize;
+                let auth = be32(&cmd[14..]) as usize;
+                let p = 18 + auth;
+                assert_eq!(be32(&cmd[p..]), 1);
+                assert_eq!(&cmd[p + 4..p + 6], &[0, 0x0b]);
+                let d = &cmd[p + 6..p + 38];
+                let mut h = Sha256::new();
+                h.update(self.pcrs[pcr]);
+                h.update(d);
+                self.pcrs[pcr] = h.finalize().into();
+                // parameterSize 0, then the password session's response (empty nonce,
+                // continueSession, empty hmac).
+                frame(0x8002, 0, &[0, 0, 0, 0, 0, 0, 1, 0, 0])
+            }
+            0x17b => {
+                let n = u16::from_be_bytes([cmd[10], cmd[11]]) as usize;
+                let mut b = (n as u16).to_be_bytes().to_vec();
+                b.extend((0..n).map(|i| i as u8 ^ 0x5a));
+                frame(0x8001, 0, &b)
+            }
+            _ => frame(0x8001, 0x143, &[]), // TPM_RC_COMMAND_CODE
+        }
+    }
+}
+
+impl Transport for FakeTpm {
+    fn transmit(&mut self, cmd: &[u8], rsp: &mut [u8]) -> Result<usize, &'static str> {
+        assert_eq!(be32(&cmd[2..]) as usize, cmd.len(), "command size field");
+        self.sent.push(cmd.to_vec());
+        let r = match self.next.take() {
+            Some(r) => r,
+            None => self.answer(cmd),
+        };
+        rsp.get_mut(..r.len())
+            .ok_or("too long")?
+            .copy_from_slice(&r);
+        Ok(r.len())
+    }
+}
+
+#[test]
+fn startup_twice_is_already_started() {
+    let mut t = Tpm::new(FakeTpm::default());
+    assert_eq!(t.startup(), Ok(false));
+    assert_eq!(t.startup(), Ok(true));
+    assert_eq!(
+        t.into_transport().sent[0],
+        [0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0]
+    );
+}
+
+#[test]
+fn an_extend_reads_back_as_the_hash_of_old_and_digest() {
+    let mut t = Tpm::new(FakeTpm::default());
+    let d: [u8; 32] = Sha256::digest(b"catena").into();
+    let old = t.pcr_read(ALG_SHA256, 16).unwrap();
+    t.pcr_extend_sha256(16, &d).unwrap();
+    let new = t.pcr_read(ALG_SHA256, 16).unwrap();
+    let mut h = Sha256::new();
+    h.update(old.as_bytes());
+    h.update(d);
+    assert_eq!(new.as_bytes(), &h.finalize()[..]);
+    // The extend's wire form, from Part 3 §22.2: sessions tag, PCR handle, one password
+    // session (TPM_RS_PW, empty nonce, no attributes, empty password), one SHA-256 digest.
+    let sent = &t.into_transport().sent[1];
+    let mut want = std::vec![0x80, 0x02, 0, 0, 0, 65, 0, 0, 0x01, 0x82, 0, 0, 0, 16];
+    want.extend_from_slice(&[0, 0, 0, 9, 0x40, 0, 0, 9, 0, 0, 0, 0, 0]);
+    want.extend_from_slice(&[0, 0, 0, 1, 0, 0x0b]);
+    want.extend_from_slice(&d);
+    assert_eq!(sent, &want);
+}
+
+#[test]
+fn a_pcr_read_must_answer_the_question_asked() {
+    let bits = [0, 0, 1]; // PCR 16
+    let cases: [(Vec<u8>, &str); 4] = [
+        (
+            frame(0x8001, 0, &pcr_read_body(1, 0x000b, [1, 0, 0], &[0; 32])),
+            "another PCR selection than asked",
+        ),
+        (
+            frame(0x8001, 0, &pcr_read_body(1, 0x000b, bits, &[0; 20])),
+            "digest size is not the bank's",
+        ),
+        (
+            frame(0x8001, 0, &pcr_read_body(1, 0x000b, bits, &[0; 32])[..20]),
+            "body does not match the command",
+        ),
+        (
+            std::vec![0x80, 0x01, 0, 0, 0, 99, 0, 0, 0, 0],
+            "not a TPM response frame",
+        ),
+    ];
+    for (rsp, why) in cases {
+        let mut f = FakeTpm::default();
+        f.next = Some(rsp);
+        let mut t = Tpm::new(f);
+        assert_eq!(t.pcr_read(ALG_SHA256, 16), Err(Error::Malformed(why)));
+    }
+}
+
+#[test]
+fn response_codes_come_back_by_name() {
+    let mut f = FakeTpm::default();
+    f.next = Some(frame(0x8001, 0x101, &[]));
+    let mut t = Tpm::new(f);
+    let e = t.self_test().unwrap_err();
+    assert_eq!(e, Error::Rc(0x101));
+    assert_eq!(format!("{e}"), "TPM_RC_FAILURE");
+    assert_eq!(format!("{}", RcName(RC_INITIALIZE)), "TPM_RC_INITIALIZE");
+    assert_eq!(format!("{}", RcName(0xdead_beef)), "0xdeadbeef");
+}
+
+#[test]
+fn get_random_refuses_more_than_asked() {
+    let mut t = Tpm::new(FakeTpm::default());
+    let mut out = [0u8; 8];
+    assert_eq!(t.get_random(&mut out), Ok(8));
+    assert_eq!(out[1], 1 ^ 0x5a);
+    let mut f = FakeTpm::default();
+    let mut b = 9u16.to_be_bytes().to_vec();
+    b.extend([0; 9]);
+    f.next = Some(frame(0x8001, 0, &b));
+    let mut t = Tpm::new(f);
+    assert_eq!(
+        t.get_random(&mut out),
+        Err(Error::Malformed("more random bytes than asked"))
+    );
+}
+
+#[test]
+fn arguments_out_of_range_are_refused_before_sending() {
+    let mut t = Tpm::new(FakeTpm::default());
+    assert_eq!(
+        t.pcr_read(ALG_SHA256, 24),
+        Err(Error::Argument("PCR index above 23"))
+    );
+    assert_eq!(
+        t.pcr_extend_sha256(24, &[0; 32]),
+        Err(Error::Argument("PCR index above 23"))
+    );
+    assert!(t.into_transport().sent.is_empty());
+}
