@@ -102,6 +102,14 @@ impl Transport for FakeTpm {
     }
 }
 
+/// A fake whose next response is `r`.
+fn replying(r: Vec<u8>) -> FakeTpm {
+    FakeTpm {
+        next: Some(r),
+        ..FakeTpm::default()
+    }
+}
+
 #[test]
 fn startup_twice_is_already_started() {
     let mut t = Tpm::new(FakeTpm::default());
@@ -156,18 +164,14 @@ fn a_pcr_read_must_answer_the_question_asked() {
         ),
     ];
     for (rsp, why) in cases {
-        let mut f = FakeTpm::default();
-        f.next = Some(rsp);
-        let mut t = Tpm::new(f);
+        let mut t = Tpm::new(replying(rsp));
         assert_eq!(t.pcr_read(ALG_SHA256, 16), Err(Error::Malformed(why)));
     }
 }
 
 #[test]
 fn response_codes_come_back_by_name() {
-    let mut f = FakeTpm::default();
-    f.next = Some(frame(0x8001, 0x101, &[]));
-    let mut t = Tpm::new(f);
+    let mut t = Tpm::new(replying(frame(0x8001, 0x101, &[])));
     let e = t.self_test().unwrap_err();
     assert_eq!(e, Error::Rc(0x101));
     assert_eq!(format!("{e}"), "TPM_RC_FAILURE");
@@ -181,11 +185,9 @@ fn get_random_refuses_more_than_asked() {
     let mut out = [0u8; 8];
     assert_eq!(t.get_random(&mut out), Ok(8));
     assert_eq!(out[1], 1 ^ 0x5a);
-    let mut f = FakeTpm::default();
     let mut b = 9u16.to_be_bytes().to_vec();
     b.extend([0; 9]);
-    f.next = Some(frame(0x8001, 0, &b));
-    let mut t = Tpm::new(f);
+    let mut t = Tpm::new(replying(frame(0x8001, 0, &b)));
     assert_eq!(
         t.get_random(&mut out),
         Err(Error::Malformed("more random bytes than asked"))
