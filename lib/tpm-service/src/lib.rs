@@ -61,6 +61,7 @@ pub mod den0138 {
 
 use den0138::*;
 
+pub mod client;
 pub mod partition;
 
 /// The TPM service partition's FF-A ID.
@@ -343,3 +344,6 @@ mod tests;
 
 #[cfg(test)]
 mod partition_tests;
+
+#[cfg(test)]
+mod client_tests;
