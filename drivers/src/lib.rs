@@ -13,3 +13,4 @@ pub mod ffa;
 pub mod irq;
 pub mod kapi;
 pub mod pl011;
+pub mod tpm;

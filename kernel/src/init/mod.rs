@@ -395,6 +395,42 @@ fn ffa_test() -> Result<(), InitError> {
 }
 initcall!(FFA_TEST = device("ffa_test", after [FFA_BUS]) => ffa_test);
 
+/// `device`: the TPM drivers — the CRB description on the platform bus and the DEN0138
+/// partition's driver on the FF-A bus (which binds when the FF-A core publishes the partition,
+/// after the hyp is finalised).
+fn tpm_drivers() -> Result<(), InitError> {
+    with_model(|m| {
+        m.register_driver(catena_drivers::tpm::crb_ffa::CRB_DRIVER)?;
+        m.register_driver(catena_drivers::tpm::crb_ffa::DRIVER)
+    })?
+    .map_err(|_| InitError::soft("tpm-register"))
+}
+initcall!(TPM_DRIVERS = device("tpm_drivers", after [FFA_BUS, PLATFORM_POPULATE]) => tpm_drivers);
+
+/// The TPM consumer (the measurement core's stand-in until measured boot lands): extend the
+/// debug PCR and check the read-back. At `late_sync` by default, after the deferred-probe
+/// flush that binds the TPM; `catena.tpm_consumer=late` runs it at `late`, before the flush,
+/// where it finds no TPM (Linux's IMA before IMA_INIT_LATE_SYNC).
+fn tpm_selftest_at(late: bool, level: &str) -> Result<(), InitError> {
+    if params().tpm_consumer_late != late {
+        return Ok(());
+    }
+    catena_drivers::tpm::selftest(level).map_err(|e| {
+        log::error!("tpm_selftest: {e}");
+        InitError::soft("tpm-selftest")
+    })
+}
+fn tpm_selftest_late() -> Result<(), InitError> {
+    tpm_selftest_at(true, "late")
+}
+fn tpm_selftest_late_sync() -> Result<(), InitError> {
+    tpm_selftest_at(false, "late_sync")
+}
+// Calls inside a level run sorted by name: "consumer_..." runs before "deferred_probe_flush",
+// as Linux's IMA init ran before the driver core's deferred-probe flush at late_initcall.
+initcall!(TPM_SELFTEST_LATE = late("consumer_tpm_selftest") => tpm_selftest_late);
+initcall!(TPM_SELFTEST = late_sync("tpm_selftest", after [DEFERRED_PROBE_FLUSH]) => tpm_selftest_late_sync);
+
 /// `catena.ffa_bench=N`: N direct-request round trips to the test partition, for
 /// `cargo xtask bench ffa` (which counts instructions from outside; nothing is timed here).
 #[cfg(feature = "test-hooks")]

@@ -89,6 +89,10 @@ pub struct Params<'a> {
     pub hyp_probes: bool,
     /// `catena.ffa_bench=N`: N FF-A direct-request round trips to the test partition (0-100000).
     pub ffa_bench: Option<u32>,
+    /// `catena.tpm_consumer=late|late_sync`: where the TPM consumer (`tpm_selftest`) runs.
+    /// Default `late_sync`, after the deferred-probe flush that binds the TPM; `late` puts
+    /// it before the flush, where it finds no TPM (Linux's IMA before IMA_INIT_LATE_SYNC).
+    pub tpm_consumer_late: bool,
     /// Words Catena does not know (`name` or `name=value`).
     pub unknown: Vec<&'a str>,
     /// Known parameters with values Catena refuses.
@@ -106,6 +110,7 @@ impl Default for Params<'_> {
             ffa_early: false,
             hyp_probes: false,
             ffa_bench: None,
+            tpm_consumer_late: false,
             unknown: Vec::new(),
             invalid: Vec::new(),
         }
@@ -213,12 +218,21 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 Ok(n) => p.tick_proof = n,
                 Err(why) => bad(why),
             },
+            ("catena.tpm_consumer", Some(v)) => match v {
+                "late" => p.tpm_consumer_late = true,
+                "late_sync" => p.tpm_consumer_late = false,
+                _ => bad("expected late|late_sync"),
+            },
             ("catena.nosmp", None) => p.nosmp = true,
             ("catena.ffa_early", None) => p.ffa_early = true,
             ("catena.hyp_probes", None) => p.hyp_probes = true,
             (
-                "loglevel" | "catena.fault" | "catena.tick_hz" | "catena.tick_proof"
-                | "catena.ffa_bench",
+                "loglevel"
+                | "catena.fault"
+                | "catena.tick_hz"
+                | "catena.tick_proof"
+                | "catena.ffa_bench"
+                | "catena.tpm_consumer",
                 None,
             ) => bad("needs a value"),
             ("catena.nosmp" | "catena.ffa_early" | "catena.hyp_probes", Some(_)) => {
@@ -237,6 +251,18 @@ mod tests {
 
     fn parse(s: &str) -> Params<'_> {
         super::parse(s, Hooks::Accepted)
+    }
+
+    #[test]
+    fn the_tpm_consumer_moves_only_to_a_named_level() {
+        assert!(!parse("").tpm_consumer_late);
+        assert!(parse("catena.tpm_consumer=late").tpm_consumer_late);
+        assert!(!parse("catena.tpm_consumer=late catena.tpm_consumer=late_sync").tpm_consumer_late);
+        let p = parse("catena.tpm_consumer=early catena.tpm_consumer");
+        assert_eq!(p.invalid.len(), 2);
+        assert!(!p.tpm_consumer_late);
+        // Not a test hook: a product image knows it.
+        assert!(super::parse("catena.tpm_consumer=late", Hooks::Refused).tpm_consumer_late);
     }
 
     #[test]

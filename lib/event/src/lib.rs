@@ -98,6 +98,12 @@ kinds! {
         Probe = "probe",
         /// The timer tick was proven.
         Tick = "tick",
+        /// The TPM's state (`state=ready|error`, `transport`, `dev`, ...).
+        Tpm = "tpm",
+        /// A TPM consumer ran (`name`, `level`, `result=ok|no-tpm|fail`).
+        TpmConsumer = "tpm-consumer",
+        /// A PCR value read back (`index`, `bank`, `value`, `check`).
+        TpmPcr = "tpm-pcr",
     }
 }
 

@@ -1,0 +1,164 @@
+//! The TPM: one core (`lib/tpm-core`) behind whichever transport bound, and the consumers'
+//! entry point ([`with_tpm`]).
+//!
+//! | driver        | bus      | binds to                                      |
+//! |---------------|----------|-----------------------------------------------|
+//! | `tpm-crb`     | platform | `catena,tpm-crb-ffa` (the CRB pages the firmware reserves) |
+//! | `tpm-crb-ffa` | ffa      | the DEN0138 UUID; defers until `tpm-crb` saw the CRB |
+//!
+//! The TPM exists only once the FF-A core has probed (after the hyp is finalised): a consumer
+//! that runs before that finds none — Linux's "ima: No TPM chip found, activating
+//! TPM-bypass!" before IMA moved to late_initcall_sync.
+
+pub mod crb_ffa;
+
+use crate::kapi;
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use catena_event::Kind;
+use spin::Mutex;
+use tpm_core::{Tpm, Transport};
+
+/// Whichever transport bound, owned by the core.
+pub struct DynTransport(Box<dyn Transport + Send>);
+
+impl Transport for DynTransport {
+    fn transmit(&mut self, cmd: &[u8], rsp: &mut [u8]) -> Result<usize, &'static str> {
+        self.0.transmit(cmd, rsp)
+    }
+}
+
+/// The bound TPM: its core and where it lives.
+pub struct Chip {
+    /// The core.
+    pub tpm: Tpm<DynTransport>,
+    /// `crb-ffa` or `tis`.
+    pub transport: &'static str,
+    /// The device path.
+    pub dev: String,
+}
+
+static CHIP: Mutex<Option<Chip>> = Mutex::new(None);
+
+/// Runs `f` with the TPM, if one is bound.
+pub fn with_tpm<R>(f: impl FnOnce(&mut Chip) -> R) -> Option<R> {
+    CHIP.lock().as_mut().map(f)
+}
+
+/// Brings a transport up as the TPM: Startup (TPM_RC_INITIALIZE = the firmware already did),
+/// SelfTest, identity and banks; reports `tpm state=ready` or `state=error`.
+pub(crate) fn register(
+    t: Box<dyn Transport + Send>,
+    transport: &'static str,
+    dev: &str,
+) -> Result<(), String> {
+    let mut tpm = Tpm::new(DynTransport(t));
+    let up = (|| {
+        let already = tpm.startup().map_err(|e| format!("startup: {e}"))?;
+        tpm.self_test().map_err(|e| format!("selftest: {e}"))?;
+        let id = tpm.identity().map_err(|e| format!("identity: {e}"))?;
+        let banks = tpm.banks().map_err(|e| format!("banks: {e}"))?;
+        Ok::<_, String>((already, id, banks))
+    })();
+    match up {
+        Ok((already, id, banks)) => {
+            let manufacturer: String = id
+                .manufacturer
+                .iter()
+                .filter(|b| b.is_ascii_graphic())
+                .map(|&b| b as char)
+                .collect();
+            let names: alloc::vec::Vec<&str> = banks
+                .algs()
+                .iter()
+                .map(|&a| tpm_core::alg_name(a))
+                .collect();
+            kapi::emit(Kind::Tpm, |w| {
+                w.str("state", "ready")
+                    .str("transport", transport)
+                    .str("dev", dev)
+                    .str("manufacturer", &manufacturer)
+                    .str("fw", &format!("{:x}.{:x}", id.firmware.0, id.firmware.1))
+                    .str("banks", &names.join(","))
+                    .str("startup", if already { "already" } else { "clear" })
+            });
+            *CHIP.lock() = Some(Chip {
+                tpm,
+                transport,
+                dev: dev.into(),
+            });
+            Ok(())
+        }
+        Err(reason) => {
+            log::error!("tpm: {dev}: {reason}");
+            kapi::emit(Kind::Tpm, |w| {
+                w.str("state", "error")
+                    .str("transport", transport)
+                    .str("dev", dev)
+                    .str("reason", &reason)
+            });
+            Err(reason)
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The debug PCR (PC Client PFP: PCR 16 is for debug, resettable, not part of the boot chain).
+pub const SELFTEST_PCR: u8 = 16;
+
+/// The TPM consumer of issue 10: extend the debug PCR with SHA-256("catena tpm_selftest") and
+/// read it back; the value must be SHA-256(old || digest), computed here. `level` is where it
+/// ran. Without a TPM it reports `result=no-tpm` and returns `Ok` (the consumer goes on
+/// without, as IMA's TPM-bypass did).
+pub fn selftest(level: &str) -> Result<(), String> {
+    use sha2::{Digest, Sha256};
+    let r = with_tpm(|c| {
+        let digest: [u8; 32] = Sha256::digest(b"catena tpm_selftest").into();
+        let alg = tpm_core::ALG_SHA256;
+        let old = c
+            .tpm
+            .pcr_read(alg, SELFTEST_PCR)
+            .map_err(|e| format!("pcr-read: {e}"))?;
+        c.tpm
+            .pcr_extend_sha256(SELFTEST_PCR, &digest)
+            .map_err(|e| format!("pcr-extend: {e}"))?;
+        let new = c
+            .tpm
+            .pcr_read(alg, SELFTEST_PCR)
+            .map_err(|e| format!("pcr-read: {e}"))?;
+        let mut h = Sha256::new();
+        h.update(old.as_bytes());
+        h.update(digest);
+        let want = h.finalize();
+        let ok = new.as_bytes() == &want[..];
+        kapi::emit(Kind::TpmPcr, |w| {
+            w.u64("index", u64::from(SELFTEST_PCR))
+                .str("bank", "sha256")
+                .str("value", &hex(new.as_bytes()))
+                .str("check", if ok { "ok" } else { "mismatch" })
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(String::from("pcr read-back is not SHA-256(old || digest)"))
+        }
+    });
+    let result = match &r {
+        None => "no-tpm",
+        Some(Ok(())) => "ok",
+        Some(Err(_)) => "fail",
+    };
+    if r.is_none() {
+        log::warn!("tpm_selftest at {level}: no TPM found, going on without (TPM-bypass)");
+    }
+    kapi::emit(Kind::TpmConsumer, |w| {
+        w.str("name", "tpm_selftest")
+            .str("level", level)
+            .str("result", result)
+    });
+    r.unwrap_or(Ok(()))
+}
