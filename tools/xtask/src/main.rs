@@ -55,6 +55,9 @@ enum Cmd {
         /// Print the firmware's secure-UART log after the run.
         #[arg(long)]
         secure_log: bool,
+        /// Keep the TPM's state in DIR across runs (default: a fresh TPM per run).
+        #[arg(long, value_name = "DIR")]
+        tpm_state: Option<PathBuf>,
     },
     /// Count guest instructions for a benchmark in qemu.toml (`[bench.NAME]`).
     Bench {
@@ -121,7 +124,16 @@ fn main() -> ExitCode {
             trace,
             interactive,
             secure_log,
-        } => run(scenario, timeout, report, trace, interactive, secure_log),
+            tpm_state,
+        } => run(
+            scenario,
+            timeout,
+            report,
+            trace,
+            interactive,
+            secure_log,
+            tpm_state,
+        ),
         Cmd::Test {
             host_only,
             qemu_only,
@@ -201,6 +213,7 @@ fn scenario_args(
     s: &config::Scenario,
     images: &build::Images,
     interactive: bool,
+    tpm_state: Option<&Path>,
 ) -> Result<RunParts> {
     let mut args = cfg.qemu_args(s, images, &secure_log_path(root, name), interactive);
     if let Some(n) = &s.dt_nops {
@@ -216,7 +229,13 @@ fn scenario_args(
         args.extend(["-dtb".into(), path.display().to_string()]);
     }
     let tpm = if s.tpm {
-        let t = tpm::Swtpm::start(&root.join("target/catena/state").join(name).join("tpm"))?;
+        let t = match tpm_state {
+            Some(dir) => tpm::Swtpm::start(dir, true)?,
+            None => tpm::Swtpm::start(
+                &root.join("target/catena/state").join(name).join("tpm"),
+                false,
+            )?,
+        };
         args.extend(t.qemu_args());
         Some(t)
     } else {
@@ -239,6 +258,7 @@ fn run(
     trace_path: Option<PathBuf>,
     interactive: bool,
     show_secure_log: bool,
+    tpm_state: Option<PathBuf>,
 ) -> Result<i32> {
     let root = root();
     let cfg = config::Config::load(&root.join("qemu.toml"))?;
@@ -247,7 +267,19 @@ fn run(
     prereq::ensure_qemu()?;
     let images = build::build(&root, false)?;
     let log = secure_log_path(&root, &name);
-    let parts = scenario_args(&root, &cfg, &name, scenario, &images, interactive)?;
+    if tpm_state.is_some() && !scenario.tpm {
+        anyhow::bail!("--tpm-state: scenario `{name}` has no TPM (tpm = true in qemu.toml)");
+    }
+    let tpm_state = tpm_state.map(|d| std::path::absolute(&d)).transpose()?;
+    let parts = scenario_args(
+        &root,
+        &cfg,
+        &name,
+        scenario,
+        &images,
+        interactive,
+        tpm_state.as_deref(),
+    )?;
     let args = &parts.args;
     println!("xtask: booting `{name}`: {}", scenario.description);
     println!(
@@ -409,7 +441,7 @@ fn test(host: bool, qemu: bool, only: &[String]) -> Result<i32> {
             .filter(|(n, s)| s.test && (only.is_empty() || only.contains(n)));
         for (name, s) in chosen {
             let log = secure_log_path(&root, name);
-            let parts = match scenario_args(&root, &cfg, name, s, &images, false) {
+            let parts = match scenario_args(&root, &cfg, name, s, &images, false, None) {
                 Ok(a) => a,
                 Err(e) => {
                     failed += 1;

@@ -18,12 +18,17 @@ pub struct Swtpm {
 }
 
 impl Swtpm {
-    /// Starts swtpm with a fresh state in `dir` (removed first) and waits, bounded, until its
-    /// control socket exists.
-    pub fn start(dir: &Path) -> Result<Swtpm> {
-        let _ = std::fs::remove_dir_all(dir);
+    /// Starts swtpm with its state in `dir` — fresh (the folder removed first) unless `keep`,
+    /// when a TPM saved there by an earlier run is used again (`run --tpm-state DIR`) — and
+    /// waits, bounded, until its control socket exists.
+    pub fn start(dir: &Path, keep: bool) -> Result<Swtpm> {
+        if !keep {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let socket = dir.join("swtpm.sock");
+        // A socket left by an earlier run would end the wait below before swtpm listens.
+        let _ = std::fs::remove_file(&socket);
         if socket.as_os_str().len() >= 108 {
             bail!(
                 "{}: a unix socket path must be shorter than 108 bytes",
