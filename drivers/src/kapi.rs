@@ -48,6 +48,11 @@ pub fn emit(kind: Kind, f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'
     k.write_line(&line);
 }
 
+/// Microseconds since reset (0 before the kernel installed the API).
+pub fn now_us() -> u64 {
+    kernel().map_or(0, |k| k.now_us())
+}
+
 /// The hyp's phase (Absent before the kernel installed the API).
 pub fn hyp() -> Hyp {
     kernel().map_or(Hyp::Absent, |k| k.hyp())

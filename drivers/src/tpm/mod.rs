@@ -5,12 +5,14 @@
 //! |---------------|----------|-----------------------------------------------|
 //! | `tpm-crb`     | platform | `catena,tpm-crb-ffa` (the CRB pages the firmware reserves) |
 //! | `tpm-crb-ffa` | ffa      | the DEN0138 UUID; defers until `tpm-crb` saw the CRB |
+//! | `tpm-tis`     | platform | `tcg,tpm-tis-mmio` left to the normal world (no secure firmware) |
 //!
 //! The TPM exists only once the FF-A core has probed (after the hyp is finalised): a consumer
 //! that runs before that finds none — Linux's "ima: No TPM chip found, activating
 //! TPM-bypass!" before IMA moved to late_initcall_sync.
 
 pub mod crb_ffa;
+pub mod tis;
 
 use crate::kapi;
 use alloc::boxed::Box;

@@ -73,10 +73,12 @@ fn memory_targets() -> Vec<(&'static str, u64)> {
     if let Some(r) = p.secure_memory.first() {
         t.push(("secure-ram", r.base));
     }
+    // The TIS the firmware's TPM service owns (secure-only in the DT); a TIS left to the
+    // host (no secure firmware) is the `tpm-tis` driver's, not a probe target.
     let tpm = p
         .devices
         .iter()
-        .find(|d| d.compatible.iter().any(|c| c == "tcg,tpm-tis-mmio"));
+        .find(|d| !d.enabled && d.compatible.iter().any(|c| c == "tcg,tpm-tis-mmio"));
     if let Some(r) = tpm.and_then(|t| t.regions.first()) {
         t.push(("tpm-mmio", r.base + 0xf00));
     }
@@ -115,10 +117,12 @@ pub fn hyp_probes() -> Result<(), InitError> {
     if let Some(r) = p.secure_memory.first() {
         ok &= mm::map_extra(*r, false).is_ok();
     }
+    // The TIS the firmware's TPM service owns (secure-only in the DT); a TIS left to the
+    // host (no secure firmware) is the `tpm-tis` driver's, not a probe target.
     let tpm = p
         .devices
         .iter()
-        .find(|d| d.compatible.iter().any(|c| c == "tcg,tpm-tis-mmio"));
+        .find(|d| !d.enabled && d.compatible.iter().any(|c| c == "tcg,tpm-tis-mmio"));
     if let Some(r) = tpm.and_then(|t| t.regions.first()) {
         ok &= mm::map_extra(*r, true).is_ok();
     }

@@ -397,11 +397,12 @@ initcall!(FFA_TEST = device("ffa_test", after [FFA_BUS]) => ffa_test);
 
 /// `device`: the TPM drivers — the CRB description on the platform bus and the DEN0138
 /// partition's driver on the FF-A bus (which binds when the FF-A core publishes the partition,
-/// after the hyp is finalised).
+/// after the hyp is finalised), and the TIS driver for a TIS no secure firmware owns.
 fn tpm_drivers() -> Result<(), InitError> {
     with_model(|m| {
         m.register_driver(catena_drivers::tpm::crb_ffa::CRB_DRIVER)?;
-        m.register_driver(catena_drivers::tpm::crb_ffa::DRIVER)
+        m.register_driver(catena_drivers::tpm::crb_ffa::DRIVER)?;
+        m.register_driver(catena_drivers::tpm::tis::DRIVER)
     })?
     .map_err(|_| InitError::soft("tpm-register"))
 }

@@ -16,11 +16,6 @@ use dtinfo::{Gic, Platform};
 /// A physical range (base, size).
 pub type Range = (u64, u64);
 
-/// Compatibles of devices that belong to the secure world even when the DT enables them for
-/// the normal world: the TPM's MMIO (the firmware's TPM service owns it; the host reaches the
-/// TPM through FF-A, DEN0138).
-pub const SECURE_DEVICES: &[&str] = &["tcg,tpm-tis-mmio"];
-
 /// The host's devices and what it must never reach.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostView {
@@ -48,11 +43,11 @@ pub fn host_view(p: &Platform) -> HostView {
             .map(|r| (r.base, r.size)),
     );
     for d in &p.devices {
-        let hidden = d
-            .compatible
-            .iter()
-            .any(|c| SECURE_DEVICES.contains(&c.as_str()))
-            || (!d.enabled && d.secure_enabled);
+        // A device the DT gives to the secure world (`status = "disabled"`,
+        // `secure-status = "okay"`): the firmware marks the TPM's TIS so when its TPM service
+        // owns it (the host reaches that TPM through FF-A, DEN0138). Without secure firmware
+        // the TIS stays enabled and is the host's (the `tpm-tis` driver).
+        let hidden = !d.enabled && d.secure_enabled;
         for r in &d.regions {
             let r = (r.base, r.size);
             let in_ram = p.memory.iter().any(|m| overlaps(r, (m.base, m.size)));
@@ -162,14 +157,24 @@ mod tests {
 
     #[test]
     fn the_tpm_and_secure_memory_are_never_the_host_s() {
-        let p = Platform::parse(SECURE_TPM).unwrap();
+        let mut p = Platform::parse(SECURE_TPM).unwrap();
+        // QEMU's tree leaves the TIS enabled: the host's, until the firmware claims it.
+        let find = |p: &Platform| {
+            p.devices
+                .iter()
+                .position(|d| d.compatible.iter().any(|c| c == "tcg,tpm-tis-mmio"))
+                .expect("the fixture has a TPM")
+        };
+        let i = find(&p);
+        let t = p.devices[i].regions[0].base;
+        assert!(
+            covers(&host_view(&p).mmio, t),
+            "an unclaimed TIS is host MMIO"
+        );
+        // As the firmware leaves it (lib/fw-dt): disabled, secure-status okay.
+        p.devices[i].enabled = false;
+        p.devices[i].secure_enabled = true;
         let v = host_view(&p);
-        let tpm = p
-            .devices
-            .iter()
-            .find(|d| d.compatible.iter().any(|c| c == "tcg,tpm-tis-mmio"))
-            .expect("the fixture has a TPM");
-        let t = tpm.regions[0].base;
         assert!(covers(&v.secure, t), "TPM MMIO is secure-only");
         assert!(!covers(&v.mmio, t), "TPM MMIO is not host MMIO");
         for s in &p.secure_memory {
@@ -196,9 +201,21 @@ mod tests {
         assert!(covers(&v.mmio, 0x0900_0000));
     }
 
+    /// The secure fixture as the firmware hands it over: the TIS claimed by the secure world.
+    fn claimed() -> Platform {
+        let mut p = Platform::parse(SECURE_TPM).unwrap();
+        for d in &mut p.devices {
+            if d.compatible.iter().any(|c| c == "tcg,tpm-tis-mmio") {
+                d.enabled = false;
+                d.secure_enabled = true;
+            }
+        }
+        p
+    }
+
     #[test]
     fn the_stage2_maps_host_ram_kernel_text_and_host_mmio_only() {
-        let p = Platform::parse(SECURE_TPM).unwrap();
+        let p = claimed();
         let v = host_view(&p);
         let ram = [(0x4000_0000, 0x0200_0000), (0x4300_0000, 0x3d00_0000)];
         let kernel_ro = (0x4020_0000, 0x0005_0123);
