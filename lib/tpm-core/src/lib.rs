@@ -51,6 +51,10 @@ pub enum Error {
     Malformed(&'static str),
     /// The command could not be built (an argument out of range).
     Argument(&'static str),
+    /// A bare TPM 1.2-form error (tag TPM_TAG_RSP_COMMAND 0x00c4, 10 bytes) with this code:
+    /// what QEMU's TPM front-ends write when their backend fails (QEMU
+    /// `tpm_util_write_fatal_error_response`: TPM_FAIL, 9), e.g. swtpm gone.
+    Legacy(u32),
 }
 
 /// A response code by its TCG name (`TPM_RC_INITIALIZE`), or in hex when unknown.
@@ -72,6 +76,10 @@ impl fmt::Display for Error {
             Error::Rc(rc) => write!(f, "{}", RcName(*rc)),
             Error::Malformed(r) => write!(f, "malformed response: {r}"),
             Error::Argument(r) => write!(f, "bad argument: {r}"),
+            Error::Legacy(9) => {
+                write!(f, "TPM_FAIL (TPM 1.2-form error: the TPM is not answering)")
+            }
+            Error::Legacy(rc) => write!(f, "TPM 1.2-form error {rc:#x}"),
         }
     }
 }
@@ -206,6 +214,9 @@ impl<T: Transport> Tpm<T> {
         let rsp = rsp
             .get(..len)
             .ok_or(Error::Malformed("longer than the buffer"))?;
+        if let [0x00, 0xc4, 0, 0, 0, 10, a, b, c, d] = *rsp {
+            return Err(Error::Legacy(u32::from_be_bytes([a, b, c, d])));
+        }
         let frame =
             TpmResponse::cast(rsp).map_err(|_| Error::Malformed("not a TPM response frame"))?;
         let rc = frame

@@ -180,6 +180,15 @@ fn response_codes_come_back_by_name() {
 }
 
 #[test]
+fn a_failed_backend_s_tpm_1_2_error_is_named() {
+    // What QEMU's TIS answers once swtpm is gone.
+    let mut t = Tpm::new(replying(std::vec![0, 0xc4, 0, 0, 0, 10, 0, 0, 0, 9]));
+    let e = t.startup().unwrap_err();
+    assert_eq!(e, Error::Legacy(9));
+    assert!(format!("{e}").starts_with("TPM_FAIL"));
+}
+
+#[test]
 fn get_random_refuses_more_than_asked() {
     let mut t = Tpm::new(FakeTpm::default());
     let mut out = [0u8; 8];

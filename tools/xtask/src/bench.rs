@@ -70,6 +70,7 @@ fn count(
         Duration::from_secs(cfg.timeout(s) * 4),
         false,
         s.firmware.then_some(log.as_path()),
+        None,
     )?;
     if outcome.status() != "ok" {
         bail!(

@@ -115,6 +115,8 @@ pub struct Scenario {
     /// A TPM: a fresh swtpm behind QEMU's `tpm-tis-device`.
     #[serde(default)]
     pub tpm: bool,
+    /// Kill swtpm when the kernel prints this event (the TPM stops answering mid-run).
+    pub tpm_stop: Option<String>,
     /// Boot on QEMU's own DT for this machine with FDT_NOP tokens added (`-dtb`).
     pub dt_nops: Option<DtNops>,
 }
@@ -171,9 +173,12 @@ impl Config {
             if s.reason.is_some() && s.expect != Expect::Fail {
                 bail!("scenario `{name}`: `reason` only goes with expect = \"fail\"");
             }
-            for p in s.events.iter().chain(&s.forbid) {
+            for p in s.events.iter().chain(&s.forbid).chain(&s.tpm_stop) {
                 crate::judge::Pattern::parse(p)
                     .with_context(|| format!("scenario `{name}`: bad event pattern `{p}`"))?;
+            }
+            if s.tpm_stop.is_some() && !s.tpm {
+                bail!("scenario `{name}`: `tpm_stop` needs `tpm = true`");
             }
             // A test hook on the command line needs the image that has them, unless the
             // scenario is there to see the product image call it unknown.

@@ -309,6 +309,7 @@ mod tests {
             qemu_args: Vec::new(),
             hooks: false,
             tpm: false,
+            tpm_stop: None,
             dt_nops: None,
         }
     }

@@ -201,6 +201,8 @@ fn firmware_complaint(log: &str) -> Vec<&str> {
 struct RunParts {
     args: Vec<String>,
     _tpm: Option<tpm::Swtpm>,
+    /// For a scenario with `tpm_stop`: kill swtpm at that event.
+    on_event: Option<runner::OnEvent>,
 }
 
 /// QEMU's arguments for a scenario, and the processes beside it: for one with `tpm`, a fresh
@@ -241,7 +243,18 @@ fn scenario_args(
     } else {
         None
     };
-    Ok(RunParts { args, _tpm: tpm })
+    let on_event = match (&s.tpm_stop, &tpm) {
+        (Some(p), Some(t)) => Some(runner::OnEvent {
+            when: judge::Pattern::parse(p)?,
+            then: Box::new(t.stopper()),
+        }),
+        _ => None,
+    };
+    Ok(RunParts {
+        args,
+        _tpm: tpm,
+        on_event,
+    })
 }
 
 /// Where a scenario's secure-UART log goes.
@@ -271,7 +284,7 @@ fn run(
         anyhow::bail!("--tpm-state: scenario `{name}` has no TPM (tpm = true in qemu.toml)");
     }
     let tpm_state = tpm_state.map(|d| std::path::absolute(&d)).transpose()?;
-    let parts = scenario_args(
+    let mut parts = scenario_args(
         &root,
         &cfg,
         &name,
@@ -292,7 +305,14 @@ fn run(
     }
     let secs = timeout.unwrap_or(cfg.timeout(scenario));
     let fw_log = scenario.firmware.then_some(log.as_path());
-    let (outcome, stderr) = runner::boot(args, Duration::from_secs(secs), true, fw_log)?;
+    let on_event = parts.on_event.take();
+    let (outcome, stderr) = runner::boot(
+        &parts.args,
+        Duration::from_secs(secs),
+        true,
+        fw_log,
+        on_event,
+    )?;
     if !stderr.trim().is_empty() {
         eprintln!("xtask: QEMU said:\n{}", stderr.trim_end());
     }
@@ -441,7 +461,7 @@ fn test(host: bool, qemu: bool, only: &[String]) -> Result<i32> {
             .filter(|(n, s)| s.test && (only.is_empty() || only.contains(n)));
         for (name, s) in chosen {
             let log = secure_log_path(&root, name);
-            let parts = match scenario_args(&root, &cfg, name, s, &images, false, None) {
+            let mut parts = match scenario_args(&root, &cfg, name, s, &images, false, None) {
                 Ok(a) => a,
                 Err(e) => {
                     failed += 1;
@@ -450,11 +470,13 @@ fn test(host: bool, qemu: bool, only: &[String]) -> Result<i32> {
                 }
             };
             let fw_log = s.firmware.then_some(log.as_path());
+            let on_event = parts.on_event.take();
             let (outcome, stderr) = runner::boot(
                 &parts.args,
                 Duration::from_secs(cfg.timeout(s)),
                 false,
                 fw_log,
+                on_event,
             )?;
             let mut problems = judge::judge(s, &outcome);
             // What a person reads of this boot must hold up too: the trace against the

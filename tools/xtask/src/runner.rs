@@ -30,11 +30,21 @@ const POWER_OFF_GRACE: Duration = Duration::from_secs(5);
 
 /// Boots QEMU with `args`, streaming the console when `echo`, until it exits or `timeout`.
 /// Firmware events are read from `secure_log` (the secure UART's file) afterwards.
+/// Something to do when the kernel first prints an event matching `when` (a scenario's
+/// `tpm_stop`: kill swtpm mid-run).
+pub struct OnEvent {
+    /// The event.
+    pub when: crate::judge::Pattern,
+    /// What to do, once.
+    pub then: Box<dyn FnOnce()>,
+}
+
 pub fn boot(
     args: &[String],
     timeout: Duration,
     echo: bool,
     secure_log: Option<&std::path::Path>,
+    mut on_event: Option<OnEvent>,
 ) -> Result<(Outcome, String)> {
     if let Some(p) = secure_log {
         let _ = std::fs::remove_file(p);
@@ -90,7 +100,17 @@ pub fn boot(
                     println!("{line}");
                 }
                 let had_done = outcome.done().is_some();
+                let seen = outcome.events.len();
                 collect_line(&mut outcome, &line);
+                if outcome.events.len() > seen
+                    && on_event
+                        .as_ref()
+                        .is_some_and(|h| outcome.events.last().is_some_and(|e| h.when.matches(e)))
+                    && let Some(h) = on_event.take()
+                {
+                    println!("xtask: `{line}` seen: acting on it");
+                    (h.then)();
+                }
                 if !had_done && outcome.done().is_some() {
                     deadline = deadline.min(Instant::now() + POWER_OFF_GRACE);
                 }

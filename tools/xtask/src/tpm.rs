@@ -7,11 +7,12 @@ use crate::prereq;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running swtpm.
 pub struct Swtpm {
-    child: Child,
+    child: Arc<Mutex<Child>>,
     socket: PathBuf,
     /// Its state folder (`tpm2-00.permall` appears there), and its log.
     pub dir: PathBuf,
@@ -52,14 +53,14 @@ impl Swtpm {
             .stderr(Stdio::null())
             .spawn()
             .context("starting swtpm")?;
-        let mut t = Swtpm {
-            child,
+        let t = Swtpm {
+            child: Arc::new(Mutex::new(child)),
             socket,
             dir: dir.to_path_buf(),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !t.socket.exists() {
-            if let Ok(Some(status)) = t.child.try_wait() {
+            if let Ok(Some(status)) = t.lock().try_wait() {
                 bail!(
                     "swtpm exited ({status}) before it listened; see {}",
                     t.dir.join("swtpm.log").display()
@@ -91,12 +92,29 @@ pub fn qemu_args(socket: &Path) -> Vec<String> {
     ]
 }
 
+impl Swtpm {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Child> {
+        self.child.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A way to kill this swtpm mid-run (a scenario's `tpm_stop`: the TPM stops answering).
+    pub fn stopper(&self) -> impl FnOnce() + Send + 'static {
+        let child = Arc::clone(&self.child);
+        move || {
+            let mut c = child.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 impl Drop for Swtpm {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
+        let mut c = self.lock();
+        if let Ok(None) = c.try_wait() {
+            let _ = c.kill();
         }
-        let _ = self.child.wait();
+        let _ = c.wait();
     }
 }
 
