@@ -83,6 +83,8 @@ pub struct Config {
     pub hcr: u64,
     /// The parameters secondary CPUs enter with (the hyp's own stage-1, vectors).
     pub install: InstallParams,
+    /// Test-only: the proxy refuses DIRECT_REQ2 (boot-info flag `DENY_REQ2`).
+    pub deny_req2: bool,
 }
 
 pub use hyp_abi::{CpuSet, Hvc, HvcError, MAX_CPUS, Progress};
@@ -411,6 +413,7 @@ fn read_boot_info(x1: u64) -> Result<(Config, Range), HvcError> {
         ffa_rx: rx,
         hcr: bi.hcr,
         install: InstallParams::default(),
+        deny_req2: bi.flags & hyp_abi::BootInfo::DENY_REQ2 != 0,
     };
     Ok((cfg, region))
 }
@@ -475,7 +478,10 @@ fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
     carve.extend(cfg.secure.iter().copied());
     let own = Ownership::new(&cfg.ram, &carve);
     // SAFETY: the proxy is the only holder of this `El3`.
-    let proxy = Proxy::init(unsafe { El3::new() }, own, cfg.ffa_tx, cfg.ffa_rx);
+    let mut proxy = Proxy::init(unsafe { El3::new() }, own, cfg.ffa_tx, cfg.ffa_rx);
+    if cfg.deny_req2 {
+        proxy.deny_direct_req2();
+    }
     let ffa = match proxy.firmware() {
         Ok(v) => alloc::format!("{v}"),
         Err(e) => alloc::format!("absent:{e:?}"),

@@ -181,6 +181,11 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
             return Err(ProbeError::Failed("tpm-crb-ffa-version"));
         }
     }
-    register(Box::new(CrbTransport(client)), "crb-ffa", &path)
+    let via = if form == Some(Form::Req2) {
+        "req2"
+    } else {
+        "req"
+    };
+    register(Box::new(CrbTransport(client)), "crb-ffa", via, &path)
         .map_err(|_| ProbeError::Failed("tpm-crb-ffa"))
 }

@@ -48,11 +48,13 @@ pub fn with_tpm<R>(f: impl FnOnce(&mut Chip) -> R) -> Option<R> {
     CHIP.lock().as_mut().map(f)
 }
 
-/// Brings a transport up as the TPM: Startup (TPM_RC_INITIALIZE = the firmware already did),
+/// Brings a transport up (`via`: how it reaches the TPM — `req2`/`req` for CRB over FF-A,
+/// `mmio` for the TIS) as the TPM: Startup (TPM_RC_INITIALIZE = the firmware already did),
 /// SelfTest, identity and banks; reports `tpm state=ready` or `state=error`.
 pub(crate) fn register(
     t: Box<dyn Transport + Send>,
     transport: &'static str,
+    via: &str,
     dev: &str,
 ) -> Result<(), String> {
     let mut tpm = Tpm::new(DynTransport(t));
@@ -79,6 +81,7 @@ pub(crate) fn register(
             kapi::emit(Kind::Tpm, |w| {
                 w.str("state", "ready")
                     .str("transport", transport)
+                    .str("via", via)
                     .str("dev", dev)
                     .str("manufacturer", &manufacturer)
                     .str("fw", &format!("{:x}.{:x}", id.firmware.0, id.firmware.1))

@@ -93,5 +93,6 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
         });
         return Err(ProbeError::Failed("tpm-tis-absent"));
     }
-    register(Box::new(TisTransport(tis)), "tis", &path).map_err(|_| ProbeError::Failed("tpm-tis"))
+    register(Box::new(TisTransport(tis)), "tis", "mmio", &path)
+        .map_err(|_| ProbeError::Failed("tpm-tis"))
 }

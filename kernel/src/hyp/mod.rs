@@ -106,6 +106,9 @@ fn boot_info(p: &dtinfo::Platform, region: Range, uart: u64) -> Result<BootInfo,
     bi.n_ram = spans(&ram, &mut bi.ram)?;
     bi.n_mmio = spans(&view.mmio, &mut bi.mmio)?;
     bi.n_secure = spans(&view.secure, &mut bi.secure)?;
+    if cfg!(feature = "test-hooks") && crate::init::boot::params().hyp_deny_req2 {
+        bi.flags |= BootInfo::DENY_REQ2;
+    }
     Ok(bi)
 }
 

@@ -89,6 +89,8 @@ pub struct Params<'a> {
     pub hyp_probes: bool,
     /// `catena.ffa_bench=N`: N FF-A direct-request round trips to the test partition (0-100000).
     pub ffa_bench: Option<u32>,
+    /// `catena.hyp_deny_req2`: the hyp refuses FFA_MSG_SEND_DIRECT_REQ2 (pKVM in Linux 7.3).
+    pub hyp_deny_req2: bool,
     /// `catena.tpm_consumer=late|late_sync`: where the TPM consumer (`tpm_selftest`) runs.
     /// Default `late_sync`, after the deferred-probe flush that binds the TPM; `late` puts
     /// it before the flush, where it finds no TPM (Linux's IMA before IMA_INIT_LATE_SYNC).
@@ -111,6 +113,7 @@ impl Default for Params<'_> {
             hyp_probes: false,
             ffa_bench: None,
             tpm_consumer_late: false,
+            hyp_deny_req2: false,
             unknown: Vec::new(),
             invalid: Vec::new(),
         }
@@ -156,7 +159,7 @@ fn parse_u32_in(v: &str, lo: u32, hi: u32) -> Result<u32, &'static str> {
 }
 
 /// Whether the test hooks (`catena.fault`, `catena.ffa_early`, `catena.hyp_probes`,
-/// `catena.ffa_bench`) are parameters of this image. A product image is built without them,
+/// `catena.ffa_bench`, `catena.hyp_deny_req2`) are parameters of this image. A product image is built without them,
 /// and for it they are unknown parameters like any other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hooks {
@@ -167,11 +170,12 @@ pub enum Hooks {
 }
 
 /// The test hooks' names.
-pub const HOOKS: [&str; 4] = [
+pub const HOOKS: [&str; 5] = [
     "catena.fault",
     "catena.ffa_early",
     "catena.hyp_probes",
     "catena.ffa_bench",
+    "catena.hyp_deny_req2",
 ];
 
 /// Parses a command line. Never fails: problems are collected in the result.
@@ -226,6 +230,7 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
             ("catena.nosmp", None) => p.nosmp = true,
             ("catena.ffa_early", None) => p.ffa_early = true,
             ("catena.hyp_probes", None) => p.hyp_probes = true,
+            ("catena.hyp_deny_req2", None) => p.hyp_deny_req2 = true,
             (
                 "loglevel"
                 | "catena.fault"
@@ -235,9 +240,10 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 | "catena.tpm_consumer",
                 None,
             ) => bad("needs a value"),
-            ("catena.nosmp" | "catena.ffa_early" | "catena.hyp_probes", Some(_)) => {
-                bad("takes no value")
-            }
+            (
+                "catena.nosmp" | "catena.ffa_early" | "catena.hyp_probes" | "catena.hyp_deny_req2",
+                Some(_),
+            ) => bad("takes no value"),
             _ => p.unknown.push(word),
         }
     }
@@ -267,7 +273,7 @@ mod tests {
 
     #[test]
     fn a_product_image_does_not_know_the_test_hooks() {
-        let line = "catena.hyp_probes catena.fault=panic catena.ffa_early catena.ffa_bench=5 loglevel=debug";
+        let line = "catena.hyp_probes catena.fault=panic catena.ffa_early catena.ffa_bench=5 catena.hyp_deny_req2 loglevel=debug";
         let p = super::parse(line, Hooks::Refused);
         assert_eq!(
             p.unknown,
@@ -275,13 +281,15 @@ mod tests {
                 "catena.hyp_probes",
                 "catena.fault=panic",
                 "catena.ffa_early",
-                "catena.ffa_bench=5"
+                "catena.ffa_bench=5",
+                "catena.hyp_deny_req2"
             ]
         );
         assert!(!p.hyp_probes && !p.ffa_early && p.fault.is_none() && p.ffa_bench.is_none());
+        assert!(!p.hyp_deny_req2);
         assert_eq!(p.loglevel, LogLevel::Debug);
         let q = super::parse(line, Hooks::Accepted);
-        assert!(q.unknown.is_empty() && q.hyp_probes && q.ffa_early);
+        assert!(q.unknown.is_empty() && q.hyp_probes && q.ffa_early && q.hyp_deny_req2);
         assert_eq!(q.ffa_bench, Some(5));
     }
 

@@ -99,6 +99,8 @@ pub struct Proxy<P: Platform> {
     host: Host,
     own: Ownership,
     shared: Vec<Shared>,
+    /// Test-only: refuse DIRECT_REQ2 (see [`Proxy::deny_direct_req2`]).
+    deny_req2: bool,
 }
 
 /// Calls the proxy refuses (NOT_SUPPORTED), with the reason for each:
@@ -219,7 +221,19 @@ impl<P: Platform> Proxy<P> {
             host: Host::default(),
             own,
             shared: Vec::new(),
+            deny_req2: false,
         }
+    }
+
+    /// Test-only: refuse FFA_MSG_SEND_DIRECT_REQ2 and answer FFA_FEATURES for it with
+    /// NOT_SUPPORTED, as pKVM in Linux 7.3 still does — so a client that asks FFA_FEATURES
+    /// (Catena's `tpm-crb-ffa`) can be shown falling back to REQ.
+    pub fn deny_direct_req2(&mut self) {
+        self.deny_req2 = true;
+    }
+
+    fn refused(&self, f: u32) -> bool {
+        denied(f) || (self.deny_req2 && f == fid::DIRECT_REQ2)
     }
 
     /// The version negotiated with the firmware, or why FF-A is off.
@@ -277,7 +291,7 @@ impl<P: Platform> Proxy<P> {
             return Some(err(FfaError::InvalidParameters));
         };
         self.host.negotiated = true;
-        if denied(f) {
+        if self.refused(f) {
             return Some(err(FfaError::NotSupported));
         }
         // Every host call but a direct request is decoded by the typed layer (arm-ffa's
@@ -351,7 +365,7 @@ impl<P: Platform> Proxy<P> {
 
     fn features(&mut self, hv: Version, x: &[u64; 18]) -> [u64; 18] {
         let q = x[1] as u32;
-        if q & (1 << 31) != 0 && denied(q) {
+        if q & (1 << 31) != 0 && self.refused(q) {
             return err(FfaError::NotSupported);
         }
         match q {

@@ -504,6 +504,31 @@ fn lend_takes_the_pages_away_until_reclaim() {
 }
 
 #[test]
+fn the_test_only_req2_denial_refuses_it_and_says_so() {
+    let mut p = host(V1_2);
+    p.deny_direct_req2();
+    assert_eq!(
+        code(call(
+            &mut p,
+            &[fid::FEATURES as u64, fid::DIRECT_REQ2 as u64]
+        )),
+        NS
+    );
+    let (lo, hi) = ffa_abi::uuid_to_regs(&testsp::UUID);
+    assert_eq!(
+        code(call(&mut p, &[fid::DIRECT_REQ2 as u64, 0x8001, lo, hi, 1])),
+        NS
+    );
+    assert_eq!(forwarded(&mut p, fid::DIRECT_REQ2), 0, "never reaches EL3");
+    // REQ still goes through.
+    let r = call(
+        &mut p,
+        &[fid::DIRECT_REQ64 as u64, 0x8001, 0, 1, 2, 3, 4, 5],
+    );
+    assert_eq!(r[0], u64::from(fid::DIRECT_RESP64));
+}
+
+#[test]
 fn direct_requests_carry_x0_to_x17() {
     let mut p = host(V1_2);
     let mut x = [0u64; 18];

@@ -356,6 +356,15 @@ pub struct BootInfo {
     pub n_secure: u64,
     /// See `n_secure`.
     pub secure: [Span; MAX_SECURE],
+    /// [`BootInfo::DENY_REQ2`] and nothing else.
+    pub flags: u64,
+}
+
+impl BootInfo {
+    /// Test-only (the kernel sets it only from the test hook `catena.hyp_deny_req2`): the
+    /// proxy refuses FFA_MSG_SEND_DIRECT_REQ2 and FFA_FEATURES says so, as pKVM in Linux 7.3
+    /// still does.
+    pub const DENY_REQ2: u64 = 1 << 0;
 }
 
 impl Default for BootInfo {
@@ -374,6 +383,7 @@ impl Default for BootInfo {
             mmio: [Span::default(); MAX_MMIO],
             n_secure: 0,
             secure: [Span::default(); MAX_SECURE],
+            flags: 0,
         }
     }
 }
@@ -391,6 +401,8 @@ pub enum BootInfoError {
     Region,
     /// No CPU, or the UART is missing.
     Missing(&'static str),
+    /// A flag this hyp does not know.
+    Flags,
 }
 
 fn span_ok(s: &Span) -> bool {
@@ -412,6 +424,9 @@ impl BootInfo {
     pub fn check(&self, image_base: u64, image_size: u64) -> Result<Checked<'_>, BootInfoError> {
         if self.magic != BOOT_INFO_MAGIC {
             return Err(BootInfoError::Magic);
+        }
+        if self.flags & !BootInfo::DENY_REQ2 != 0 {
+            return Err(BootInfoError::Flags);
         }
         let cpus = counted(self.n_cpus, &self.cpus, "cpus")?;
         let ram = counted(self.n_ram, &self.ram, "ram")?;
