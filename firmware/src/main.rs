@@ -228,6 +228,12 @@ extern "C" fn fw_main() -> ! {
             fail("bad-payload");
         }
     };
+    if let Some(n) = bootargs.as_deref().and_then(tpm::bench_calls) {
+        let ok = tpm::bench_direct(&platform, n);
+        console::event(catena_event::FwEvent::TpmBench, |e| {
+            e.u64("calls", u64::from(n)).u64("ok", u64::from(ok))
+        });
+    }
     let tis_path = platform
         .compatible("tcg,tpm-tis-mmio")
         .map(|d| d.path.clone());

@@ -62,6 +62,17 @@ impl Io for TisMmio {
     fn now_us(&mut self) -> u64 {
         crate::el3::now_us()
     }
+
+    fn waiting(&mut self, on: bool) {
+        // The instruction counter's pause/resume markers (tools/qemu-plugin): NOP hints.
+        if on {
+            // SAFETY: HINT #0x7c is an unallocated hint: a NOP to the CPU.
+            unsafe { core::arch::asm!("hint #0x7c", options(nomem, nostack, preserves_flags)) };
+        } else {
+            // SAFETY: as above (HINT #0x7d).
+            unsafe { core::arch::asm!("hint #0x7d", options(nomem, nostack, preserves_flags)) };
+        }
+    }
 }
 
 /// The TPM as the service sees it: commands over the TIS.
@@ -153,4 +164,57 @@ pub fn partition(p: &Platform) -> Option<(TpmPartition<CrbPages, TisTpm>, Startu
         .map_or(0, |i| u64::from(i.did) << 16 | u64::from(i.vid));
     let part = TpmPartition::new(TPM_CRB.0, CrbPages(()), TisTpm(tis))?;
     Some((part, startup, id))
+}
+
+/// `catena.tpm_bench_fw=N` on the kernel command line (`cargo xtask bench tpm`'s direct side):
+/// N.
+pub fn bench_calls(cmdline: &str) -> Option<u32> {
+    cmdline
+        .split_ascii_whitespace()
+        .find_map(|w| w.strip_prefix("catena.tpm_bench_fw="))
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=100_000).contains(n))
+}
+
+/// TPM2_PCR_Extend of PCR 16's SHA-256 bank with a fixed digest, password session (Part 3
+/// §22.2) — the same bytes `lib/tpm-core` marshals (its test pins them).
+fn extend_command() -> [u8; 65] {
+    let mut c = [0u8; 65];
+    c[..14].copy_from_slice(&[0x80, 0x02, 0, 0, 0, 65, 0, 0, 0x01, 0x82, 0, 0, 0, 16]);
+    c[14..27].copy_from_slice(&[0, 0, 0, 9, 0x40, 0, 0, 9, 0, 0, 0, 0, 0]);
+    c[27..33].copy_from_slice(&[0, 0, 0, 1, 0, 0x0b]);
+    c[33..].fill(0x5a);
+    c
+}
+
+/// The benchmark's direct side: N PCR extends through the TIS from here, between the
+/// instruction counter's markers; how many succeeded. Runs on the boot CPU before the normal
+/// world exists, so the TPM partition (the TIS's owner) cannot run meanwhile.
+pub fn bench_direct(p: &Platform, n: u32) -> u32 {
+    let Some(r) = p
+        .secure_compatible("tcg,tpm-tis-mmio")
+        .or_else(|| p.compatible("tcg,tpm-tis-mmio"))
+        .and_then(|t| t.regions.first())
+    else {
+        return 0;
+    };
+    // SAFETY: the DT's TIS region; its owner, the TPM partition, runs only on FF-A calls from
+    // the normal world, which has not been entered yet: this is the only user meanwhile.
+    let mut tis = Tis::new(unsafe { TisMmio::new(r.base as usize) }, Timeouts::PTP);
+    let cmd = extend_command();
+    let mut rsp = [0u8; 64];
+    let mut ok = 0;
+    // SAFETY: HINT #0x7e / #0x7f are unallocated hints (NOPs): the counter's markers.
+    unsafe { core::arch::asm!("hint #0x7e", options(nomem, nostack, preserves_flags)) };
+    for _ in 0..n {
+        if let Ok(len) = tis.execute(0, &cmd, &mut rsp)
+            && len >= 10
+            && rsp[6..10] == [0, 0, 0, 0]
+        {
+            ok += 1;
+        }
+    }
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("hint #0x7f", options(nomem, nostack, preserves_flags)) };
+    ok
 }

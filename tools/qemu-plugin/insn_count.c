@@ -1,8 +1,11 @@
 /*
  * Counts guest instructions executed (all CPUs, all ELs) between two marker instructions the
  * guest executes around the code being measured: HINT #0x7e (start) and HINT #0x7f (end),
- * unallocated hints that execute as NOPs. Writes "total window" to the file named by the
- * plugin argument out=PATH when QEMU exits. For `cargo xtask bench`.
+ * unallocated hints that execute as NOPs. Inside a window, HINT #0x7c pauses the count and
+ * HINT #0x7d resumes it: code waiting on something outside the guest (the TIS polling while
+ * swtpm, another process, runs a command) takes a number of loops that depends on host time,
+ * so it is left out. Writes "total window" to the file named by the plugin argument out=PATH
+ * when QEMU exits. For `cargo xtask bench`.
  *
  * Counts are per translation block (added when a block starts), so a window is exact to
  * within one block at each end.
@@ -43,23 +46,42 @@ extern void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn
 /* HINT #imm is 0xd503201f | imm << 5. */
 #define MARK_START (0xd503201fu | (0x7eu << 5))
 #define MARK_END (0xd503201fu | (0x7fu << 5))
+#define MARK_PAUSE (0xd503201fu | (0x7cu << 5))
+#define MARK_RESUME (0xd503201fu | (0x7du << 5))
 
 __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 
 static uint64_t insns;
 static uint64_t window_start, window;
-static int in_window;
+static int in_window, counting;
 static char out[4096];
 
 static void mark(unsigned int vcpu, void *userdata)
 {
     (void)vcpu;
-    if (userdata == (void *)1) {
+    switch ((uintptr_t)userdata) {
+    case 1: /* start */
         window_start = insns;
-        in_window = 1;
-    } else if (in_window) {
-        window += insns - window_start;
-        in_window = 0;
+        in_window = counting = 1;
+        break;
+    case 2: /* end */
+        if (counting) {
+            window += insns - window_start;
+        }
+        in_window = counting = 0;
+        break;
+    case 3: /* pause */
+        if (counting) {
+            window += insns - window_start;
+            counting = 0;
+        }
+        break;
+    case 4: /* resume */
+        if (in_window && !counting) {
+            window_start = insns;
+            counting = 1;
+        }
+        break;
     }
 }
 
@@ -75,9 +97,11 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             continue;
         }
         memcpy(&word, qemu_plugin_insn_data(insn), 4);
-        if (word == MARK_START || word == MARK_END) {
+        uintptr_t what = word == MARK_START ? 1 : word == MARK_END ? 2
+                         : word == MARK_PAUSE ? 3 : word == MARK_RESUME ? 4 : 0;
+        if (what) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, mark, QEMU_PLUGIN_CB_NO_REGS,
-                                                   (void *)(uintptr_t)(word == MARK_START ? 1 : 2));
+                                                   (void *)what);
         }
     }
 }

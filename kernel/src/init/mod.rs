@@ -467,3 +467,36 @@ fn ffa_bench() -> Result<(), InitError> {
 }
 #[cfg(feature = "test-hooks")]
 initcall!(FFA_BENCH = late_sync("ffa_bench", after [DEFERRED_PROBE_FLUSH]) => ffa_bench);
+
+/// `catena.tpm_bench=N`: N PCR_Extends of the debug PCR through the bound TPM (CRB over FF-A:
+/// kernel -> hyp -> SPMC -> TIS), for `cargo xtask bench tpm`, between the counter's markers.
+#[cfg(feature = "test-hooks")]
+fn tpm_bench() -> Result<(), InitError> {
+    let Some(n) = params().tpm_bench else {
+        return Ok(());
+    };
+    let ok = catena_drivers::tpm::with_tpm(|c| {
+        let mut ok = 0u64;
+        // SAFETY: a NOP-class hint instruction (the counter's start marker).
+        unsafe { core::arch::asm!("hint #0x7e", options(nomem, nostack, preserves_flags)) };
+        for _ in 0..n {
+            if c.tpm.pcr_extend_sha256(16, &[0x5a; 32]).is_ok() {
+                ok += 1;
+            }
+        }
+        // SAFETY: as above (the end marker).
+        unsafe { core::arch::asm!("hint #0x7f", options(nomem, nostack, preserves_flags)) };
+        ok
+    })
+    .unwrap_or(0);
+    console::emit(catena_event::Kind::TpmBench, |e| {
+        e.u64("calls", u64::from(n)).u64("ok", ok)
+    });
+    if ok == u64::from(n) {
+        Ok(())
+    } else {
+        Err(InitError::soft("tpm-bench"))
+    }
+}
+#[cfg(feature = "test-hooks")]
+initcall!(TPM_BENCH = late_sync("tpm_bench", after [DEFERRED_PROBE_FLUSH]) => tpm_bench);

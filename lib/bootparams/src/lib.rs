@@ -89,6 +89,8 @@ pub struct Params<'a> {
     pub hyp_probes: bool,
     /// `catena.ffa_bench=N`: N FF-A direct-request round trips to the test partition (0-100000).
     pub ffa_bench: Option<u32>,
+    /// `catena.tpm_bench=N`: N PCR extends through the TPM (1-100000), for `bench tpm`.
+    pub tpm_bench: Option<u32>,
     /// `catena.hyp_deny_req2`: the hyp refuses FFA_MSG_SEND_DIRECT_REQ2 (pKVM in Linux 7.3).
     pub hyp_deny_req2: bool,
     /// `catena.tpm_consumer=late|late_sync`: where the TPM consumer (`tpm_selftest`) runs.
@@ -114,6 +116,7 @@ impl Default for Params<'_> {
             ffa_bench: None,
             tpm_consumer_late: false,
             hyp_deny_req2: false,
+            tpm_bench: None,
             unknown: Vec::new(),
             invalid: Vec::new(),
         }
@@ -159,7 +162,7 @@ fn parse_u32_in(v: &str, lo: u32, hi: u32) -> Result<u32, &'static str> {
 }
 
 /// Whether the test hooks (`catena.fault`, `catena.ffa_early`, `catena.hyp_probes`,
-/// `catena.ffa_bench`, `catena.hyp_deny_req2`) are parameters of this image. A product image is built without them,
+/// `catena.ffa_bench`, `catena.hyp_deny_req2`, `catena.tpm_bench`, `catena.tpm_bench_fw`) are parameters of this image. A product image is built without them,
 /// and for it they are unknown parameters like any other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hooks {
@@ -170,12 +173,15 @@ pub enum Hooks {
 }
 
 /// The test hooks' names.
-pub const HOOKS: [&str; 5] = [
+pub const HOOKS: [&str; 7] = [
     "catena.fault",
     "catena.ffa_early",
     "catena.hyp_probes",
     "catena.ffa_bench",
     "catena.hyp_deny_req2",
+    "catena.tpm_bench",
+    // Read by the firmware (the benchmark's direct side); the kernel only recognises it.
+    "catena.tpm_bench_fw",
 ];
 
 /// Parses a command line. Never fails: problems are collected in the result.
@@ -214,6 +220,12 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 Ok(n) => p.tick_hz = n,
                 Err(why) => bad(why),
             },
+            ("catena.tpm_bench", Some(v)) => match parse_u32_in(v, 1, 100_000) {
+                Ok(n) => p.tpm_bench = Some(n),
+                Err(why) => bad(why),
+            },
+            // The firmware's: recognised so it is not reported unknown.
+            ("catena.tpm_bench_fw", Some(_)) => {}
             ("catena.ffa_bench", Some(v)) => match parse_u32_in(v, 0, 100_000) {
                 Ok(n) => p.ffa_bench = Some(n),
                 Err(why) => bad(why),
@@ -237,7 +249,9 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 | "catena.tick_hz"
                 | "catena.tick_proof"
                 | "catena.ffa_bench"
-                | "catena.tpm_consumer",
+                | "catena.tpm_consumer"
+                | "catena.tpm_bench"
+                | "catena.tpm_bench_fw",
                 None,
             ) => bad("needs a value"),
             (

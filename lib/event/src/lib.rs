@@ -104,6 +104,8 @@ kinds! {
         TpmConsumer = "tpm-consumer",
         /// A PCR value read back (`index`, `bank`, `value`, `check`).
         TpmPcr = "tpm-pcr",
+        /// `cargo xtask bench tpm`'s kernel side ran (`calls`, `ok`).
+        TpmBench = "tpm-bench",
     }
 }
 
@@ -127,6 +129,8 @@ kinds! {
         Spmc = "spmc",
         /// The TPM service partition: its TPM's state after TPM2_Startup.
         Tpm = "tpm",
+        /// `cargo xtask bench tpm`'s direct side ran (`calls`, `ok`).
+        TpmBench = "tpm-bench",
         /// The firmware failed and powers off.
         Fail = "fail",
     }

@@ -34,17 +34,31 @@ fn set_arg(args: &mut Vec<String>, opt: &str, value: &str) {
     }
 }
 
+/// One side of a benchmark: the scenario booted, the parameter that runs the work, the event
+/// that reports it.
+#[derive(Clone, Copy)]
+struct Side<'a> {
+    scenario: &'a str,
+    param: &'a str,
+    event: &'a str,
+}
+
 /// Runs one side; returns the instructions counted in the window.
 fn count(
     root: &Path,
     cfg: &config::Config,
     images: &build::Images,
     plugin: &Path,
-    scenario: &str,
-    param: &str,
+    side: Side<'_>,
     calls: u32,
 ) -> Result<u64> {
+    let Side {
+        scenario,
+        param,
+        event,
+    } = side;
     let s = cfg.scenario(scenario)?;
+    let pattern = crate::judge::Pattern::parse(event)?;
     let dir = root.join("target/catena/runs");
     std::fs::create_dir_all(&dir)?;
     let log = dir.join(format!("bench-{scenario}.secure.log"));
@@ -59,6 +73,14 @@ fn count(
     );
     set_arg(&mut args, "-smp", "1");
     set_arg(&mut args, "-append", &format!("{param}={calls}"));
+    // A scenario with a TPM gets its swtpm, ended with the run.
+    let _tpm = if s.tpm {
+        let t = crate::tpm::Swtpm::start(&root.join("target/catena/state/bench-tpm"), false)?;
+        args.extend(t.qemu_args());
+        Some(t)
+    } else {
+        None
+    };
     args.extend([
         "-icount".into(),
         "shift=0,sleep=off".into(),
@@ -82,8 +104,9 @@ fn count(
     let done = outcome
         .events
         .iter()
-        .find(|e| e.kind == "ffa-bench")
-        .context("the guest reported no ffa-bench event")?;
+        .chain(&outcome.fw_events)
+        .find(|e| pattern.matches(e))
+        .with_context(|| format!("the guest reported no `{event}` event"))?;
     if done.get("ok") != Some(&calls.to_string()) {
         bail!(
             "`{scenario}`: only {:?} of {calls} calls succeeded",
@@ -118,8 +141,19 @@ pub fn run(root: &Path, name: &str, calls: Option<u32>) -> Result<i32> {
     let images = build::build(root, true)?;
     let plugin = build_plugin(root)?;
     println!("xtask: bench `{name}`: {}", b.description);
-    let with = count(root, &cfg, &images, &plugin, &b.with, &b.param, calls)?;
-    let without = count(root, &cfg, &images, &plugin, &b.without, &b.param, calls)?;
+    let event = b.event.as_deref().unwrap_or("ffa-bench");
+    let with = Side {
+        scenario: &b.with,
+        param: &b.param,
+        event,
+    };
+    let without = Side {
+        scenario: &b.without,
+        param: b.param_without.as_deref().unwrap_or(&b.param),
+        event: b.event_without.as_deref().unwrap_or(event),
+    };
+    let with = count(root, &cfg, &images, &plugin, with, calls)?;
+    let without = count(root, &cfg, &images, &plugin, without, calls)?;
     let (pw, po) = (
         with as f64 / f64::from(calls),
         without as f64 / f64::from(calls),

@@ -35,6 +35,12 @@ pub struct Bench {
     pub without: String,
     /// The kernel parameter that runs the work `=N` times between the counting markers.
     pub param: String,
+    /// The parameter for the `without` side, when it differs (`bench tpm`: the firmware's).
+    pub param_without: Option<String>,
+    /// The event (pattern) that reports the work done, with `ok=N` (default `ffa-bench`).
+    pub event: Option<String>,
+    /// The `without` side's event, when it differs.
+    pub event_without: Option<String>,
     /// N.
     pub calls: u32,
 }
