@@ -160,26 +160,30 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
     let form = ch.form();
     let path = alloc::string::String::from(ctx.path());
     let mut client = Client::new(base, Pages { base, size }, ch);
-    match client.version() {
-        Ok((1, minor)) => log::info!(
-            "tpm-crb-ffa: DEN0138 1.{minor} at partition {:#x} via {}",
-            client.channel().id,
-            if form == Some(Form::Req2) {
-                "REQ2"
-            } else {
-                "REQ"
-            }
-        ),
-        Ok(_) | Err(_) => {
-            let reason = format!("interface version: {:?}", client.version());
-            kapi::emit(catena_event::Kind::Tpm, |w| {
-                w.str("state", "error")
-                    .str("transport", "crb-ffa")
-                    .str("dev", &path)
-                    .str("reason", &reason)
-            });
-            return Err(ProbeError::Failed("tpm-crb-ffa-version"));
+    let reason = match client.version() {
+        // The client accepts only 1.x.
+        Ok((major, minor)) => {
+            log::info!(
+                "tpm-crb-ffa: DEN0138 {major}.{minor} at partition {:#x} via {}",
+                client.channel().id,
+                if form == Some(Form::Req2) {
+                    "REQ2"
+                } else {
+                    "REQ"
+                }
+            );
+            None
         }
+        Err(e) => Some(format!("interface version: {}", e.name())),
+    };
+    if let Some(reason) = reason {
+        kapi::emit(catena_event::Kind::Tpm, |w| {
+            w.str("state", "error")
+                .str("transport", "crb-ffa")
+                .str("dev", &path)
+                .str("reason", &reason)
+        });
+        return Err(ProbeError::Failed("tpm-crb-ffa-version"));
     }
     let via = if form == Some(Form::Req2) {
         "req2"
