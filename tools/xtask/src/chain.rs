@@ -89,6 +89,27 @@ fn render_tree(nodes: &[Node]) -> String {
 }
 
 /// The chain as a tree.
+/// What the TPM driver of `dev` reported before its probe line: `; TPM ready (...)` or
+/// `; TPM error: ...`, or nothing.
+fn tpm_note(before: &[Event], dev: Option<&str>) -> String {
+    let Some(e) = before
+        .iter()
+        .rev()
+        .find(|e| e.kind == "tpm" && e.get("dev") == dev && dev.is_some())
+    else {
+        return String::new();
+    };
+    match e.get("state") {
+        Some("ready") => format!(
+            "; TPM ready ({} via {}, {})",
+            e.get("transport").unwrap_or("?"),
+            e.get("via").unwrap_or("?"),
+            e.get("manufacturer").unwrap_or("?")
+        ),
+        _ => format!("; TPM error: {}", e.get("reason").unwrap_or("?")),
+    }
+}
+
 pub fn tree(events: &[Event], fw: &[Event]) -> String {
     let levels = levels_of(events);
     let mut nodes: Vec<Node> = Vec::new();
@@ -184,12 +205,38 @@ pub fn tree(events: &[Event], fw: &[Event]) -> String {
                 (
                     2,
                     format!(
-                        "driver {d} on {}: {}",
+                        "driver {d} on {}: {}{}",
                         e.get("dev").unwrap_or("?"),
-                        e.get("result").unwrap_or("?")
+                        e.get("result").unwrap_or("?"),
+                        tpm_note(&events[..i], e.get("dev"))
                     ),
                 )
             }
+            // A TPM reached directly (no secure firmware) binds on the platform bus.
+            ("probe", _, Some("tpm-tis")) => (
+                0,
+                format!(
+                    "driver tpm-tis on {}: {}{}",
+                    e.get("dev").unwrap_or("?"),
+                    e.get("result").unwrap_or("?"),
+                    tpm_note(&events[..i], e.get("dev"))
+                ),
+            ),
+            // Where the TPM's consumer ran, and whether it found the TPM: the IMA story.
+            ("tpm-consumer", _, _) => (
+                0,
+                format!(
+                    "TPM consumer {} at {}: {}",
+                    e.get("name").unwrap_or("?"),
+                    e.get("level").unwrap_or("?"),
+                    match e.get("result") {
+                        Some("ok") => "PCR extended, read back, checked",
+                        Some("no-tpm") => "NO TPM yet, went on without it (TPM-bypass)",
+                        Some(r) => r,
+                        None => "?",
+                    }
+                ),
+            ),
             ("done", _, _) => (
                 0,
                 format!(
@@ -905,6 +952,34 @@ mod tests {
             "{t}"
         );
         assert!(last.contains("12.000 ms"), "{t}");
+    }
+
+    #[test]
+    fn the_tree_shows_where_the_tpm_consumer_ran_and_what_it_found() {
+        let k = evs(&[
+            "@event boot el=2 cpus=1 t=1000",
+            "@event initcall level=late name=consumer_tpm_selftest result=ok t=2000",
+            "@event tpm-consumer name=tpm_selftest level=late result=no-tpm t=2100",
+            "@event probe dev=platform/arm-ffa drv=ffa-core result=ok t=3000",
+            "@event ffa state=ready version=1.2 via=hyp t=3100",
+            "@event ffa-partition id=0x8002 uuid=u dev=platform/arm-ffa/arm-ffa-3 t=3200",
+            "@event tpm state=ready transport=crb-ffa via=req2 dev=platform/arm-ffa/arm-ffa-3 manufacturer=IBM t=3300",
+            "@event probe dev=platform/arm-ffa/arm-ffa-3 drv=tpm-crb-ffa result=ok t=3400",
+            "@event tpm-consumer name=tpm_selftest level=late_sync result=ok t=4000",
+            "@event done status=ok t=5000",
+        ]);
+        let t = tree(&k, &[]);
+        let at = |needle: &str| {
+            t.lines()
+                .position(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no `{needle}` in\n{t}"))
+        };
+        let early = at("TPM consumer tpm_selftest at late: NO TPM yet");
+        let bound = at(
+            "driver tpm-crb-ffa on platform/arm-ffa/arm-ffa-3: ok; TPM ready (crb-ffa via req2, IBM)",
+        );
+        let late_sync = at("TPM consumer tpm_selftest at late_sync: PCR extended");
+        assert!(early < bound && bound < late_sync, "{t}");
     }
 
     #[test]
