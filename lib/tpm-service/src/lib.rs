@@ -293,7 +293,24 @@ impl Service {
             w32(crb, p + reg::CTRL_START, 0)?;
             return Ok(OK);
         }
-        if r32(crb, p + reg::CTRL_START)? & 1 == 0 {
+        // CTRL_REQ: Linux's `tpm_crb` asks for Ready (cmdReady, bit 0) before a command and
+        // for Idle (goIdle, bit 1) after, each with START(command) and CTRL_START clear, then
+        // polls for the bit to clear (PTP §6.5.3.4). Both at once is not a request.
+        let req = r32(crb, p + reg::CTRL_REQ)? & 3;
+        let start = r32(crb, p + reg::CTRL_START)? & 1 != 0;
+        match req {
+            0 => {}
+            3 => return Ok(INV_CRB_CTRL_DATA),
+            _ => {
+                let idle = req == 2;
+                w32(crb, p + reg::CTRL_STS, u32::from(idle) << 1)?;
+                w32(crb, p + reg::CTRL_REQ, 0)?;
+                if !start {
+                    return Ok(OK);
+                }
+            }
+        }
+        if !start {
             return Ok(INV_CRB_CTRL_DATA);
         }
         let cmd_addr = u64::from(r32(crb, p + reg::CMD_LADDR)?)

@@ -85,6 +85,34 @@ fn command(s: &mut Service, m: &mut Mem, t: &mut FakeTpm, loc: u64) -> u64 {
     call(s, m, t, [0, START, START_COMMAND, loc, 0]).status
 }
 
+/// Linux's `__crb_cmd_ready` / `__crb_go_idle`: CTRL_REQ written, START(command) with
+/// CTRL_START clear, then a poll for the CTRL_REQ bit to clear.
+#[test]
+fn ready_and_idle_requests_are_answered_as_linux_polls_for_them() {
+    let (mut s, mut m, mut t) = setup();
+    let req = |s: &mut Service, m: &mut Mem, t: &mut FakeTpm, bits: u32| {
+        m.set(reg::CTRL_REQ, bits);
+        call(s, m, t, [0, START, START_COMMAND, 0, 0]).status
+    };
+    assert_eq!(req(&mut s, &mut m, &mut t, 1), DENIED, "locality not held");
+    assert_eq!(locality(&mut s, &mut m, &mut t, 0, 1), OK);
+    assert_eq!(req(&mut s, &mut m, &mut t, 1), OK);
+    assert_eq!(m.u32(reg::CTRL_REQ), 0, "cmdReady cleared");
+    assert_eq!(m.u32(reg::CTRL_STS) & 2, 0, "not idle");
+    assert!(t.sent.is_empty(), "a request runs no command");
+    assert_eq!(command(&mut s, &mut m, &mut t, 0), OK);
+    assert_eq!(t.sent.len(), 1);
+    assert_eq!(req(&mut s, &mut m, &mut t, 2), OK);
+    assert_eq!(m.u32(reg::CTRL_REQ), 0, "goIdle cleared");
+    assert_eq!(m.u32(reg::CTRL_STS) & 2, 2, "idle");
+    assert_eq!(
+        req(&mut s, &mut m, &mut t, 3),
+        INV_CRB_CTRL_DATA,
+        "both at once"
+    );
+    assert_eq!(t.sent.len(), 1);
+}
+
 #[test]
 fn the_reset_state_is_what_linux_reads() {
     let (_, m, _) = setup();
