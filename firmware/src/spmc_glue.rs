@@ -89,7 +89,7 @@ fn tpm_partition(p: &Platform, s: &mut Spmc<NsRam>) -> bool {
                 .str("state", "error")
                 .str("reason", "startup-rc")
                 .hex("rc", u64::from(*rc)),
-            (Startup::Tis(t), Ok(())) => e.str("state", "error").str("reason", t.name()),
+            (Startup::Failed(r), Ok(())) => e.str("state", "error").str("reason", r),
         };
         e.hex("partition", u64::from(tpm_service::PARTITION_ID))
             .str("uuid", &ffa_abi::uuid_text(&tpm_service::den0138::UUID))

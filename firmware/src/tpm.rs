@@ -4,9 +4,10 @@
 
 use crate::platform::TPM_CRB;
 use dtinfo::Platform;
+use tpm_core::Tpm as TpmCore;
 use tpm_service::partition::TpmPartition;
 use tpm_service::{Crb, OutsideCrb, Tpm, TpmError};
-use tpm_tis::{Io, Timeouts, Tis, TisError};
+use tpm_tis::{Io, Timeouts, Tis};
 
 /// The TIS registers (five 4 KiB locality pages), reached with the MMU off (Device memory).
 pub struct TisMmio {
@@ -64,13 +65,11 @@ impl Io for TisMmio {
     }
 
     fn waiting(&mut self, on: bool) {
-        // The instruction counter's pause/resume markers (tools/qemu-plugin): NOP hints.
+        // The instruction counter leaves the wait for swtpm out (tools/qemu-plugin).
         if on {
-            // SAFETY: HINT #0x7c is an unallocated hint: a NOP to the CPU.
-            unsafe { core::arch::asm!("hint #0x7c", options(nomem, nostack, preserves_flags)) };
+            arch::count_pause();
         } else {
-            // SAFETY: as above (HINT #0x7d).
-            unsafe { core::arch::asm!("hint #0x7d", options(nomem, nostack, preserves_flags)) };
+            arch::count_resume();
         }
     }
 }
@@ -122,23 +121,19 @@ impl Crb for CrbPages {
     }
 }
 
-/// TPM2_Startup(TPM_SU_CLEAR) (TPM 2.0 Part 3 §9.3): tag NO_SESSIONS, size 12, TPM_CC 0x144.
-const STARTUP_CLEAR: [u8; 12] = [0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0];
-/// TPM_RC_INITIALIZE: the TPM was already started.
-const RC_INITIALIZE: u32 = 0x100;
-
 /// What the boot did with the TPM.
 pub enum Startup {
     /// Started (TPM_RC_SUCCESS) or already started (TPM_RC_INITIALIZE).
     Done { already: bool },
     /// The TPM answered with another code.
     Rc(u32),
-    /// The TIS failed.
-    Tis(TisError),
+    /// The TIS or the response failed (the reason).
+    Failed(&'static str),
 }
 
-/// The partition, if the DT has a TIS; TPM2_Startup is sent first, since QEMU resets swtpm at
-/// every start and a PC-client TPM answers nothing before it.
+/// The partition, if the DT has a TIS; TPM2_Startup (through `lib/tpm-core`) is sent first,
+/// since QEMU resets swtpm at every start and a PC-client TPM answers nothing before it.
+/// Also the TIS's DID_VID (0 when it does not answer).
 pub fn partition(p: &Platform) -> Option<(TpmPartition<CrbPages, TisTpm>, Startup, u64)> {
     let tis = p.compatible("tcg,tpm-tis-mmio")?;
     let r = tis
@@ -147,21 +142,22 @@ pub fn partition(p: &Platform) -> Option<(TpmPartition<CrbPages, TisTpm>, Startu
         .filter(|r| r.size >= u64::from(TIS_SIZE))?;
     // SAFETY: the DT's TIS region, at least TIS_SIZE bytes; this value is its only user.
     let mut tis = Tis::new(unsafe { TisMmio::new(r.base as usize) }, Timeouts::PTP);
-    let mut rsp = [0u8; 64];
-    let startup = match tis.ids() {
-        Err(e) => Startup::Tis(e),
-        Ok(_) => match tis.execute(0, &STARTUP_CLEAR, &mut rsp) {
-            Err(e) => Startup::Tis(e),
-            Ok(_) => match u32::from_be_bytes([rsp[6], rsp[7], rsp[8], rsp[9]]) {
-                0 => Startup::Done { already: false },
-                RC_INITIALIZE => Startup::Done { already: true },
-                rc => Startup::Rc(rc),
-            },
-        },
+    let (startup, id, tis) = match tis.ids() {
+        Err(e) => (Startup::Failed(e.name()), 0, tis),
+        Ok(i) => {
+            let mut tpm = TpmCore::new(tis);
+            let startup = match tpm.startup() {
+                Ok(already) => Startup::Done { already },
+                Err(tpm_core::Error::Rc(rc) | tpm_core::Error::Legacy(rc)) => Startup::Rc(rc),
+                Err(tpm_core::Error::Transport(r) | tpm_core::Error::Malformed(r)) => {
+                    Startup::Failed(r)
+                }
+                Err(tpm_core::Error::Argument(r)) => Startup::Failed(r),
+            };
+            let id = u64::from(i.did) << 16 | u64::from(i.vid);
+            (startup, id, tpm.into_transport())
+        }
     };
-    let id = tis
-        .ids()
-        .map_or(0, |i| u64::from(i.did) << 16 | u64::from(i.vid));
     let part = TpmPartition::new(TPM_CRB.0, CrbPages(()), TisTpm(tis))?;
     Some((part, startup, id))
 }
@@ -176,17 +172,6 @@ pub fn bench_calls(cmdline: &str) -> Option<u32> {
         .filter(|n| (1..=100_000).contains(n))
 }
 
-/// TPM2_PCR_Extend of PCR 16's SHA-256 bank with a fixed digest, password session (Part 3
-/// §22.2) — the same bytes `lib/tpm-core` marshals (its test pins them).
-fn extend_command() -> [u8; 65] {
-    let mut c = [0u8; 65];
-    c[..14].copy_from_slice(&[0x80, 0x02, 0, 0, 0, 65, 0, 0, 0x01, 0x82, 0, 0, 0, 16]);
-    c[14..27].copy_from_slice(&[0, 0, 0, 9, 0x40, 0, 0, 9, 0, 0, 0, 0, 0]);
-    c[27..33].copy_from_slice(&[0, 0, 0, 1, 0, 0x0b]);
-    c[33..].fill(0x5a);
-    c
-}
-
 /// The benchmark's direct side: N PCR extends through the TIS from here, between the
 /// instruction counter's markers; how many succeeded. Runs on the boot CPU before the normal
 /// world exists, so the TPM partition (the TIS's owner) cannot run meanwhile.
@@ -195,26 +180,21 @@ pub fn bench_direct(p: &Platform, n: u32) -> u32 {
         .secure_compatible("tcg,tpm-tis-mmio")
         .or_else(|| p.compatible("tcg,tpm-tis-mmio"))
         .and_then(|t| t.regions.first())
+        .filter(|r| r.size >= u64::from(TIS_SIZE))
     else {
         return 0;
     };
     // SAFETY: the DT's TIS region; its owner, the TPM partition, runs only on FF-A calls from
     // the normal world, which has not been entered yet: this is the only user meanwhile.
-    let mut tis = Tis::new(unsafe { TisMmio::new(r.base as usize) }, Timeouts::PTP);
-    let cmd = extend_command();
-    let mut rsp = [0u8; 64];
+    let tis = unsafe { TisMmio::new(r.base as usize) };
+    let mut tpm = TpmCore::new(Tis::new(tis, Timeouts::PTP));
     let mut ok = 0;
-    // SAFETY: HINT #0x7e / #0x7f are unallocated hints (NOPs): the counter's markers.
-    unsafe { core::arch::asm!("hint #0x7e", options(nomem, nostack, preserves_flags)) };
+    arch::count_start();
     for _ in 0..n {
-        if let Ok(len) = tis.execute(0, &cmd, &mut rsp)
-            && len >= 10
-            && rsp[6..10] == [0, 0, 0, 0]
-        {
+        if tpm.pcr_extend_sha256(16, &[0x5a; 32]).is_ok() {
             ok += 1;
         }
     }
-    // SAFETY: as above.
-    unsafe { core::arch::asm!("hint #0x7f", options(nomem, nostack, preserves_flags)) };
+    arch::count_end();
     ok
 }

@@ -2,24 +2,10 @@
 //! never a panic, and the TPM only ever sees a command from inside the caller's buffer.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tpm_service::{Crb, LOCALITIES, OutsideCrb, PAGE, Service, Tpm, TpmError, den0138};
+use tpm_service::sim::SimCrb;
+use tpm_service::{Service, Tpm, TpmError, den0138};
 
 const CRB_PA: u64 = 0x4100_0000;
-
-struct Mem(Vec<u8>);
-
-impl Crb for Mem {
-    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), OutsideCrb> {
-        let o = usize::try_from(off).map_err(|_| OutsideCrb)?;
-        buf.copy_from_slice(self.0.get(o..o + buf.len()).ok_or(OutsideCrb)?);
-        Ok(())
-    }
-    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideCrb> {
-        let o = usize::try_from(off).map_err(|_| OutsideCrb)?;
-        self.0.get_mut(o..o + data.len()).ok_or(OutsideCrb)?.copy_from_slice(data);
-        Ok(())
-    }
-}
 
 struct Echo;
 
@@ -33,7 +19,7 @@ impl Tpm for Echo {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut m = Mem(vec![0; (LOCALITIES * PAGE) as usize]);
+    let mut m = SimCrb::new(0);
     let Ok(mut s) = Service::new(CRB_PA, &mut m) else {
         return;
     };
@@ -42,10 +28,13 @@ fuzz_target!(|data: &[u8]| {
         if chunk.len() < 16 {
             break;
         }
-        let at = u16::from_le_bytes([chunk[0], chunk[1]]) as usize % m.0.len();
-        let body = &chunk[16..];
-        let end = (at + body.len()).min(m.0.len());
-        m.0[at..end].copy_from_slice(&body[..end - at]);
+        {
+            let mut bytes = m.bytes();
+            let at = u16::from_le_bytes([chunk[0], chunk[1]]) as usize % bytes.len();
+            let body = &chunk[16..];
+            let end = (at + body.len()).min(bytes.len());
+            bytes[at..end].copy_from_slice(&body[..end - at]);
+        }
         let f = [den0138::START, den0138::GET_INTERFACE_VERSION, 0x0f00_0601][chunk[2] as usize % 3];
         let x = [
             u64::from(chunk[3] & 1),

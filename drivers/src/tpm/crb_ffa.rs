@@ -101,21 +101,18 @@ struct Ffa {
     id: u16,
     props: u32,
     uuid: Uuid,
+    /// REQ2 when the partition accepts it and FFA_FEATURES said the instance passes it
+    /// (fixed once the session is negotiated).
+    form: Form,
 }
 
 /// How many times a BUSY answer (another CPU holds the service) is retried.
 const BUSY_RETRIES: usize = 100;
 
-impl Ffa {
-    fn form(&self) -> Option<Form> {
-        with_session(|f| ffa_core::form(self.props, f.req2, f.version, None))
-    }
-}
-
 impl Channel for Ffa {
     fn call(&mut self, func: u64, x5: u64, x6: u64) -> Result<(u64, u64), &'static str> {
+        let form = self.form;
         for _ in 0..BUSY_RETRIES {
-            let form = self.form().ok_or("no FF-A session")?;
             let mut a = [0u64; 14];
             // REQ carries x3 (MBZ) first; REQ2 starts at x4.
             let first = if form == Form::Req { 1 } else { 0 };
@@ -152,12 +149,15 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
         ));
     };
     let dev = ctx.device();
+    let props = dev.prop("properties").unwrap_or(0) as u32;
+    let form = with_session(|f| ffa_core::form(props, f.req2, f.version, None))
+        .ok_or(ProbeError::Failed("no FF-A session"))?;
     let ch = Ffa {
         id: dev.prop("partition-id").unwrap_or(0) as u16,
-        props: dev.prop("properties").unwrap_or(0) as u32,
+        props,
         uuid: dev.uuid.unwrap_or(ffa_abi::NIL_UUID),
+        form,
     };
-    let form = ch.form();
     let path = alloc::string::String::from(ctx.path());
     let mut client = Client::new(base, Pages { base, size }, ch);
     let reason = match client.version() {
@@ -166,11 +166,7 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
             log::info!(
                 "tpm-crb-ffa: DEN0138 {major}.{minor} at partition {:#x} via {}",
                 client.channel().id,
-                if form == Some(Form::Req2) {
-                    "REQ2"
-                } else {
-                    "REQ"
-                }
+                if form == Form::Req2 { "REQ2" } else { "REQ" }
             );
             None
         }
@@ -185,11 +181,7 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
         });
         return Err(ProbeError::Failed("tpm-crb-ffa-version"));
     }
-    let via = if form == Some(Form::Req2) {
-        "req2"
-    } else {
-        "req"
-    };
+    let via = if form == Form::Req2 { "req2" } else { "req" };
     register(Box::new(CrbTransport(client)), "crb-ffa", via, &path)
         .map_err(|_| ProbeError::Failed("tpm-crb-ffa"))
 }

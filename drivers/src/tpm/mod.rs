@@ -31,15 +31,8 @@ impl Transport for DynTransport {
     }
 }
 
-/// The bound TPM: its core and where it lives.
-pub struct Chip {
-    /// The core.
-    pub tpm: Tpm<DynTransport>,
-    /// `crb-ffa` or `tis`.
-    pub transport: &'static str,
-    /// The device path.
-    pub dev: String,
-}
+/// The bound TPM's core.
+pub type Chip = Tpm<DynTransport>;
 
 static CHIP: Mutex<Option<Chip>> = Mutex::new(None);
 
@@ -88,11 +81,7 @@ pub(crate) fn register(
                     .str("banks", &names.join(","))
                     .str("startup", if already { "already" } else { "clear" })
             });
-            *CHIP.lock() = Some(Chip {
-                tpm,
-                transport,
-                dev: dev.into(),
-            });
+            *CHIP.lock() = Some(tpm);
             Ok(())
         }
         Err(reason) => {
@@ -125,14 +114,11 @@ pub fn selftest(level: &str) -> Result<(), String> {
         let digest: [u8; 32] = Sha256::digest(b"catena tpm_selftest").into();
         let alg = tpm_core::ALG_SHA256;
         let old = c
-            .tpm
             .pcr_read(alg, SELFTEST_PCR)
             .map_err(|e| format!("pcr-read: {e}"))?;
-        c.tpm
-            .pcr_extend_sha256(SELFTEST_PCR, &digest)
+        c.pcr_extend_sha256(SELFTEST_PCR, &digest)
             .map_err(|e| format!("pcr-extend: {e}"))?;
         let new = c
-            .tpm
             .pcr_read(alg, SELFTEST_PCR)
             .map_err(|e| format!("pcr-read: {e}"))?;
         let mut h = Sha256::new();

@@ -64,14 +64,6 @@ impl Io for Mmio {
     }
 }
 
-struct TisTransport(Tis<Mmio>);
-
-impl tpm_core::Transport for TisTransport {
-    fn transmit(&mut self, cmd: &[u8], rsp: &mut [u8]) -> Result<usize, &'static str> {
-        self.0.execute(0, cmd, rsp).map_err(|e| e.name())
-    }
-}
-
 fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
     let r = *ctx
         .device()
@@ -93,6 +85,5 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
         });
         return Err(ProbeError::Failed("tpm-tis-absent"));
     }
-    register(Box::new(TisTransport(tis)), "tis", "mmio", &path)
-        .map_err(|_| ProbeError::Failed("tpm-tis"))
+    register(Box::new(tis), "tis", "mmio", &path).map_err(|_| ProbeError::Failed("tpm-tis"))
 }

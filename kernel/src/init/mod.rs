@@ -441,18 +441,15 @@ fn ffa_bench() -> Result<(), InitError> {
     };
     let ok = ffa::with_session(|f| {
         let mut ok = 0u64;
-        // The instruction-counting plugin measures between these two markers (HINT #0x7e/#0x7f,
-        // unallocated hints: NOPs to the CPU).
-        // SAFETY: a NOP-class hint instruction.
-        unsafe { core::arch::asm!("hint #0x7e", options(nomem, nostack, preserves_flags)) };
+        // The instruction-counting plugin measures between these two markers.
+        arch::count_start();
         for i in 0..u64::from(n) {
             let args = [i, !i, i ^ 0x5a5a, 3, 4];
             if f.direct_req(ffa_abi::testsp::ID, args) == Ok(args) {
                 ok += 1;
             }
         }
-        // SAFETY: as above.
-        unsafe { core::arch::asm!("hint #0x7f", options(nomem, nostack, preserves_flags)) };
+        arch::count_end();
         ok
     })
     .unwrap_or(0);
@@ -477,15 +474,13 @@ fn tpm_bench() -> Result<(), InitError> {
     };
     let ok = catena_drivers::tpm::with_tpm(|c| {
         let mut ok = 0u64;
-        // SAFETY: a NOP-class hint instruction (the counter's start marker).
-        unsafe { core::arch::asm!("hint #0x7e", options(nomem, nostack, preserves_flags)) };
+        arch::count_start();
         for _ in 0..n {
-            if c.tpm.pcr_extend_sha256(16, &[0x5a; 32]).is_ok() {
+            if c.pcr_extend_sha256(16, &[0x5a; 32]).is_ok() {
                 ok += 1;
             }
         }
-        // SAFETY: as above (the end marker).
-        unsafe { core::arch::asm!("hint #0x7f", options(nomem, nostack, preserves_flags)) };
+        arch::count_end();
         ok
     })
     .unwrap_or(0);

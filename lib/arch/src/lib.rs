@@ -54,6 +54,19 @@ insn!(
     /// WFI: wait for an interrupt; may return at any time.
     pub fn wfi() = "wfi");
 insn!(
+    /// HINT #0x7e, an unallocated hint (a NOP to the CPU): where the instruction counter
+    /// (`tools/qemu-plugin`, `cargo xtask bench`) starts its window.
+    pub fn count_start() = "hint #0x7e");
+insn!(
+    /// HINT #0x7f (a NOP): where the counter's window ends.
+    pub fn count_end() = "hint #0x7f");
+insn!(
+    /// HINT #0x7c (a NOP): the counter pauses (a wait on something outside the guest).
+    pub fn count_pause() = "hint #0x7c");
+insn!(
+    /// HINT #0x7d (a NOP): the counter resumes.
+    pub fn count_resume() = "hint #0x7d");
+insn!(
     /// IC IALLUIS + DSB ISH + ISB: every CPU's instruction caches forget their lines, so code
     /// just written (and cleaned to the point of coherency) is fetched fresh.
     pub fn icache_invalidate_all() = "ic ialluis\ndsb ish\nisb");

@@ -3,39 +3,11 @@ extern crate std;
 
 use super::*;
 use crate::client::{Channel, Client, ClientError};
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::vec;
-use std::vec::Vec;
 
 const CRB_PA: u64 = 0x4010_0000;
 
-#[derive(Clone)]
-struct Shared(Rc<RefCell<Vec<u8>>>);
-
-impl Crb for Shared {
-    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), OutsideCrb> {
-        let o = usize::try_from(off).map_err(|_| OutsideCrb)?;
-        buf.copy_from_slice(self.0.borrow().get(o..o + buf.len()).ok_or(OutsideCrb)?);
-        Ok(())
-    }
-    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideCrb> {
-        let o = usize::try_from(off).map_err(|_| OutsideCrb)?;
-        self.0
-            .borrow_mut()
-            .get_mut(o..o + data.len())
-            .ok_or(OutsideCrb)?
-            .copy_from_slice(data);
-        Ok(())
-    }
-}
-
-impl Shared {
-    fn set(&self, off: u64, v: u32) {
-        let o = off as usize;
-        self.0.borrow_mut()[o..o + 4].copy_from_slice(&v.to_le_bytes());
-    }
-}
+type Shared = crate::sim::SimCrb;
 
 /// A TPM answering with the command's code, or failing.
 struct Tpm2 {
@@ -76,7 +48,7 @@ impl Channel for Direct {
 }
 
 fn client() -> (Client<Shared, Direct>, Shared) {
-    let mut crb = Shared(Rc::new(RefCell::new(vec![0; (LOCALITIES * PAGE) as usize])));
+    let mut crb = Shared::new(0);
     let svc = Service::new(CRB_PA, &mut crb).unwrap();
     let ch = Direct {
         svc,
@@ -124,13 +96,13 @@ fn a_crb_that_names_buffers_elsewhere_is_refused_before_any_write() {
     c.request_locality(0).unwrap();
     // The command buffer moved to locality 1's page: the client must not write there.
     crb.set(reg::CMD_LADDR, (CRB_PA + PAGE + DATA) as u32);
-    let before = crb.0.borrow().clone();
+    let before = crb.bytes().clone();
     let mut rsp = [0u8; 64];
     assert_eq!(
         c.transmit(0, &CMD, &mut rsp),
         Err(ClientError::Crb("buffer outside the locality's data area"))
     );
-    assert_eq!(*crb.0.borrow(), before);
+    assert_eq!(*crb.bytes(), before);
     // A size beyond the page.
     let (mut c, crb) = client();
     c.request_locality(0).unwrap();
@@ -146,8 +118,7 @@ fn a_response_longer_than_its_buffers_is_refused() {
     let (mut c, _) = client();
     c.channel().after = Some(|crb| {
         // A service that claims a 4000-byte response.
-        crb.0.borrow_mut()[DATA as usize + 2..DATA as usize + 6]
-            .copy_from_slice(&4000u32.to_be_bytes());
+        crb.bytes()[DATA as usize + 2..DATA as usize + 6].copy_from_slice(&4000u32.to_be_bytes());
     });
     let mut rsp = [0u8; 64];
     c.request_locality(0).unwrap();

@@ -63,6 +63,8 @@ use den0138::*;
 
 pub mod client;
 pub mod partition;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 
 /// The TPM service partition's FF-A ID.
 pub const PARTITION_ID: u16 = 0x8002;

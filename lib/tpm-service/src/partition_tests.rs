@@ -7,9 +7,7 @@ use alloc::boxed::Box;
 use ffa_abi::{V1_2, fid};
 use spmc::sim::SimRam;
 use spmc::{Config, Spmc};
-use std::sync::{Arc, Mutex};
 use std::vec;
-use std::vec::Vec;
 
 extern crate alloc;
 
@@ -17,36 +15,7 @@ const RAM: u64 = 0x4000_0000;
 const CRB_PA: u64 = RAM + 0x10_0000;
 
 /// The CRB pages, shared between the partition and the test (playing the normal world).
-#[derive(Clone)]
-struct Pages(Arc<Mutex<Vec<u8>>>);
-
-impl Crb for Pages {
-    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), OutsideCrb> {
-        let o = usize::try_from(off).map_err(|_| OutsideCrb)?;
-        let m = self.0.lock().unwrap();
-        buf.copy_from_slice(m.get(o..o + buf.len()).ok_or(OutsideCrb)?);
-        Ok(())
-    }
-    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideCrb> {
-        let o = usize::try_from(off).map_err(|_| OutsideCrb)?;
-        let mut m = self.0.lock().unwrap();
-        m.get_mut(o..o + data.len())
-            .ok_or(OutsideCrb)?
-            .copy_from_slice(data);
-        Ok(())
-    }
-}
-
-impl Pages {
-    fn set(&self, off: u64, v: u32) {
-        let o = off as usize;
-        self.0.lock().unwrap()[o..o + 4].copy_from_slice(&v.to_le_bytes());
-    }
-    fn get(&self, off: u64) -> u32 {
-        let o = off as usize;
-        u32::from_le_bytes(self.0.lock().unwrap()[o..o + 4].try_into().unwrap())
-    }
-}
+type Pages = crate::sim::SimCrb;
 
 /// A TPM answering every command with a success carrying the command code.
 struct Echo;
@@ -68,7 +37,7 @@ fn setup() -> (Spmc<SimRam>, Pages) {
         exec_ctx: 2,
     };
     let mut s = Spmc::new(cfg, SimRam::new(RAM, 0x20_0000));
-    let pages = Pages(Arc::new(Mutex::new(vec![0; (LOCALITIES * PAGE) as usize])));
+    let pages = Pages::new(0);
     let p = TpmPartition::new(CRB_PA, pages.clone(), Echo).unwrap();
     s.add_partition(Box::new(p)).unwrap();
     let mut x = [0u64; 18];
@@ -120,13 +89,13 @@ fn a_command_runs_through_the_crb_on_either_abi() {
         let (mut s, mut crb) = setup();
         crb.set(reg::LOC_CTRL, 1);
         assert_eq!(call(&mut s, req2, &[START, START_LOCALITY, 0]).1, OK);
-        assert_eq!(crb.get(reg::LOC_STATE) & 0x2, 0x2, "locality 0 assigned");
+        assert_eq!(crb.u32(reg::LOC_STATE) & 0x2, 0x2, "locality 0 assigned");
         let cmd = [0x80, 1, 0, 0, 0, 12, 0, 0, 1, 0x44, 0, 0];
         crb.write(DATA, &cmd).unwrap();
         crb.set(reg::CTRL_START, 1);
         assert_eq!(call(&mut s, req2, &[START, START_COMMAND, 0]).1, OK);
-        assert_eq!(crb.get(reg::CTRL_START), 0, "completion");
-        assert_eq!(crb.get(reg::CTRL_STS) & 1, 0, "no error");
+        assert_eq!(crb.u32(reg::CTRL_START), 0, "completion");
+        assert_eq!(crb.u32(reg::CTRL_STS) & 1, 0, "no error");
         let mut rsp = [0u8; 14];
         crb.read(DATA, &mut rsp).unwrap();
         assert_eq!(rsp, [0x80, 1, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 1, 0x44]);

@@ -1,40 +1,11 @@
 extern crate std;
 
 use super::*;
-use std::vec;
 use std::vec::Vec;
 
 const CRB_PA: u64 = 0x4100_0000;
 
-struct Mem(Vec<u8>);
-
-impl Crb for Mem {
-    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), OutsideCrb> {
-        let o = usize::try_from(off).map_err(|_| OutsideCrb)?;
-        let s = self.0.get(o..o + buf.len()).ok_or(OutsideCrb)?;
-        buf.copy_from_slice(s);
-        Ok(())
-    }
-    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideCrb> {
-        let o = usize::try_from(off).map_err(|_| OutsideCrb)?;
-        self.0
-            .get_mut(o..o + data.len())
-            .ok_or(OutsideCrb)?
-            .copy_from_slice(data);
-        Ok(())
-    }
-}
-
-impl Mem {
-    fn u32(&self, off: u64) -> u32 {
-        let o = off as usize;
-        u32::from_le_bytes(self.0[o..o + 4].try_into().unwrap())
-    }
-    fn set(&mut self, off: u64, v: u32) {
-        let o = off as usize;
-        self.0[o..o + 4].copy_from_slice(&v.to_le_bytes());
-    }
-}
+type Mem = crate::sim::SimCrb;
 
 /// A TPM that answers every command with a 10-byte success response naming the locality, and
 /// records what it was sent.
@@ -61,7 +32,7 @@ impl Tpm for FakeTpm {
 }
 
 fn setup() -> (Service, Mem, FakeTpm) {
-    let mut m = Mem(vec![0xee; (LOCALITIES * PAGE) as usize]);
+    let mut m = Mem::new(0xee);
     let s = Service::new(CRB_PA, &mut m).unwrap();
     (s, m, FakeTpm::default())
 }
@@ -80,7 +51,7 @@ const GET_RANDOM: [u8; 12] = [0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x7b, 0, 8];
 
 fn command(s: &mut Service, m: &mut Mem, t: &mut FakeTpm, loc: u64) -> u64 {
     let p = loc * PAGE;
-    m.0[(p + DATA) as usize..(p + DATA) as usize + 12].copy_from_slice(&GET_RANDOM);
+    m.bytes()[(p + DATA) as usize..(p + DATA) as usize + 12].copy_from_slice(&GET_RANDOM);
     m.set(p + reg::CTRL_START, 1);
     call(s, m, t, [0, START, START_COMMAND, loc, 0]).status
 }
@@ -215,7 +186,10 @@ fn a_command_runs_once_and_its_response_lands_in_the_buffer() {
     assert_eq!(t.sent, [(0, GET_RANDOM.to_vec())]);
     assert_eq!(m.u32(reg::CTRL_START), 0, "completion: start bit cleared");
     assert_eq!(m.u32(reg::CTRL_STS), 0, "no error");
-    assert_eq!(&m.0[0x80..0x8a], &[0x80, 0x01, 0, 0, 0, 10, 0, 0, 0, 0]);
+    assert_eq!(
+        &m.bytes()[0x80..0x8a],
+        &[0x80, 0x01, 0, 0, 0, 10, 0, 0, 0, 0]
+    );
     // START without CTRL_START set: nothing runs.
     assert_eq!(
         call(&mut s, &mut m, &mut t, [0, START, START_COMMAND, 0, 0]).status,
@@ -259,15 +233,15 @@ fn nothing_the_host_writes_makes_the_service_leave_its_buffer() {
         assert!(t2.sent.is_empty(), "{r:#x}");
     }
     // A response address outside the buffer.
-    m.0[(reg::RSP_ADDR) as usize..(reg::RSP_ADDR + 8) as usize]
+    m.bytes()[(reg::RSP_ADDR) as usize..(reg::RSP_ADDR + 8) as usize]
         .copy_from_slice(&(CRB_PA + 2 * PAGE).to_le_bytes());
     assert_eq!(command(&mut s, &mut m, &mut t, 0), INV_CRB_CTRL_DATA);
     // The command's own length must fit in the buffer and hold a header.
     let (mut s, mut m, mut t) = setup();
     locality(&mut s, &mut m, &mut t, 0, 1);
     for len in [0u32, 9, 0xf81, u32::MAX] {
-        m.0[0x80..0x8a].copy_from_slice(&[0x80, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-        m.0[0x82..0x86].copy_from_slice(&len.to_be_bytes());
+        m.bytes()[0x80..0x8a].copy_from_slice(&[0x80, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        m.bytes()[0x82..0x86].copy_from_slice(&len.to_be_bytes());
         m.set(reg::CTRL_START, 1);
         assert_eq!(
             call(&mut s, &mut m, &mut t, [0, START, START_COMMAND, 0, 0]).status,

@@ -374,5 +374,13 @@ impl<I: Io> Tis<I> {
     }
 }
 
+/// The TIS as the TPM core's transport: whole exchanges at locality 0 (the OS's and the
+/// firmware's), failures by name.
+impl<I: Io> tpm_core::Transport for Tis<I> {
+    fn transmit(&mut self, cmd: &[u8], rsp: &mut [u8]) -> Result<usize, &'static str> {
+        self.execute(0, cmd, rsp).map_err(TisError::name)
+    }
+}
+
 #[cfg(test)]
 mod tests;
