@@ -9,6 +9,8 @@
 use crate::{console, fwlog, power};
 use core::arch::global_asm;
 use psci_el3::{Action, Psci};
+use spin::Mutex;
+use spmc::tally::Tally;
 
 pub use trapframe::Frame;
 
@@ -92,8 +94,14 @@ extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
                 frame.x[..4].copy_from_slice(&[0, 0, 0, 0]);
             }
             Action::ParkCaller => crate::park(cpu),
-            Action::SystemOff => power::off(),
-            Action::SystemReset => power::reset(),
+            Action::SystemOff => {
+                report_ffa_calls();
+                power::off()
+            }
+            Action::SystemReset => {
+                report_ffa_calls();
+                power::reset()
+            }
         }
         return;
     }
@@ -101,13 +109,16 @@ extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
         let mut x = [0u64; 18];
         x.copy_from_slice(&frame.x[..18]);
         let reply = crate::spmc_glue::handle(&x);
-        console::event(catena_event::FwEvent::Ffa, |e| {
-            let e = e.str("call", reply.call).u64("cpu", cpu as u64);
-            match reply.status {
-                Ok(()) => e.str("result", "ok"),
-                Err(err) => e.str("result", &alloc::format!("{}", err as i32)),
-            }
-        });
+        let code = reply.status.err().map_or(0, |e| e as i32);
+        // The first call of each kind and outcome is logged; the rest are counted and
+        // reported at power-off (`spmc::tally`).
+        if FFA_CALLS.lock().record(reply.call, code) {
+            console::event(catena_event::FwEvent::Ffa, |e| {
+                e.str("call", reply.call)
+                    .u64("cpu", cpu as u64)
+                    .str("result", &result_text(code))
+            });
+        }
         reply.write_to(&mut frame.x);
         return;
     }
@@ -116,6 +127,33 @@ extern "C" fn el3_sync_lower(frame: &mut Frame, _kind: u64) {
         e.hex("fid", u64::from(fid)).str("result", "not-supported")
     });
     frame.x[0] = u64::MAX;
+}
+
+static FFA_CALLS: Mutex<Tally> = Mutex::new(Tally::new());
+
+fn result_text(code: i32) -> alloc::string::String {
+    if code == 0 {
+        "ok".into()
+    } else {
+        alloc::format!("{code}")
+    }
+}
+
+/// `fw ev=ffa-calls` for each kind and outcome of FF-A call the normal world made.
+fn report_ffa_calls() {
+    let t = FFA_CALLS.lock();
+    for e in t.entries() {
+        console::event(catena_event::FwEvent::FfaCalls, |w| {
+            w.str("call", e.call)
+                .str("result", &result_text(e.result))
+                .u64("n", e.count)
+        });
+    }
+    if t.overflow() > 0 {
+        console::event(catena_event::FwEvent::FfaCalls, |w| {
+            w.str("call", "other").u64("n", t.overflow())
+        });
+    }
 }
 
 fn psci_event(fid: u32, x: &[u64; 8], action: &Action) {

@@ -119,8 +119,11 @@ kinds! {
         Payload = "payload",
         /// The normal world was entered.
         EnterNs = "enter-ns",
-        /// An FF-A call was answered.
+        /// The first FF-A call of its kind and outcome was answered (later ones are
+        /// counted, see `ffa-calls`).
         Ffa = "ffa",
+        /// At power-off: how many FF-A calls of one kind and outcome were answered (`n`).
+        FfaCalls = "ffa-calls",
         /// A PSCI call was answered.
         Psci = "psci",
         /// An SMC nobody answers.

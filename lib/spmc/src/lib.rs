@@ -20,6 +20,7 @@ extern crate alloc;
 mod memory;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
+pub mod tally;
 pub mod test_partition;
 
 use alloc::boxed::Box;

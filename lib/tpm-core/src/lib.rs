@@ -9,6 +9,9 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+use alloc::boxed::Box;
 use core::fmt;
 use tpm2_protocol::TpmWriter;
 use tpm2_protocol::basic::{TpmBuffer, TpmHandle, TpmUint16, TpmUint32};
@@ -146,6 +149,9 @@ const PT_FIRMWARE_VERSION_2: u32 = 0x10c;
 /// The TPM behind a transport.
 pub struct Tpm<T: Transport> {
     t: T,
+    /// The command and the response, [`MAX_FRAME`] each, allocated once: zero-filling two
+    /// stack frames per command cost more instructions than marshalling it.
+    buf: Box<[u8]>,
 }
 
 fn marshal_err(_: tpm2_protocol::TpmError) -> Error {
@@ -181,7 +187,10 @@ fn selection(alg: u16, pcr: u8) -> Result<TpmlPcrSelection, Error> {
 impl<T: Transport> Tpm<T> {
     /// A TPM reached through `t`.
     pub fn new(t: T) -> Tpm<T> {
-        Tpm { t }
+        Tpm {
+            t,
+            buf: alloc::vec![0u8; 2 * MAX_FRAME].into_boxed_slice(),
+        }
     }
 
     /// The transport, back.
@@ -195,9 +204,9 @@ impl<T: Transport> Tpm<T> {
         cmd: &C,
         sessions: &[TpmsAuthCommand],
     ) -> Result<R, Error> {
-        let mut out = [0u8; MAX_FRAME];
+        let (out, rsp) = self.buf.split_at_mut(MAX_FRAME);
         let n = {
-            let mut w = TpmWriter::new(&mut out);
+            let mut w = TpmWriter::new(out);
             let tag = if sessions.is_empty() {
                 TpmSt::NoSessions
             } else {
@@ -206,11 +215,7 @@ impl<T: Transport> Tpm<T> {
             tpm_marshal_command(cmd, tag, sessions, &mut w).map_err(marshal_err)?;
             w.len()
         };
-        let mut rsp = [0u8; MAX_FRAME];
-        let len = self
-            .t
-            .transmit(&out[..n], &mut rsp)
-            .map_err(Error::Transport)?;
+        let len = self.t.transmit(&out[..n], rsp).map_err(Error::Transport)?;
         let rsp = rsp
             .get(..len)
             .ok_or(Error::Malformed("longer than the buffer"))?;

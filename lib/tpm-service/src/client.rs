@@ -86,12 +86,24 @@ pub struct Client<C, F> {
     crb: C,
     ch: F,
     crb_pa: u64,
+    /// The locality [`Client::execute`] holds between commands.
+    held: Option<u8>,
 }
 
 impl<C: Crb, F: Channel> Client<C, F> {
     /// A client for the CRB at physical `crb_pa`, reached through `crb`, calling through `ch`.
     pub fn new(crb_pa: u64, crb: C, ch: F) -> Self {
-        Client { crb, ch, crb_pa }
+        Client {
+            crb,
+            ch,
+            crb_pa,
+            held: None,
+        }
+    }
+
+    /// The locality held between commands, if any.
+    pub fn held(&self) -> Option<u8> {
+        self.held
     }
 
     fn call(&mut self, func: u64, x5: u64, x6: u64) -> Result<(u64, u64), ClientError> {
@@ -196,14 +208,38 @@ impl<C: Crb, F: Channel> Client<C, F> {
         Ok(len)
     }
 
-    /// Request `loc`, run `cmd`, relinquish: a whole exchange.
+    /// Runs `cmd` at `loc`, which stays held afterwards: one START per command instead of
+    /// three (request, command, relinquish as Linux's `tpm_crb` does per transmit). A
+    /// different locality gives the held one back first; a command the service refuses
+    /// with DENIED (it no longer counts `loc` as ours) requests it again and retries once.
     pub fn execute(&mut self, loc: u8, cmd: &[u8], rsp: &mut [u8]) -> Result<usize, ClientError> {
+        self.hold(loc)?;
+        match self.transmit(loc, cmd, rsp) {
+            Err(ClientError::Status(DENIED)) => {
+                self.held = None;
+                self.hold(loc)?;
+                self.transmit(loc, cmd, rsp)
+            }
+            r => r,
+        }
+    }
+
+    fn hold(&mut self, loc: u8) -> Result<(), ClientError> {
+        if self.held == Some(loc) {
+            return Ok(());
+        }
+        self.release()?;
         self.request_locality(loc)?;
-        let r = self.transmit(loc, cmd, rsp);
-        let rel = self.relinquish_locality(loc);
-        let n = r?;
-        rel?;
-        Ok(n)
+        self.held = Some(loc);
+        Ok(())
+    }
+
+    /// Gives back the held locality, if any.
+    pub fn release(&mut self) -> Result<(), ClientError> {
+        match self.held.take() {
+            Some(h) => self.relinquish_locality(h),
+            None => Ok(()),
+        }
     }
 
     /// The channel (to change how it calls).

@@ -33,10 +33,19 @@ struct Direct {
     crb: Shared,
     tpm: Tpm2,
     after: Option<fn(&Shared)>,
+    /// START calls made, by kind: (locality, command).
+    starts: (usize, usize),
 }
 
 impl Channel for Direct {
     fn call(&mut self, func: u64, x5: u64, x6: u64) -> Result<(u64, u64), &'static str> {
+        if func == den0138::START {
+            if x5 == den0138::START_LOCALITY {
+                self.starts.0 += 1;
+            } else {
+                self.starts.1 += 1;
+            }
+        }
         let r = self
             .svc
             .handle([0, func, x5, x6, 0], &mut self.crb, &mut self.tpm);
@@ -55,6 +64,7 @@ fn client() -> (Client<Shared, Direct>, Shared) {
         crb: crb.clone(),
         tpm: Tpm2 { fail: false },
         after: None,
+        starts: (0, 0),
     };
     (Client::new(CRB_PA, crb.clone(), ch), crb)
 }
@@ -66,19 +76,53 @@ fn the_client_and_the_service_agree() {
     let (mut c, _) = client();
     assert_eq!(c.version(), Ok((1, 0)));
     let mut rsp = [0u8; 64];
-    for loc in [0, 3] {
+    for loc in [0, 0, 3] {
         let n = c.execute(loc, &CMD, &mut rsp).unwrap();
         assert_eq!(
             &rsp[..n],
             &[0x80, 1, 0, 0, 0, 14, 0, 0, 0, 0, 0, 0, 1, 0x43]
         );
-        assert_eq!(c.channel().svc.active(), None, "relinquished");
+        assert_eq!(c.channel().svc.active(), Some(loc), "held between commands");
+        assert_eq!(c.held(), Some(loc));
     }
+    // Request 0, two commands, relinquish 0, request 3, one command.
+    assert_eq!(c.channel().starts, (3, 3));
+    c.release().unwrap();
+    assert_eq!(c.channel().svc.active(), None, "released");
+    assert_eq!(c.held(), None);
     // Locality 4 is the platform's.
     assert_eq!(
         c.execute(4, &CMD, &mut rsp),
         Err(ClientError::Status(den0138::NOTSUP))
     );
+    assert_eq!(c.held(), None);
+}
+
+#[test]
+fn a_locality_the_service_took_back_is_requested_again() {
+    let (mut c, mut crb) = client();
+    let mut rsp = [0u8; 64];
+    c.execute(0, &CMD, &mut rsp).unwrap();
+    // The service forgets (another client's relinquish path, a reset of its state): the
+    // next command is DENIED, the client requests locality 0 again and the command runs.
+    crb.set(reg::LOC_CTRL, 2);
+    let svc = &mut c.channel().svc;
+    let mut tpm = Tpm2 { fail: false };
+    assert_eq!(
+        svc.handle(
+            [0, den0138::START, den0138::START_LOCALITY, 0, 0],
+            &mut crb,
+            &mut tpm
+        )
+        .status,
+        den0138::OK
+    );
+    assert_eq!(c.channel().svc.active(), None);
+    let n = c.execute(0, &CMD, &mut rsp).unwrap();
+    assert_eq!(n, 14);
+    assert_eq!(c.channel().svc.active(), Some(0));
+    // Locality requests: the first, and the one after DENIED; commands: 1 + the refused + 1.
+    assert_eq!(c.channel().starts, (2, 3));
 }
 
 #[test]
@@ -87,7 +131,8 @@ fn a_tpm_failure_is_reported_not_read() {
     c.channel().tpm.fail = true;
     let mut rsp = [0u8; 64];
     assert_eq!(c.execute(0, &CMD, &mut rsp), Err(ClientError::TpmError));
-    assert_eq!(c.channel().svc.active(), None);
+    // The locality stays held: the failure was the TPM's, not the CRB's.
+    assert_eq!(c.channel().svc.active(), Some(0));
 }
 
 #[test]

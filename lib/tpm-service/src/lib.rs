@@ -11,6 +11,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 pub mod den0138 {
     //! DEN0138 constants (function IDs and status codes in x4, as Linux `tpm_crb_ffa` and
     //! Trusted Services use them).
@@ -145,11 +147,14 @@ fn w32(crb: &mut dyn Crb, off: u64, v: u32) -> Result<(), OutsideCrb> {
 }
 
 /// The service's state: which locality is active.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Service {
     /// The physical address of the CRB's first page (commands name buffers by address).
     crb_pa: u64,
     active: Option<u8>,
+    /// The command and response copies ([`Service::command`]), allocated once: zero-filling
+    /// two stack buffers per command cost more than the rest of the service's work.
+    scratch: alloc::boxed::Box<[u8]>,
 }
 
 /// A decoded call's reply: the status (x4) and results (x5, x6).
@@ -184,10 +189,15 @@ impl Service {
             w32(crb, p + reg::RSP_SIZE, DATA_SIZE as u32)?;
             crb.write(p + reg::RSP_ADDR, &data.to_le_bytes())?;
         }
-        Ok(Service {
+        Ok(Service::with_state(crb_pa, None))
+    }
+
+    fn with_state(crb_pa: u64, active: Option<u8>) -> Service {
+        Service {
             crb_pa,
-            active: None,
-        })
+            active,
+            scratch: alloc::vec![0u8; 2 * DATA_SIZE as usize].into_boxed_slice(),
+        }
     }
 
     /// The active locality, if any.
@@ -339,10 +349,10 @@ impl Service {
         if len < 10 || len > cmd_size {
             return Ok(INV_CRB_CTRL_DATA);
         }
-        let mut cmd = [0u8; DATA_SIZE as usize];
+        // Both sizes are at most DATA_SIZE (checked by `buffer`), each half of `scratch`.
+        let (cmd, out) = self.scratch.split_at_mut(DATA_SIZE as usize);
         let cmd = &mut cmd[..len as usize];
         crb.read(cmd_off, cmd)?;
-        let mut out = [0u8; DATA_SIZE as usize];
         let out = &mut out[..rsp_size as usize];
         match tpm.execute(loc, cmd, out) {
             Ok(n) if n <= out.len() && n >= 10 => {

@@ -284,10 +284,7 @@ fn an_unreachable_crb_is_bad_control_data() {
             Err(OutsideCrb)
         }
     }
-    let mut s = Service {
-        crb_pa: CRB_PA,
-        active: Some(0),
-    };
+    let mut s = Service::with_state(CRB_PA, Some(0));
     let mut t = FakeTpm::default();
     assert_eq!(
         s.handle([0, START, START_COMMAND, 0, 0], &mut Broken, &mut t)
