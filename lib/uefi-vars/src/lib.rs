@@ -1,0 +1,457 @@
+//! The UEFI variable service, as pure logic: what GetVariable, GetNextVariableName,
+//! SetVariable and QueryVariableInfo mean (UEFI 2.10 §8.2), over the power-cut-safe
+//! [`varstore`] for non-volatile variables and memory for volatile ones; and ([`mm`]) EDK2's
+//! SMM variable protocol in MM communicate messages, the form U-Boot and Trusted Services'
+//! smm-gateway exchange over FF-A.
+//!
+//! Owns: every rule about who may read or write which variable when — attribute
+//! combinations, the boot-services-only variables vanishing at ExitBootServices, read-only
+//! properties (VarCheck), sizes — and the EFI status of each refusal, as EDK2 returns it.
+//! Must not: touch memory, flash or FF-A; the firmware's partition copies the message in,
+//! calls [`mm::communicate`] and copies the answer out.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod mm;
+
+use alloc::vec::Vec;
+use varstore::{Flash, Store, StoreError, Var};
+
+/// EFI_STATUS values (UEFI 2.10 Appendix D; errors have the top bit set).
+pub mod status {
+    const E: u64 = 1 << 63;
+    /// EFI_SUCCESS.
+    pub const SUCCESS: u64 = 0;
+    /// EFI_INVALID_PARAMETER.
+    pub const INVALID_PARAMETER: u64 = E | 2;
+    /// EFI_UNSUPPORTED.
+    pub const UNSUPPORTED: u64 = E | 3;
+    /// EFI_BUFFER_TOO_SMALL.
+    pub const BUFFER_TOO_SMALL: u64 = E | 5;
+    /// EFI_DEVICE_ERROR.
+    pub const DEVICE_ERROR: u64 = E | 7;
+    /// EFI_WRITE_PROTECTED.
+    pub const WRITE_PROTECTED: u64 = E | 8;
+    /// EFI_OUT_OF_RESOURCES.
+    pub const OUT_OF_RESOURCES: u64 = E | 9;
+    /// EFI_NOT_FOUND.
+    pub const NOT_FOUND: u64 = E | 14;
+    /// EFI_ACCESS_DENIED.
+    pub const ACCESS_DENIED: u64 = E | 15;
+    /// EFI_SECURITY_VIOLATION.
+    pub const SECURITY_VIOLATION: u64 = E | 26;
+
+    /// The status by its UEFI name, for events.
+    pub fn name(s: u64) -> &'static str {
+        match s {
+            SUCCESS => "success",
+            INVALID_PARAMETER => "invalid-parameter",
+            UNSUPPORTED => "unsupported",
+            BUFFER_TOO_SMALL => "buffer-too-small",
+            DEVICE_ERROR => "device-error",
+            WRITE_PROTECTED => "write-protected",
+            OUT_OF_RESOURCES => "out-of-resources",
+            NOT_FOUND => "not-found",
+            ACCESS_DENIED => "access-denied",
+            SECURITY_VIOLATION => "security-violation",
+            _ => "unknown-status",
+        }
+    }
+}
+
+/// Variable attributes (UEFI 2.10 §8.2.1).
+pub mod attr {
+    /// EFI_VARIABLE_NON_VOLATILE.
+    pub const NON_VOLATILE: u32 = 0x1;
+    /// EFI_VARIABLE_BOOTSERVICE_ACCESS.
+    pub const BOOTSERVICE_ACCESS: u32 = 0x2;
+    /// EFI_VARIABLE_RUNTIME_ACCESS.
+    pub const RUNTIME_ACCESS: u32 = 0x4;
+    /// EFI_VARIABLE_HARDWARE_ERROR_RECORD.
+    pub const HARDWARE_ERROR_RECORD: u32 = 0x8;
+    /// EFI_VARIABLE_AUTHENTICATED_WRITE_ACCESS (deprecated).
+    pub const AUTHENTICATED_WRITE_ACCESS: u32 = 0x10;
+    /// EFI_VARIABLE_TIME_BASED_AUTHENTICATED_WRITE_ACCESS.
+    pub const TIME_BASED_AUTHENTICATED_WRITE_ACCESS: u32 = 0x20;
+    /// EFI_VARIABLE_APPEND_WRITE.
+    pub const APPEND_WRITE: u32 = 0x40;
+    /// EFI_VARIABLE_ENHANCED_AUTHENTICATED_ACCESS.
+    pub const ENHANCED_AUTHENTICATED_ACCESS: u32 = 0x80;
+    /// Every attribute the specification defines.
+    pub const ALL: u32 = 0xff;
+}
+
+/// An EFI_GUID in its in-memory byte order (the first three fields little-endian) from its
+/// text form; for constants (panics at compile time on malformed text).
+pub const fn guid(s: &str) -> [u8; 16] {
+    let b = s.as_bytes();
+    assert!(b.len() == 36, "a GUID is 36 characters");
+    let mut raw = [0u8; 16];
+    let mut i = 0;
+    let mut n = 0;
+    while i < 36 {
+        if b[i] == b'-' {
+            i += 1;
+            continue;
+        }
+        raw[n] = (hex(b[i]) << 4) | hex(b[i + 1]);
+        n += 1;
+        i += 2;
+    }
+    assert!(n == 16, "a GUID has 32 hex digits");
+    [
+        raw[3], raw[2], raw[1], raw[0], raw[5], raw[4], raw[7], raw[6], raw[8], raw[9], raw[10],
+        raw[11], raw[12], raw[13], raw[14], raw[15],
+    ]
+}
+
+const fn hex(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => panic!("not a hex digit"),
+    }
+}
+
+/// EFI_GLOBAL_VARIABLE (PK, KEK, SecureBoot, SetupMode, ...).
+pub const GLOBAL_VARIABLE: [u8; 16] = guid("8be4df61-93ca-11d2-aa0d-00e098032b8c");
+
+/// A VarCheck property (EDK2 `VAR_CHECK_VARIABLE_PROPERTY`, revision 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Property {
+    /// Bit 0: read-only.
+    pub property: u16,
+    /// Attributes the variable must have (0: any).
+    pub attributes: u32,
+    /// Smallest data size accepted.
+    pub min_size: u64,
+    /// Largest data size accepted.
+    pub max_size: u64,
+}
+
+/// VAR_CHECK_VARIABLE_PROPERTY_REVISION.
+pub const PROPERTY_REVISION: u16 = 1;
+/// VAR_CHECK_VARIABLE_PROPERTY_READ_ONLY.
+pub const PROPERTY_READ_ONLY: u16 = 1;
+
+/// Size limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest name + data of one variable (EDK2's PcdMaxVariableSize).
+    pub max_var_size: u32,
+    /// Bytes of name + data all volatile variables may use together.
+    pub volatile_bytes: u32,
+}
+
+/// Where the boot is: variable rules change at ReadyToBoot and ExitBootServices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Phase {
+    /// READY_TO_BOOT was signalled (VarCheck properties are locked from then on).
+    pub ready_to_boot: bool,
+    /// EXIT_BOOT_SERVICE was signalled: boot-services-only variables are gone.
+    pub exited: bool,
+}
+
+/// The service.
+pub struct Vars<F: Flash> {
+    store: Store<F>,
+    volatile: Vec<Var>,
+    props: Vec<([u8; 16], Vec<u8>, Property)>,
+    phase: Phase,
+    limits: Limits,
+}
+
+fn key_eq(v: &Var, guid: &[u8; 16], name: &[u8]) -> bool {
+    v.guid == *guid && v.name == name
+}
+
+/// A name as the store keeps it: UTF-16LE, NUL-terminated, the NUL the only one, not empty.
+pub fn name_valid(name: &[u8]) -> bool {
+    name.len() >= 4
+        && name.len().is_multiple_of(2)
+        && name
+            .chunks_exact(2)
+            .enumerate()
+            .all(|(i, c)| (c == [0, 0]) == (i == name.len() / 2 - 1))
+}
+
+fn store_status(e: StoreError) -> u64 {
+    match e {
+        StoreError::NoSpace => status::OUT_OF_RESOURCES,
+        StoreError::Invalid(_) => status::INVALID_PARAMETER,
+        StoreError::Flash(_) | StoreError::Geometry(_) => status::DEVICE_ERROR,
+    }
+}
+
+impl<F: Flash> Vars<F> {
+    /// The service over an open store.
+    pub fn new(store: Store<F>, limits: Limits) -> Vars<F> {
+        Vars {
+            store,
+            volatile: Vec::new(),
+            props: Vec::new(),
+            phase: Phase::default(),
+            limits,
+        }
+    }
+
+    /// The boot phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Size limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// READY_TO_BOOT: VarCheck properties can no longer change.
+    pub fn ready_to_boot(&mut self) {
+        self.phase.ready_to_boot = true;
+    }
+
+    /// EXIT_BOOT_SERVICE: from now on only runtime variables exist for callers.
+    pub fn exit_boot_services(&mut self) {
+        self.phase.ready_to_boot = true;
+        self.phase.exited = true;
+    }
+
+    fn visible(&self, v: &Var) -> bool {
+        !self.phase.exited || v.attrs & attr::RUNTIME_ACCESS != 0
+    }
+
+    /// Every variable a caller can see now, in a fixed order (by GUID, then name).
+    fn listing(&self) -> Vec<&Var> {
+        let mut all: Vec<&Var> = self
+            .store
+            .vars()
+            .chain(self.volatile.iter())
+            .filter(|v| self.visible(v))
+            .collect();
+        all.sort_by(|a, b| (a.guid, &a.name).cmp(&(b.guid, &b.name)));
+        all
+    }
+
+    /// GetVariable: the variable's attributes and data, or NOT_FOUND.
+    pub fn get(&self, guid: &[u8; 16], name: &[u8]) -> Result<&Var, u64> {
+        if !name_valid(name) {
+            return Err(status::INVALID_PARAMETER);
+        }
+        self.lookup(guid, name)
+            .filter(|v| self.visible(v))
+            .ok_or(status::NOT_FOUND)
+    }
+
+    fn lookup(&self, guid: &[u8; 16], name: &[u8]) -> Option<&Var> {
+        self.store
+            .get(guid, name)
+            .or_else(|| self.volatile.iter().find(|v| key_eq(v, guid, name)))
+    }
+
+    /// GetNextVariableName: the variable after (`guid`, `name`), the first for an empty
+    /// name (just the NUL); NOT_FOUND after the last; INVALID_PARAMETER for a name that
+    /// names no variable (UEFI 2.10 §8.2.2).
+    pub fn next_name(&self, guid: &[u8; 16], name: &[u8]) -> Result<([u8; 16], &[u8]), u64> {
+        let all = self.listing();
+        let at = if name == [0, 0] {
+            0
+        } else {
+            all.iter()
+                .position(|v| key_eq(v, guid, name))
+                .ok_or(status::INVALID_PARAMETER)?
+                + 1
+        };
+        all.get(at)
+            .map(|v| (v.guid, v.name.as_slice()))
+            .ok_or(status::NOT_FOUND)
+    }
+
+    /// QueryVariableInfo: (maximum storage, remaining storage, maximum variable size) for
+    /// variables with `attrs`.
+    pub fn query(&self, attrs: u32) -> Result<(u64, u64, u64), u64> {
+        if attrs & !attr::ALL != 0
+            || attrs & (attr::BOOTSERVICE_ACCESS | attr::RUNTIME_ACCESS) == 0
+            || (attrs & attr::RUNTIME_ACCESS != 0 && attrs & attr::BOOTSERVICE_ACCESS == 0)
+        {
+            return Err(status::INVALID_PARAMETER);
+        }
+        if attrs & (attr::HARDWARE_ERROR_RECORD | attr::AUTHENTICATED_WRITE_ACCESS) != 0 {
+            return Err(status::UNSUPPORTED);
+        }
+        if self.phase.exited && attrs & attr::RUNTIME_ACCESS == 0 {
+            return Err(status::INVALID_PARAMETER);
+        }
+        let max = u64::from(self.limits.max_var_size);
+        if attrs & attr::NON_VOLATILE != 0 {
+            let cap = u64::from(self.store.capacity());
+            let used = u64::from(self.store.used());
+            Ok((cap, cap.saturating_sub(used), max))
+        } else {
+            let cap = u64::from(self.limits.volatile_bytes);
+            Ok((cap, cap.saturating_sub(self.volatile_used()), max))
+        }
+    }
+
+    fn volatile_used(&self) -> u64 {
+        self.volatile
+            .iter()
+            .map(|v| (v.name.len() + v.data.len()) as u64)
+            .sum()
+    }
+
+    /// The VarCheck property of a variable.
+    pub fn property(&self, guid: &[u8; 16], name: &[u8]) -> Option<Property> {
+        self.props
+            .iter()
+            .find(|(g, n, _)| g == guid && n == name)
+            .map(|(_, _, p)| *p)
+    }
+
+    /// VAR_CHECK_VARIABLE_PROPERTY_SET (also LOCK_VARIABLE, as a read-only property): only
+    /// before ReadyToBoot (EDK2: before EndOfDxe).
+    pub fn set_property(&mut self, guid: &[u8; 16], name: &[u8], p: Property) -> Result<(), u64> {
+        if !name_valid(name) || p.min_size > p.max_size {
+            return Err(status::INVALID_PARAMETER);
+        }
+        if self.phase.ready_to_boot {
+            return Err(status::ACCESS_DENIED);
+        }
+        self.props.retain(|(g, n, _)| !(g == guid && n == name));
+        self.props.push((*guid, name.to_vec(), p));
+        Ok(())
+    }
+
+    /// SetVariable for a variable without time-based authentication: create, overwrite,
+    /// append or delete (empty data without APPEND_WRITE, or attributes 0).
+    pub fn set(
+        &mut self,
+        guid: &[u8; 16],
+        name: &[u8],
+        attrs: u32,
+        data: &[u8],
+    ) -> Result<(), u64> {
+        if !name_valid(name) {
+            return Err(status::INVALID_PARAMETER);
+        }
+        if attrs & !attr::ALL != 0 {
+            return Err(status::INVALID_PARAMETER);
+        }
+        if attrs & (attr::AUTHENTICATED_WRITE_ACCESS | attr::ENHANCED_AUTHENTICATED_ACCESS) != 0 {
+            return Err(status::UNSUPPORTED);
+        }
+        if attrs & attr::HARDWARE_ERROR_RECORD != 0 {
+            // No separate hardware-error store on this platform.
+            return Err(status::INVALID_PARAMETER);
+        }
+        let delete = attrs == 0 || (data.is_empty() && attrs & attr::APPEND_WRITE == 0);
+        if !delete {
+            if attrs & (attr::BOOTSERVICE_ACCESS | attr::RUNTIME_ACCESS) == 0
+                || (attrs & attr::RUNTIME_ACCESS != 0 && attrs & attr::BOOTSERVICE_ACCESS == 0)
+            {
+                return Err(status::INVALID_PARAMETER);
+            }
+            if self.phase.exited && attrs & attr::RUNTIME_ACCESS == 0 {
+                return Err(status::INVALID_PARAMETER);
+            }
+            if name.len() + data.len() > self.limits.max_var_size as usize {
+                return Err(status::INVALID_PARAMETER);
+            }
+        }
+        // A variable hidden since ExitBootServices still exists: overwriting it with the
+        // runtime attribute is an attribute mismatch, deleting it is NOT_FOUND.
+        let existing = self.lookup(guid, name).cloned();
+        let prop = self.property(guid, name);
+        if let Some(p) = prop
+            && p.property & PROPERTY_READ_ONLY != 0
+        {
+            return Err(status::WRITE_PROTECTED);
+        }
+        if attrs & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0
+            || existing
+                .as_ref()
+                .is_some_and(|v| v.attrs & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0)
+        {
+            // Time-based authenticated variables: signature checks not implemented yet.
+            return Err(status::SECURITY_VIOLATION);
+        }
+        if delete {
+            let Some(old) = existing.filter(|v| self.visible(v)) else {
+                return Err(status::NOT_FOUND);
+            };
+            if attrs != 0 && (old.attrs & !attr::APPEND_WRITE) != (attrs & !attr::APPEND_WRITE) {
+                return Err(status::INVALID_PARAMETER);
+            }
+            return self.remove(&old);
+        }
+        let kept = attrs & !attr::APPEND_WRITE;
+        let value = match &existing {
+            Some(old) if old.attrs != kept => return Err(status::INVALID_PARAMETER),
+            Some(old) if attrs & attr::APPEND_WRITE != 0 => {
+                if data.is_empty() {
+                    return Ok(());
+                }
+                let mut v = old.data.clone();
+                v.extend_from_slice(data);
+                v
+            }
+            _ => data.to_vec(),
+        };
+        if name.len() + value.len() > self.limits.max_var_size as usize {
+            return Err(status::INVALID_PARAMETER);
+        }
+        if let Some(p) = prop {
+            let n = value.len() as u64;
+            if (p.attributes != 0 && p.attributes != kept) || n < p.min_size || n > p.max_size {
+                return Err(status::INVALID_PARAMETER);
+            }
+        }
+        let var = Var {
+            guid: *guid,
+            name: name.to_vec(),
+            attrs: kept,
+            time: [0; 16],
+            data: value,
+        };
+        if kept & attr::NON_VOLATILE != 0 {
+            self.store.set(var).map_err(store_status)
+        } else {
+            let old = self
+                .volatile
+                .iter()
+                .find(|v| key_eq(v, guid, name))
+                .map_or(0, |v| v.name.len() + v.data.len());
+            let new = var.name.len() + var.data.len();
+            if self.volatile_used() - old as u64 + new as u64
+                > u64::from(self.limits.volatile_bytes)
+            {
+                return Err(status::OUT_OF_RESOURCES);
+            }
+            self.volatile.retain(|v| !key_eq(v, guid, name));
+            self.volatile.push(var);
+            Ok(())
+        }
+    }
+
+    fn remove(&mut self, old: &Var) -> Result<(), u64> {
+        if old.attrs & attr::NON_VOLATILE != 0 {
+            self.store
+                .delete(&old.guid, &old.name)
+                .map(|_| ())
+                .map_err(store_status)
+        } else {
+            self.volatile.retain(|v| !key_eq(v, &old.guid, &old.name));
+            Ok(())
+        }
+    }
+
+    /// Every variable (for the firmware's own use: counts, measurements).
+    pub fn all(&self) -> impl Iterator<Item = &Var> {
+        self.store.vars().chain(self.volatile.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests;
