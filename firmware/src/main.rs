@@ -28,45 +28,78 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use linked_list_allocator::Heap;
 use psci_el3::{NsRange, Psci};
 
-/// Written by CPU 0 once .data/.bss are ready; secondaries wait for it before touching Rust
-/// statics. A magic value, because RAM is not zero at reset on real hardware.
+/// Written by CPU 0 once the image is in secure RAM and .bss is zero; secondaries wait for it
+/// (in flash) before they jump to the RAM copy. A magic value, because RAM is not zero at
+/// reset on real hardware; cleared before the firmware asks for a warm reset
+/// ([`clear_boot_ready`]), so a secondary never jumps to a copy from the previous boot.
 #[unsafe(no_mangle)]
 static BOOT_READY: AtomicU64 = AtomicU64::new(0);
 const READY_MAGIC: u64 = 0x4341_5445_4e41_5244; // "CATENARD"
 
 global_asm!(
     r#"
-.section .text.boot, "ax"
+// Every CPU starts here, in secure flash. Nothing may run from the flash once the variable
+// store programs it (a CFI device out of read-array mode answers fetches with its status), so
+// CPU 0 copies the image to secure RAM and every CPU continues there.
+.section .text.flash_boot, "ax"
 .global _start
 _start:
     msr     daifset, #0xf
     mrs     x19, mpidr_el1
     ubfx    x9, x19, #8, #16        // Aff1, Aff2 must be 0 on this port
-    cbnz    x9, 90f
+    cbnz    x9, 30f
     lsr     x9, x19, #32
     and     x9, x9, #0xff           // Aff3
-    cbnz    x9, 90f
+    cbnz    x9, 30f
     and     x19, x19, #0xff         // CPU index = Aff0
     cmp     x19, #{max_cpus}
-    b.hs    90f
-    ldr     x9, =el3_vectors
-    msr     vbar_el3, x9
-    isb
-    ldr     x9, =__stacks_top
-    mov     x10, #{stack}
-    msub    x9, x19, x10, x9
-    mov     sp, x9
+    b.hs    30f
     cbnz    x19, 20f
-    // CPU 0: copy .data from flash, zero .bss, then say so.
-    ldr     x9, =__data_lma
-    ldr     x10, =__data_start
-    ldr     x11, =__data_end
+    // CPU 0: the image (code, read-only data, data) from flash to secure RAM.
+    ldr     x9, =__image_lma
+    ldr     x10, =__image_start
+    ldr     x11, =__image_end
 1:  cmp     x10, x11
     b.hs    2f
     ldp     x12, x13, [x9], #16
     stp     x12, x13, [x10], #16
     b       1b
-2:  ldr     x10, =__bss_start
+2:  dsb     sy
+    ic      iallu
+    dsb     sy
+    isb
+    ldr     x9, =ram_start
+    br      x9
+20: // Other CPUs: wait until CPU 0 says the image and memory are ready.
+    ldr     x9, =BOOT_READY
+    ldr     x10, ={magic}
+21: ldr     x11, [x9]
+    cmp     x11, x10
+    b.eq    22f
+    wfe
+    b       21b
+22: ldr     x9, =ram_secondary
+    br      x9
+30: // A CPU this port does not run: out of the flash too, then asleep.
+    ldr     x9, =BOOT_READY
+    ldr     x10, ={magic}
+31: ldr     x11, [x9]
+    cmp     x11, x10
+    b.eq    32f
+    wfe
+    b       31b
+32: ldr     x9, =ram_halt
+    br      x9
+
+.section .text.ram_boot, "ax"
+ram_start:
+    ldr     x9, =el3_vectors
+    msr     vbar_el3, x9
+    isb
+    ldr     x9, =__stacks_top
+    mov     sp, x9
+    // Zero .bss, then say memory is ready.
+    ldr     x10, =__bss_start
     ldr     x11, =__bss_end
 3:  cmp     x10, x11
     b.hs    4f
@@ -78,19 +111,21 @@ _start:
     dsb     sy
     sev
     bl      fw_main
-    b       90f
-20: // Other CPUs: wait until CPU 0 has initialised memory, then park in Rust.
-    ldr     x9, =BOOT_READY
-    ldr     x10, ={magic}
-21: ldr     x11, [x9]
-    cmp     x11, x10
-    b.eq    22f
-    wfe
-    b       21b
-22: mov     x0, x19
+    b       ram_halt
+
+ram_secondary:
+    ldr     x9, =el3_vectors
+    msr     vbar_el3, x9
+    isb
+    ldr     x9, =__stacks_top
+    mov     x10, #{stack}
+    msub    x9, x19, x10, x9
+    mov     sp, x9
+    mov     x0, x19
     bl      fw_secondary
-90: wfi
-    b       90b
+ram_halt:
+    wfi
+    b       ram_halt
 
 // cpu_park(index): reset this CPU's stack and wait in the pen again (PSCI CPU_OFF).
 .global cpu_park
@@ -100,7 +135,7 @@ cpu_park:
     msub    x9, x0, x10, x9
     mov     sp, x9
     bl      fw_secondary
-    b       90b
+    b       ram_halt
 "#,
     max_cpus = const MAX_CPUS,
     stack = const platform::STACK_SIZE,
@@ -134,6 +169,12 @@ unsafe impl core::alloc::GlobalAlloc for FwHeap {
 
 #[global_allocator]
 static HEAP: FwHeap = FwHeap(spin::Mutex::new(Heap::empty()));
+
+/// Before a warm reset: the secondaries of the next boot must wait for CPU 0's new copy.
+pub fn clear_boot_ready() {
+    BOOT_READY.store(0, Ordering::SeqCst);
+    arch::dsb_sev();
+}
 
 /// PSCI state, shared by all CPUs.
 pub static PSCI: spin::Once<spin::Mutex<Psci>> = spin::Once::new();

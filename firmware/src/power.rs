@@ -64,6 +64,7 @@ pub fn off() -> ! {
 
 /// Resets the system (PSCI SYSTEM_RESET).
 pub fn reset() -> ! {
+    crate::clear_boot_ready();
     if let Some(l) = RESTART.get() {
         raise(*l);
     }

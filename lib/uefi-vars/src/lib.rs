@@ -15,6 +15,7 @@
 extern crate alloc;
 
 pub mod mm;
+pub mod partition;
 
 use alloc::vec::Vec;
 use varstore::{Flash, Store, StoreError, Var};
@@ -455,3 +456,6 @@ impl<F: Flash> Vars<F> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod partition_tests;
