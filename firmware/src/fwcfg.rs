@@ -72,8 +72,9 @@ pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
         .iter()
         .find(|r| r.base <= crate::platform::DTB_ADDR && crate::platform::DTB_ADDR < r.end())
         .ok_or("no DRAM range holds the DTB")?;
-    // After the DT slot and the TPM's CRB pages that follow it.
-    let lowest = crate::platform::TPM_CRB.0 + crate::platform::TPM_CRB.1;
+    // After the DT slot, the TPM's CRB pages and the MM buffer that follow it.
+    let (mm, crb) = (crate::platform::MM_BUFFER, crate::platform::TPM_CRB);
+    let lowest = (crb.0 + crb.1).max(mm.0 + mm.1);
     // SAFETY: the DT's `qemu,fw-cfg-mmio` region (QEMU places it in the normal-world device
     // space, reachable from EL3 with the MMU off); only this boot CPU uses it, before any
     // other CPU is released.
@@ -87,4 +88,20 @@ pub fn preloaded(addr: u64) -> Option<u64> {
     // SAFETY: `addr` is in QEMU virt's DRAM (a platform constant); reading 8 bytes is harmless.
     let first = unsafe { core::ptr::read_volatile(addr as *const u64) };
     (first != 0 && first != u64::MAX).then_some(addr)
+}
+
+/// The test-only power-cut step for the variable store (`opt/catena/varstore-cut`), if QEMU
+/// was given one; a file that is not a number is reported and ignored.
+pub fn varstore_cut(p: &Platform) -> Option<u64> {
+    let base = p.compatible("qemu,fw-cfg-mmio")?.regions.first()?.base as usize;
+    // SAFETY: as in `load_kernel`: the DT's fw_cfg block, used only by the boot CPU before
+    // any other CPU is released.
+    let mut fw = unsafe { FwCfg::new(base) };
+    match fwcfg::number_file(&mut fw, fwcfg::VARSTORE_CUT_FILE) {
+        Ok(n) => n,
+        Err(e) => {
+            crate::fwlog!("{e}");
+            None
+        }
+    }
 }

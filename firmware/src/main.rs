@@ -21,6 +21,7 @@ mod power;
 mod smc;
 mod spmc_glue;
 mod tpm;
+mod vars;
 
 use crate::platform::{DTB_ADDR, DTB_SLOT, MAX_CPUS, PRELOADED_PAYLOAD};
 use core::arch::global_asm;
@@ -238,7 +239,7 @@ extern "C" fn fw_main() -> ! {
         })
         .collect();
     PSCI.call_once(|| spin::Mutex::new(Psci::new(&mpidrs, &ns_ram)));
-    let tpm = spmc_glue::init(&platform);
+    let services = spmc_glue::init(&platform);
 
     // The normal-world payload.
     let (entry, bootargs) = match fwcfg::load_kernel(&platform) {
@@ -280,12 +281,13 @@ extern "C" fn fw_main() -> ! {
         .map(|d| d.path.clone());
     let tpm_edit = tis_path
         .as_deref()
-        .filter(|_| tpm)
+        .filter(|_| services.tpm)
         .map(|tis_path| dt::TpmEdit {
             crb: platform::TPM_CRB,
             tis_path,
         });
-    if let Err(e) = dt::edit(slot, bootargs.as_deref(), tpm_edit.as_ref()) {
+    let mm_buffer = services.vars.then_some(platform::MM_BUFFER);
+    if let Err(e) = dt::edit(slot, bootargs.as_deref(), tpm_edit.as_ref(), mm_buffer) {
         fwlog!("device tree edit: {e}");
         fail("dt-edit");
     }

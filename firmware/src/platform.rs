@@ -18,3 +18,12 @@ pub const STACK_SIZE: usize = 0x8000;
 /// The TPM service's CRB (five 4 KiB locality pages, DEN0138 §2): normal-world RAM between the
 /// DT slot and the kernel (which lands on the next 2 MiB boundary), reserved in the DT.
 pub const TPM_CRB: (u64, u64) = (DTB_ADDR + DTB_SLOT as u64, 0x5000);
+/// QEMU virt's secure flash (flash0, `secflash@0`): where this image is loaded, and where the
+/// variable store lives.
+pub const SECURE_FLASH: (u64, u64) = (0, 0x0400_0000);
+/// The variable store: flash0's last MiB (four 256 KiB blocks, two banks), above the image
+/// (linker.ld checks the image stays below it).
+pub const VARSTORE: (u32, u32) = (0x03F0_0000, 0x10_0000);
+/// The variable partition's MM communicate buffer: normal-world RAM after the TPM's CRB, below
+/// the kernel's 2 MiB boundary, reserved in the DT.
+pub const MM_BUFFER: (u64, u64) = (0x4012_0000, 0x4_0000);

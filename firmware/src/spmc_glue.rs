@@ -41,13 +41,18 @@ impl NsMemory for NsRam {
 
 static SPMC: Once<Mutex<Spmc<NsRam>>> = Once::new();
 
-/// Secure flash, where this image runs from (QEMU virt).
-const SECURE_FLASH: (u64, u64) = (0, 0x0400_0000);
+/// Which services the SPMC holds (the DT edit describes their memory).
+pub struct Services {
+    /// The TPM service partition.
+    pub tpm: bool,
+    /// The UEFI variable partition.
+    pub vars: bool,
+}
 
-/// Builds the SPMC from the DT and registers the partitions; true if the TPM service is one.
-pub fn init(p: &Platform) -> bool {
+/// Builds the SPMC from the DT and registers the partitions.
+pub fn init(p: &Platform) -> Services {
     let mut secure: Vec<(u64, u64)> = p.secure_memory.iter().map(|r| (r.base, r.size)).collect();
-    secure.push(SECURE_FLASH);
+    secure.push(crate::platform::SECURE_FLASH);
     let cfg = Config {
         ns_ram: p.memory.iter().map(|r| (r.base, r.size)).collect(),
         secure,
@@ -59,6 +64,7 @@ pub fn init(p: &Platform) -> bool {
         fwlog!("spmc: test partition refused");
     }
     let tpm = tpm_partition(p, &mut s);
+    let vars = var_partition(p, &mut s);
     crate::console::event(catena_event::FwEvent::Spmc, |e| {
         e.str("version", "1.2")
             .hex("id", u64::from(ffa_abi::SPMC_ID))
@@ -66,7 +72,42 @@ pub fn init(p: &Platform) -> bool {
             .str("uuid", &ffa_abi::uuid_text(&ffa_abi::testsp::UUID))
     });
     SPMC.call_once(|| Mutex::new(s));
-    tpm
+    Services { tpm, vars }
+}
+
+/// Adds the UEFI variable partition over the secure flash; reports what opening the store
+/// found (`fw ev=varstore`).
+fn var_partition(p: &Platform, s: &mut Spmc<NsRam>) -> bool {
+    let cut = crate::fwcfg::varstore_cut(p);
+    let (part, r) = match crate::vars::partition(p, cut) {
+        Ok(x) => x,
+        Err(reason) => {
+            crate::console::event(catena_event::FwEvent::Varstore, |e| {
+                e.str("state", "error").str("reason", reason)
+            });
+            return false;
+        }
+    };
+    let vars = part.vars().all().count();
+    let added = s.add_partition(Box::new(part));
+    crate::console::event(catena_event::FwEvent::Varstore, |e| {
+        let e = match added {
+            Ok(()) => e.str("state", "ready"),
+            Err(_) => e.str("state", "error").str("reason", "partition-refused"),
+        };
+        e.u64("vars", vars as u64)
+            .u64("bank", u64::from(r.bank))
+            .u64("seq", u64::from(r.seq))
+            .u64("formatted", u64::from(r.formatted))
+            .u64("blank", u64::from(r.blank))
+            .u64("torn", u64::from(r.torn))
+            .u64("corrupt", r.corrupt as u64)
+            .u64("superseded", r.superseded as u64)
+            .u64("compacted", u64::from(r.compacted))
+            .hex("partition", u64::from(uefi_vars::partition::PARTITION_ID))
+            .hex("buffer", crate::platform::MM_BUFFER.0)
+    });
+    added.is_ok()
 }
 
 /// Adds the TPM service partition when the DT has a TIS, after TPM2_Startup; reports the TPM's

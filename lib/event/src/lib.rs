@@ -134,6 +134,10 @@ kinds! {
         Tpm = "tpm",
         /// `cargo xtask bench tpm`'s direct side ran (`calls`, `ok`).
         TpmBench = "tpm-bench",
+        /// The UEFI variable partition: what opening the store found.
+        Varstore = "varstore",
+        /// Test-only: the variable store's power cut at flash step `step`.
+        VarstoreCut = "varstore-cut",
         /// The firmware failed and powers off.
         Fail = "fail",
     }

@@ -55,6 +55,12 @@ pub struct TpmEdit<'a> {
 /// by the DEN0138 UUID.
 pub const TPM_CRB_FFA_COMPATIBLE: &str = "catena,tpm-crb-ffa";
 
+/// The project-local compatible of the shared buffer the UEFI variable partition reads MM
+/// communicate messages from (no upstream binding: U-Boot fixes it at build time with
+/// `FFA_SHARED_MM_BUF_ADDR`, Trusted Services in the partition's manifest). Documented in
+/// `docs/uefi-variables.md`: `reg` is the buffer; the partition is found by its UUID.
+pub const MM_BUFFER_COMPATIBLE: &str = "catena,ffa-mm-buffer";
+
 /// `reg` for (base, size) with two address and two size cells.
 fn reg2(base: u64, size: u64) -> [u32; 4] {
     [
@@ -70,36 +76,9 @@ fn reg2(base: u64, size: u64) -> [u32; 4] {
 /// node made secure-only (`status = "disabled"`, `secure-status = "okay"`: DT spec §2.3.4 and
 /// Linux's `bindings/arm/secure.txt`).
 fn edit_tpm(tree: &mut DeviceTree, t: &TpmEdit) -> Result<(), String> {
-    use dtoolkit::Property;
-    let cells = |name: &str| {
-        tree.root
-            .property(name)
-            .and_then(|p| p.value_as::<u32>().ok())
-    };
-    if cells("#address-cells") != Some(2) || cells("#size-cells") != Some(2) {
-        return Err("root cells are not 2/2: cannot describe the TPM CRB".into());
-    }
     let (base, size) = t.crb;
     let err = |e| alloc::format!("{e:?}");
-    let name = alloc::format!("tpm-crb@{base:x}");
-    let resv = match tree.find_node_mut("/reserved-memory") {
-        Some(r) => r,
-        None => tree.root.add_child_mut(
-            DeviceTreeNode::builder("reserved-memory")
-                .map_err(err)?
-                .property(prop("#address-cells", 2u32)?)
-                .property(prop("#size-cells", 2u32)?)
-                .property(prop("ranges", &[][..] as &[u8])?)
-                .build(),
-        ),
-    };
-    resv.remove_child(&name);
-    resv.add_child(
-        DeviceTreeNode::builder(name.as_str())
-            .map_err(err)?
-            .property(prop("reg", reg2(base, size))?)
-            .build(),
-    );
+    reserve_mapped(tree, "tpm-crb", base, size)?;
     let name = alloc::format!("tpm@{base:x}");
     tree.root.remove_child(&name);
     tree.root.add_child(
@@ -119,9 +98,67 @@ fn edit_tpm(tree: &mut DeviceTree, t: &TpmEdit) -> Result<(), String> {
     Ok(())
 }
 
+/// The variable partition's shared buffer: reserved (mappable) and named by its compatible.
+fn edit_mm_buffer(tree: &mut DeviceTree, (base, size): (u64, u64)) -> Result<(), String> {
+    reserve_mapped(tree, "mm-buffer", base, size)?;
+    let name = alloc::format!("mm-buffer@{base:x}");
+    tree.root.remove_child(&name);
+    tree.root.add_child(
+        DeviceTreeNode::builder(name.as_str())
+            .map_err(|e| alloc::format!("{e:?}"))?
+            .property(prop("compatible", MM_BUFFER_COMPATIBLE)?)
+            .property(prop("reg", reg2(base, size))?)
+            .build(),
+    );
+    Ok(())
+}
+
+/// A `/reserved-memory` entry without `no-map`: the OS must not allocate the range but may
+/// map it (the reserved-memory binding).
+fn reserve_mapped(tree: &mut DeviceTree, what: &str, base: u64, size: u64) -> Result<(), String> {
+    use dtoolkit::Property;
+    let cells = |name: &str| {
+        tree.root
+            .property(name)
+            .and_then(|p| p.value_as::<u32>().ok())
+    };
+    if cells("#address-cells") != Some(2) || cells("#size-cells") != Some(2) {
+        return Err(alloc::format!(
+            "root cells are not 2/2: cannot describe the {what}"
+        ));
+    }
+    let err = |e| alloc::format!("{e:?}");
+    let name = alloc::format!("{what}@{base:x}");
+    let resv = match tree.find_node_mut("/reserved-memory") {
+        Some(r) => r,
+        None => tree.root.add_child_mut(
+            DeviceTreeNode::builder("reserved-memory")
+                .map_err(err)?
+                .property(prop("#address-cells", 2u32)?)
+                .property(prop("#size-cells", 2u32)?)
+                .property(prop("ranges", &[][..] as &[u8])?)
+                .build(),
+        ),
+    };
+    resv.remove_child(&name);
+    resv.add_child(
+        DeviceTreeNode::builder(name.as_str())
+            .map_err(err)?
+            .property(prop("reg", reg2(base, size))?)
+            .build(),
+    );
+    Ok(())
+}
+
 /// Adds `/psci` (method "smc"), `enable-method = "psci"` on every CPU, `/chosen/bootargs`
-/// when given, and the TPM service's CRB when there is one; writes the tree back into `slot`.
-pub fn edit(slot: &mut [u8], bootargs: Option<&str>, tpm: Option<&TpmEdit>) -> Result<(), String> {
+/// when given, the TPM service's CRB when there is one, and the variable partition's MM
+/// buffer (base, size) when there is one; writes the tree back into `slot`.
+pub fn edit(
+    slot: &mut [u8],
+    bootargs: Option<&str>,
+    tpm: Option<&TpmEdit>,
+    mm_buffer: Option<(u64, u64)>,
+) -> Result<(), String> {
     let total = total_size(slot)?;
     let fdt = Fdt::new(&slot[..total]).map_err(|e| alloc::format!("dtoolkit: {e:?}"))?;
     let mut tree = DeviceTree::from_fdt(&fdt);
@@ -152,6 +189,9 @@ pub fn edit(slot: &mut [u8], bootargs: Option<&str>, tpm: Option<&TpmEdit>) -> R
     }
     if let Some(t) = tpm {
         edit_tpm(&mut tree, t)?;
+    }
+    if let Some(b) = mm_buffer {
+        edit_mm_buffer(&mut tree, b)?;
     }
     let out = tree.to_dtb();
     if out.len() > slot.len() {

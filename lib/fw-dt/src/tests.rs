@@ -20,7 +20,7 @@ fn the_tpm_edit_reserves_a_host_reachable_crb_and_gives_the_tis_to_the_secure_wo
         crb: CRB,
         tis_path: TIS,
     };
-    edit(&mut s, Some("console=x"), Some(&t)).unwrap();
+    edit(&mut s, Some("console=x"), Some(&t), None).unwrap();
     let p = Platform::parse(&s).unwrap();
     // The CRB: reserved from the kernel's allocator, but mappable ...
     let crb = dtinfo::Range {
@@ -46,7 +46,7 @@ fn the_tpm_edit_reserves_a_host_reachable_crb_and_gives_the_tis_to_the_secure_wo
 #[test]
 fn without_a_tpm_nothing_is_reserved_and_the_tis_stays() {
     let mut s = slot();
-    edit(&mut s, None, None).unwrap();
+    edit(&mut s, None, None, None).unwrap();
     let p = Platform::parse(&s).unwrap();
     assert!(p.reserved.is_empty());
     assert!(p.compatible(TPM_CRB_FFA_COMPATIBLE).is_none());
@@ -61,7 +61,7 @@ fn a_missing_tis_node_is_an_error_not_a_half_edit() {
         crb: CRB,
         tis_path: "/nowhere",
     };
-    assert!(edit(&mut s, None, Some(&t)).is_err());
+    assert!(edit(&mut s, None, Some(&t), None).is_err());
     assert_eq!(s, before, "the slot is untouched");
 }
 
@@ -72,8 +72,30 @@ fn the_edit_is_idempotent() {
         crb: CRB,
         tis_path: TIS,
     };
-    edit(&mut s, None, Some(&t)).unwrap();
+    edit(&mut s, None, Some(&t), None).unwrap();
     let once = Platform::parse(&s).unwrap();
-    edit(&mut s, None, Some(&t)).unwrap();
+    edit(&mut s, None, Some(&t), None).unwrap();
     assert_eq!(Platform::parse(&s).unwrap(), once);
+}
+
+#[test]
+fn the_mm_buffer_is_reserved_mappable_and_named_beside_the_crb() {
+    let mut s = slot();
+    let t = TpmEdit {
+        crb: CRB,
+        tis_path: TIS,
+    };
+    let mm = (0x4012_0000, 0x4_0000);
+    edit(&mut s, None, Some(&t), Some(mm)).unwrap();
+    let p = Platform::parse(&s).unwrap();
+    let r = dtinfo::Range {
+        base: mm.0,
+        size: mm.1,
+    };
+    assert!(p.reserved.contains(&r) && p.reserved_mapped.contains(&r));
+    assert_eq!(p.reserved.len(), 2, "beside the CRB's entry");
+    assert_eq!(p.compatible(MM_BUFFER_COMPATIBLE).unwrap().regions, [r]);
+    // The host keeps it: it is normal-world memory.
+    let v = hyp_policy::host_view(&p);
+    assert!(!v.secure.iter().any(|&(b, n)| b <= mm.0 && mm.0 < b + n));
 }

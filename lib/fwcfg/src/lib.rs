@@ -76,13 +76,24 @@ pub fn find_file(io: &mut dyn FwCfgIo, name: &[u8]) -> Option<(u16, u32)> {
 /// The kernel base requested through [`KERNEL_BASE_FILE`], if any (hex with 0x, or decimal).
 /// Text that is not a number is an error, not a silent fall-back to the default place.
 pub fn requested_base(io: &mut dyn FwCfgIo) -> Result<Option<u64>, String> {
-    let Some((key, size)) = find_file(io, KERNEL_BASE_FILE) else {
+    number_file(io, KERNEL_BASE_FILE)
+}
+
+/// A test-only file: the variable store's flash loses power before this program or erase
+/// step (`docs/uefi-variables.md`).
+pub const VARSTORE_CUT_FILE: &[u8] = b"opt/catena/varstore-cut";
+
+/// The number in the fw_cfg file `name`, if it exists (hex with 0x, or decimal; a string
+/// file, so a trailing NUL or newline is allowed). Text that is not a number is an error.
+pub fn number_file(io: &mut dyn FwCfgIo, name: &[u8]) -> Result<Option<u64>, String> {
+    let Some((key, size)) = find_file(io, name) else {
         return Ok(None);
     };
+    let shown = String::from_utf8_lossy(name);
     let mut buf = [0u8; 24];
     if size as usize > buf.len() {
         return Err(format!(
-            "fw_cfg opt/catena/kernel-base: {size} bytes, longer than any address"
+            "fw_cfg {shown}: {size} bytes, longer than any number"
         ));
     }
     let n = size as usize;
@@ -91,7 +102,7 @@ pub fn requested_base(io: &mut dyn FwCfgIo) -> Result<Option<u64>, String> {
     match arm64_image::parse_address(&buf[..n]) {
         Some(a) => Ok(Some(a)),
         None => Err(format!(
-            "fw_cfg opt/catena/kernel-base: {:?} is not an address",
+            "fw_cfg {shown}: {:?} is not a number",
             String::from_utf8_lossy(&buf[..n])
         )),
     }

@@ -148,11 +148,11 @@ fn the_kernel_base_file_moves_it_and_bad_bases_are_refused() {
         0x4820_0000
     );
     for (text, why) in [
-        (&b"0x4800zz00"[..], "is not an address"),
+        (&b"0x4800zz00"[..], "is not a number"),
         (b"0x40000000", "overlaps the DT slot"),
         (b"0x7ff00000", "does not fit"),
         (b"0x1000000000", "does not fit"),
-        (b"0x1234567890123456789012345", "longer than any address"),
+        (b"0x1234567890123456789012345", "longer than any number"),
     ] {
         let mut io = qemu(&k, "", &[("opt/catena/kernel-base", text)]);
         let e = load_kernel(&mut io, &mut m, LOWEST, RAM_END).unwrap_err();

@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod client;
 pub mod mm;
 pub mod partition;
 
@@ -459,3 +460,6 @@ mod tests;
 
 #[cfg(test)]
 mod partition_tests;
+
+#[cfg(test)]
+mod client_tests;

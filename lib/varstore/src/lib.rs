@@ -144,7 +144,8 @@ pub struct Recovery {
     pub vars: usize,
     /// No valid bank: the store starts empty.
     pub formatted: bool,
-    /// ... and that was because the region was blank (a first boot), not damage.
+    /// ... and that was because the region was blank (a first boot: erased, or never
+    /// written), not damage.
     pub blank: bool,
     /// A write the power cut was found (an uncommitted record at the tail) and dropped.
     pub torn: bool,
@@ -316,7 +317,9 @@ impl<F: Flash> Store<F> {
     fn header(flash: &mut F, at: u32, bank_size: u32) -> Result<Header, FlashError> {
         let mut h = [0u8; BANK_HDR as usize];
         flash.read(at, &mut h)?;
-        if h.iter().all(|&b| b == BLANK) {
+        // Erased NOR reads all ones; QEMU's flash without a backing drive starts all zeros.
+        // Neither is a header this store ever wrote (a retired one keeps its digest).
+        if h.iter().all(|&b| b == BLANK) || h.iter().all(|&b| b == 0) {
             return Ok(Header::Blank);
         }
         let d = Sha256::digest(&h[0..32]);

@@ -70,6 +70,19 @@ fn a_blank_flash_is_formatted_and_variables_survive_a_reopen() {
 }
 
 #[test]
+fn a_never_written_region_of_zeros_is_a_first_boot_too() {
+    let mut f = SimFlash::new(SIZE, BLOCK);
+    f.mem.fill(0);
+    let (mut s, r) = open(f);
+    assert!(r.formatted && r.blank && r.corrupt == 0, "{r:?}");
+    s.set(var(G1, "A", b"a")).unwrap();
+    let f = s.into_flash();
+    assert_eq!(f.violations, 0, "the bank was erased before use");
+    let (s, _) = open(f.reboot());
+    assert_eq!(s.get(&G1, &name("A")).unwrap().data, b"a");
+}
+
+#[test]
 fn overwrite_and_delete_leave_one_version() {
     let (mut s, _) = open(SimFlash::new(SIZE, BLOCK));
     s.set(var(G1, "A", b"one")).unwrap();
