@@ -408,6 +408,30 @@ fn tpm_drivers() -> Result<(), InitError> {
 }
 initcall!(TPM_DRIVERS = device("tpm_drivers", after [FFA_BUS, PLATFORM_POPULATE]) => tpm_drivers);
 
+/// `device`: the UEFI variable drivers — the MM buffer's description on the platform bus and
+/// the variable partition's driver on the FF-A bus (bound when the FF-A core publishes the
+/// partition, after the hyp is finalised).
+fn efivar_drivers() -> Result<(), InitError> {
+    with_model(|m| {
+        m.register_driver(catena_drivers::efivar::BUFFER_DRIVER)?;
+        m.register_driver(catena_drivers::efivar::DRIVER)
+    })?
+    .map_err(|_| InitError::soft("efivar-register"))
+}
+initcall!(EFIVAR_DRIVERS = device("efivar_drivers", after [FFA_BUS, PLATFORM_POPULATE]) => efivar_drivers);
+
+/// `catena.efivar_ops` (test hook): the variable operations a scenario asks for, each
+/// reported, at `late_sync` after the flush that binds the variable driver.
+#[cfg(feature = "test-hooks")]
+fn efivar_ops() -> Result<(), InitError> {
+    for op in &params().efivar_ops {
+        catena_drivers::efivar::run_op(op);
+    }
+    Ok(())
+}
+#[cfg(feature = "test-hooks")]
+initcall!(EFIVAR_OPS = late_sync("efivar_ops", after [DEFERRED_PROBE_FLUSH]) => efivar_ops);
+
 /// The TPM consumer (the measurement core's stand-in until measured boot lands): extend the
 /// debug PCR and check the read-back. At `late_sync` by default, after the deferred-probe
 /// flush that binds the TPM; `catena.tpm_consumer=late` runs it at `late`, before the flush,

@@ -97,6 +97,9 @@ pub struct Params<'a> {
     /// Default `late_sync`, after the deferred-probe flush that binds the TPM; `late` puts
     /// it before the flush, where it finds no TPM (Linux's IMA before IMA_INIT_LATE_SYNC).
     pub tpm_consumer_late: bool,
+    /// `catena.efivar_ops=OP,OP,...` (test hook): variable operations run at `late_sync`, each
+    /// reported (`set:Name=value`, `get:Name`, `del:Name`, `list`).
+    pub efivar_ops: Vec<EfivarOp<'a>>,
     /// Words Catena does not know (`name` or `name=value`).
     pub unknown: Vec<&'a str>,
     /// Known parameters with values Catena refuses.
@@ -117,6 +120,7 @@ impl Default for Params<'_> {
             tpm_consumer_late: false,
             hyp_deny_req2: false,
             tpm_bench: None,
+            efivar_ops: Vec::new(),
             unknown: Vec::new(),
             invalid: Vec::new(),
         }
@@ -161,6 +165,54 @@ fn parse_u32_in(v: &str, lo: u32, hi: u32) -> Result<u32, &'static str> {
     Ok(n)
 }
 
+/// One `catena.efivar_ops` operation, on a variable of Catena's test vendor GUID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EfivarOp<'a> {
+    /// Set `name` to the text `value` (non-volatile, boot services and runtime).
+    Set(&'a str, &'a str),
+    /// Read `name`.
+    Get(&'a str),
+    /// Delete `name`.
+    Delete(&'a str),
+    /// List every variable's name.
+    List,
+}
+
+/// Parses `catena.efivar_ops`: names of letters, digits, `_` and `-`; values of printable
+/// characters other than `,`.
+pub fn efivar_ops(v: &str) -> Result<Vec<EfivarOp<'_>>, &'static str> {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 64
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let mut ops = Vec::new();
+    for op in v.split(',') {
+        let parsed = match op.split_once(':') {
+            Some(("set", rest)) => match rest.split_once('=') {
+                Some((n, val))
+                    if name_ok(n)
+                        && !val.is_empty()
+                        && val.bytes().all(|b| b.is_ascii_graphic()) =>
+                {
+                    EfivarOp::Set(n, val)
+                }
+                _ => return Err("set:Name=value with a plain name and a printable value"),
+            },
+            Some(("get", n)) if name_ok(n) => EfivarOp::Get(n),
+            Some(("del", n)) if name_ok(n) => EfivarOp::Delete(n),
+            None if op == "list" => EfivarOp::List,
+            _ => return Err("expected set:Name=value, get:Name, del:Name or list"),
+        };
+        ops.push(parsed);
+    }
+    if ops.len() > 32 {
+        return Err("at most 32 operations");
+    }
+    Ok(ops)
+}
+
 /// Whether the test hooks (`catena.fault`, `catena.ffa_early`, `catena.hyp_probes`,
 /// `catena.ffa_bench`, `catena.hyp_deny_req2`, `catena.tpm_bench`, `catena.tpm_bench_fw`) are parameters of this image. A product image is built without them,
 /// and for it they are unknown parameters like any other.
@@ -173,7 +225,8 @@ pub enum Hooks {
 }
 
 /// The test hooks' names.
-pub const HOOKS: [&str; 7] = [
+pub const HOOKS: [&str; 8] = [
+    "catena.efivar_ops",
     "catena.fault",
     "catena.ffa_early",
     "catena.hyp_probes",
@@ -230,6 +283,10 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 Ok(n) => p.ffa_bench = Some(n),
                 Err(why) => bad(why),
             },
+            ("catena.efivar_ops", Some(v)) => match efivar_ops(v) {
+                Ok(ops) => p.efivar_ops = ops,
+                Err(why) => bad(why),
+            },
             ("catena.tick_proof", Some(v)) => match parse_u32_in(v, 1, 100) {
                 Ok(n) => p.tick_proof = n,
                 Err(why) => bad(why),
@@ -251,7 +308,8 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 | "catena.ffa_bench"
                 | "catena.tpm_consumer"
                 | "catena.tpm_bench"
-                | "catena.tpm_bench_fw",
+                | "catena.tpm_bench_fw"
+                | "catena.efivar_ops",
                 None,
             ) => bad("needs a value"),
             (
@@ -283,6 +341,33 @@ mod tests {
         assert!(!p.tpm_consumer_late);
         // Not a test hook: a product image knows it.
         assert!(super::parse("catena.tpm_consumer=late", Hooks::Refused).tpm_consumer_late);
+    }
+
+    #[test]
+    fn efivar_ops_parse_or_are_refused_whole() {
+        let p = parse("catena.efivar_ops=set:A=1,get:A,del:B_c-9,list");
+        assert_eq!(
+            p.efivar_ops,
+            vec![
+                EfivarOp::Set("A", "1"),
+                EfivarOp::Get("A"),
+                EfivarOp::Delete("B_c-9"),
+                EfivarOp::List
+            ]
+        );
+        for bad in [
+            "set:A", "get:", "get:A/B", "set:A=", "del:A,", "drop:A", "set:=x",
+        ] {
+            let line = alloc::format!("catena.efivar_ops={bad}");
+            let p = parse(&line);
+            assert!(p.efivar_ops.is_empty() && p.invalid.len() == 1, "{bad}");
+        }
+        assert!(
+            super::parse("catena.efivar_ops=list", Hooks::Refused)
+                .efivar_ops
+                .is_empty(),
+            "a test hook"
+        );
     }
 
     #[test]

@@ -104,6 +104,9 @@ kinds! {
         TpmConsumer = "tpm-consumer",
         /// A PCR value read back (`index`, `bank`, `value`, `check`).
         TpmPcr = "tpm-pcr",
+        /// The UEFI variable service: bound (`state=ready vars=N secure_boot= setup_mode=`) or
+        /// not, and each test operation (`op=... name=... result=...`).
+        Efivar = "efivar",
         /// `cargo xtask bench tpm`'s kernel side ran (`calls`, `ok`).
         TpmBench = "tpm-bench",
     }

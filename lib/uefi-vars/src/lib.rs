@@ -121,6 +121,26 @@ const fn hex(c: u8) -> u8 {
 /// EFI_GLOBAL_VARIABLE (PK, KEK, SecureBoot, SetupMode, ...).
 pub const GLOBAL_VARIABLE: [u8; 16] = guid("8be4df61-93ca-11d2-aa0d-00e098032b8c");
 
+/// An ASCII name (with its NUL) as UTF-16LE, for constants; `M` must be twice `N`.
+const fn u16z<const N: usize, const M: usize>(s: &[u8; N]) -> [u8; M] {
+    assert!(M == 2 * N, "UTF-16 is two bytes per character");
+    let mut out = [0u8; M];
+    let mut i = 0;
+    while i < N {
+        out[2 * i] = s[i];
+        i += 1;
+    }
+    out
+}
+/// "PK".
+pub const PK: [u8; 6] = u16z::<3, 6>(b"PK\0");
+/// "SetupMode".
+pub const SETUP_MODE: &[u8] = &u16z::<10, 20>(b"SetupMode\0");
+/// "SecureBoot".
+pub const SECURE_BOOT: &[u8] = &u16z::<11, 22>(b"SecureBoot\0");
+/// Global variables only the firmware writes (UEFI 2.10 §3.3: "read-only").
+const READ_ONLY_GLOBALS: [&[u8]; 2] = [SETUP_MODE, SECURE_BOOT];
+
 /// A VarCheck property (EDK2 `VAR_CHECK_VARIABLE_PROPERTY`, revision 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Property {
@@ -191,12 +211,35 @@ fn store_status(e: StoreError) -> u64 {
 impl<F: Flash> Vars<F> {
     /// The service over an open store.
     pub fn new(store: Store<F>, limits: Limits) -> Vars<F> {
-        Vars {
+        let mut v = Vars {
             store,
             volatile: Vec::new(),
             props: Vec::new(),
             phase: Phase::default(),
             limits,
+        };
+        v.refresh_mode();
+        v
+    }
+
+    /// Whether a Platform Key is enrolled (user mode; UEFI 2.10 §32.3).
+    pub fn user_mode(&self) -> bool {
+        self.store.get(&GLOBAL_VARIABLE, &PK).is_some()
+    }
+
+    /// SetupMode and SecureBoot (UEFI 2.10 §3.3: BS|RT, read-only, the firmware's own):
+    /// setup mode without a PK, Secure Boot on with one.
+    fn refresh_mode(&mut self) {
+        let user = self.user_mode();
+        for (name, value) in [(SETUP_MODE, u8::from(!user)), (SECURE_BOOT, u8::from(user))] {
+            self.volatile.retain(|v| !key_eq(v, &GLOBAL_VARIABLE, name));
+            self.volatile.push(Var {
+                guid: GLOBAL_VARIABLE,
+                name: name.to_vec(),
+                attrs: attr::BOOTSERVICE_ACCESS | attr::RUNTIME_ACCESS,
+                time: [0; 16],
+                data: alloc::vec![value],
+            });
         }
     }
 
@@ -318,7 +361,9 @@ impl<F: Flash> Vars<F> {
         if !name_valid(name) || p.min_size > p.max_size {
             return Err(status::INVALID_PARAMETER);
         }
-        if self.phase.ready_to_boot {
+        if self.phase.ready_to_boot
+            || (*guid == GLOBAL_VARIABLE && READ_ONLY_GLOBALS.contains(&name))
+        {
             return Err(status::ACCESS_DENIED);
         }
         self.props.retain(|(g, n, _)| !(g == guid && n == name));
@@ -364,6 +409,9 @@ impl<F: Flash> Vars<F> {
         }
         // A variable hidden since ExitBootServices still exists: overwriting it with the
         // runtime attribute is an attribute mismatch, deleting it is NOT_FOUND.
+        if *guid == GLOBAL_VARIABLE && READ_ONLY_GLOBALS.contains(&name) {
+            return Err(status::WRITE_PROTECTED);
+        }
         let existing = self.lookup(guid, name).cloned();
         let prop = self.property(guid, name);
         if let Some(p) = prop
@@ -418,7 +466,9 @@ impl<F: Flash> Vars<F> {
             data: value,
         };
         if kept & attr::NON_VOLATILE != 0 {
-            self.store.set(var).map_err(store_status)
+            self.store.set(var).map_err(store_status)?;
+            self.refresh_mode();
+            Ok(())
         } else {
             let old = self
                 .volatile
@@ -441,8 +491,9 @@ impl<F: Flash> Vars<F> {
         if old.attrs & attr::NON_VOLATILE != 0 {
             self.store
                 .delete(&old.guid, &old.name)
-                .map(|_| ())
-                .map_err(store_status)
+                .map_err(store_status)?;
+            self.refresh_mode();
+            Ok(())
         } else {
             self.volatile.retain(|v| !key_eq(v, &old.guid, &old.name));
             Ok(())

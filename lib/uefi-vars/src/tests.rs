@@ -176,11 +176,12 @@ fn next_name_walks_every_variable_once_then_not_found() {
         seen.push((ng, nn.clone()));
         (g, name) = (ng, nn);
     }
-    assert_eq!(seen.len(), 4);
+    // The four set here, and the firmware's SetupMode and SecureBoot.
+    assert_eq!(seen.len(), 6);
     let mut sorted = seen.clone();
     sorted.sort();
     sorted.dedup();
-    assert_eq!(sorted.len(), 4, "no repeats");
+    assert_eq!(sorted.len(), 6, "no repeats");
     // A name buffer too small: the size needed.
     let (st, _, _) = next(&mut v, &[0; 16], &n(""), 2);
     assert_eq!(st, status::BUFFER_TOO_SMALL);
@@ -300,7 +301,9 @@ fn boot_services_variables_vanish_at_exit_boot_services() {
     assert_eq!(get(&mut v, &VENDOR, "Run", 8).3, b"rt");
     let (st, g, name) = next(&mut v, &[0; 16], &n(""), 64);
     assert_eq!((st, g, name), (status::SUCCESS, VENDOR, n("Run")));
-    assert_eq!(next(&mut v, &VENDOR, &n("Run"), 64).0, status::NOT_FOUND);
+    // Then only the firmware's runtime globals.
+    let (st, g, _) = next(&mut v, &VENDOR, &n("Run"), 64);
+    assert_eq!((st, g), (status::SUCCESS, GLOBAL_VARIABLE));
     // No new boot-services-only variables; the hidden one can be neither deleted nor
     // replaced by a runtime one.
     assert_eq!(
@@ -458,7 +461,8 @@ fn query_info_and_payload_size() {
     // Volatile storage is counted apart.
     q[24..28].copy_from_slice(&attr::BOOTSERVICE_ACCESS.to_le_bytes());
     let (_, p) = call(&mut v, &msg(func::QUERY_VARIABLE_INFO, &q));
-    assert_eq!((field(&p, 0), field(&p, 1)), (512, 512));
+    // SetupMode and SecureBoot use 44 bytes.
+    assert_eq!((field(&p, 0), field(&p, 1)), (512, 512 - 44));
     for bad in [0, attr::RUNTIME_ACCESS, attr::NON_VOLATILE] {
         q[24..28].copy_from_slice(&bad.to_le_bytes());
         assert_eq!(
@@ -492,9 +496,9 @@ fn limits_give_out_of_resources() {
         set(&mut v, &VENDOR, "R2", attr::BOOTSERVICE_ACCESS, &[0; 200]),
         status::OUT_OF_RESOURCES
     );
-    // Replacing counts the old value out.
+    // Replacing counts the old value out (SetupMode and SecureBoot use 44 bytes).
     assert_eq!(
-        set(&mut v, &VENDOR, "R1", attr::BOOTSERVICE_ACCESS, &[1; 480]),
+        set(&mut v, &VENDOR, "R1", attr::BOOTSERVICE_ACCESS, &[1; 460]),
         status::SUCCESS
     );
     // Non-volatile: the store's bank (8 KiB here) fills.
@@ -619,7 +623,7 @@ fn malformed_payloads_are_access_denied_and_change_nothing() {
         status::INVALID_PARAMETER
     );
     assert_eq!(get(&mut v, &VENDOR, "V", 8).3, b"keep");
-    assert_eq!(v.all().count(), 1);
+    assert_eq!(v.all().count(), 3, "V, SetupMode, SecureBoot");
 }
 
 #[test]
@@ -646,4 +650,38 @@ fn a_power_cut_during_set_leaves_old_or_new() {
         assert!(got == b"old" || got == b"new value", "cut {cut}: {got:?}");
     }
     panic!("the write never completed");
+}
+
+#[test]
+fn setup_mode_and_secure_boot_are_the_firmware_s() {
+    let mut v = service();
+    let rt = attr::BOOTSERVICE_ACCESS | attr::RUNTIME_ACCESS;
+    assert_eq!(
+        get(&mut v, &GLOBAL_VARIABLE, "SetupMode", 4),
+        (status::SUCCESS, rt, 1, std::vec![1])
+    );
+    assert_eq!(
+        get(&mut v, &GLOBAL_VARIABLE, "SecureBoot", 4),
+        (status::SUCCESS, rt, 1, std::vec![0])
+    );
+    for name in ["SetupMode", "SecureBoot"] {
+        assert_eq!(
+            set(&mut v, &GLOBAL_VARIABLE, name, rt, &[0]),
+            status::WRITE_PROTECTED
+        );
+        assert_eq!(
+            set(&mut v, &GLOBAL_VARIABLE, name, 0, &[]),
+            status::WRITE_PROTECTED
+        );
+        let p = property_msg(
+            func::VAR_CHECK_VARIABLE_PROPERTY_SET,
+            &GLOBAL_VARIABLE,
+            &n(name),
+            (1, 0, 0, 0, 9),
+        );
+        assert_eq!(call(&mut v, &p).0, status::ACCESS_DENIED);
+    }
+    // Still there after ExitBootServices (runtime variables).
+    call(&mut v, &msg(func::EXIT_BOOT_SERVICE, &[]));
+    assert_eq!(get(&mut v, &GLOBAL_VARIABLE, "SetupMode", 4).3, [1]);
 }

@@ -64,7 +64,7 @@ fn count(
     let log = dir.join(format!("bench-{scenario}.secure.log"));
     let counts = dir.join(format!("bench-{scenario}.count"));
     let _ = std::fs::remove_file(&counts);
-    let mut args = cfg.qemu_args(s, images, &log, false);
+    let mut args = cfg.qemu_args(s, images, &log, false, None);
     // The benchmark's parameter is a test hook: boot the image that has it.
     set_arg(
         &mut args,

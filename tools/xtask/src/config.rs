@@ -125,6 +125,35 @@ pub struct Scenario {
     pub tpm_stop: Option<String>,
     /// Boot on QEMU's own DT for this machine with FDT_NOP tokens added (`-dtb`).
     pub dt_nops: Option<DtNops>,
+    /// Persistent secure flash: the firmware boots from flash0 as a writable pflash drive
+    /// (`target/catena/state/STATE/flash0.img`, kept across runs) instead of `-bios`, so the
+    /// variable store outlives the run.
+    #[serde(default)]
+    pub flash: bool,
+    /// The state directory's name (default: the scenario's): scenarios that share one see
+    /// each other's variables, in name order under `test`.
+    pub state: Option<String>,
+    /// `test` starts this scenario from a fresh state (the first of a sequence).
+    #[serde(default)]
+    pub fresh_state: bool,
+    /// A power-cut campaign on the variable store (`cargo xtask run` / `test` drive it).
+    pub powercut: Option<Powercut>,
+}
+
+/// The `varstore-powercut` campaign: after `setup`, boot N = 1, 2, ... with the flash's power
+/// cut before step N of `write`; after each cut, boot again and check that every variable in
+/// `expect` is one of its allowed values and that the store still takes a write.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Powercut {
+    /// `catena.efivar_ops` for the first boot (the old values).
+    pub setup: String,
+    /// `catena.efivar_ops` for the boots that are cut.
+    pub write: String,
+    /// Variable -> the values it may hold after a cut (old or new, never anything else).
+    pub expect: BTreeMap<String, Vec<String>>,
+    /// Give up after this many steps (the write must complete before).
+    pub max_steps: u32,
 }
 
 /// NOP tokens to add to a DT, as a boot loader editing it with libfdt might leave them.
@@ -234,6 +263,7 @@ impl Config {
         images: &Images,
         secure_log: &Path,
         interactive: bool,
+        flash: Option<&Path>,
     ) -> Vec<String> {
         let m = &self.machines[&scenario.machine];
         let mut args: Vec<String> = vec![
@@ -268,8 +298,15 @@ impl Config {
             args.push("-append".into());
             args.push(scenario.cmdline.clone());
         }
-        if scenario.firmware {
-            args.extend(["-bios".into(), images.firmware.display().to_string()]);
+        match (scenario.firmware, flash) {
+            // flash0, writable and persistent (secure-only with secure=on): the image holds
+            // the firmware at its start and the variable store in its last MiB.
+            (true, Some(f)) => args.extend([
+                "-drive".into(),
+                format!("if=pflash,unit=0,format=raw,file={}", f.display()),
+            ]),
+            (true, None) => args.extend(["-bios".into(), images.firmware.display().to_string()]),
+            (false, _) => {}
         }
         if interactive {
             args.extend(["-serial".into(), "mon:stdio".into()]);
@@ -314,11 +351,11 @@ mod tests {
             elf_hooks: "kernel-hooks.elf".into(),
             firmware: "firmware.bin".into(),
         };
-        let args = cfg.qemu_args(el2, &images, Path::new("s.log"), false);
+        let args = cfg.qemu_args(el2, &images, Path::new("s.log"), false, None);
         assert!(!args.contains(&"-bios".to_string()));
         assert!(args.windows(2).any(|w| w == ["-kernel", "Image"]));
         let probes = cfg.scenario("hyp-probes").unwrap();
-        let hooked = cfg.qemu_args(probes, &images, Path::new("s.log"), false);
+        let hooked = cfg.qemu_args(probes, &images, Path::new("s.log"), false, None);
         assert!(hooked.windows(2).any(|w| w == ["-kernel", "Image-hooks"]));
         assert!(
             args.windows(2)
@@ -329,8 +366,21 @@ mod tests {
         assert!(!args.contains(&"-append".to_string()));
         assert!(args.windows(2).any(|w| w == ["-nic", "none"]));
         let full = cfg.scenario("full").unwrap();
-        let args = cfg.qemu_args(full, &images, Path::new("s.log"), false);
+        let args = cfg.qemu_args(full, &images, Path::new("s.log"), false, None);
         assert!(args.windows(2).any(|w| w == ["-bios", "firmware.bin"]));
+        // With persistent flash: flash0 as a pflash drive instead of -bios.
+        let f = cfg.qemu_args(
+            full,
+            &images,
+            Path::new("s.log"),
+            false,
+            Some(Path::new("f.img")),
+        );
+        assert!(!f.contains(&"-bios".to_string()));
+        assert!(
+            f.windows(2)
+                .any(|w| w == ["-drive", "if=pflash,unit=0,format=raw,file=f.img"])
+        );
         assert!(args.windows(2).any(|w| w == ["-serial", "file:s.log"]));
         assert!(args.windows(2).any(|w| w == ["-append", "loglevel=info"]));
         assert!(

@@ -311,6 +311,10 @@ mod tests {
             tpm: false,
             tpm_stop: None,
             dt_nops: None,
+            flash: false,
+            state: None,
+            fresh_state: false,
+            powercut: None,
         }
     }
 

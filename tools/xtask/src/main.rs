@@ -9,8 +9,10 @@ mod bench;
 mod build;
 mod chain;
 mod config;
+mod flash;
 mod fuzz;
 mod judge;
+mod powercut;
 mod prereq;
 mod report;
 mod runner;
@@ -32,33 +34,40 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// `cargo xtask run`'s arguments.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Scenario name (default: qemu.toml's default_scenario).
+    scenario: Option<String>,
+    /// Seconds before QEMU is killed (default: from qemu.toml).
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Write the JSON report here (and the boot chart beside it, as .svg).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write a Chrome trace-event JSON file here (Perfetto, chrome://tracing).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Console on the terminal (QEMU monitor on Ctrl-A c); no judging.
+    #[arg(long)]
+    interactive: bool,
+    /// Print the firmware's secure-UART log after the run.
+    #[arg(long)]
+    secure_log: bool,
+    /// Keep the TPM's state in DIR across runs (default: a fresh TPM per run).
+    #[arg(long, value_name = "DIR")]
+    tpm_state: Option<PathBuf>,
+    /// Start the scenario's persistent state (its secure flash) over.
+    #[arg(long)]
+    fresh_state: bool,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Build every image into target/catena/.
     Build,
     /// Build, then boot a scenario from qemu.toml and judge it.
-    Run {
-        /// Scenario name (default: qemu.toml's default_scenario).
-        scenario: Option<String>,
-        /// Seconds before QEMU is killed (default: from qemu.toml).
-        #[arg(long)]
-        timeout: Option<u64>,
-        /// Write the JSON report here (and the boot chart beside it, as .svg).
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Write a Chrome trace-event JSON file here (Perfetto, chrome://tracing).
-        #[arg(long)]
-        trace: Option<PathBuf>,
-        /// Console on the terminal (QEMU monitor on Ctrl-A c); no judging.
-        #[arg(long)]
-        interactive: bool,
-        /// Print the firmware's secure-UART log after the run.
-        #[arg(long)]
-        secure_log: bool,
-        /// Keep the TPM's state in DIR across runs (default: a fresh TPM per run).
-        #[arg(long, value_name = "DIR")]
-        tpm_state: Option<PathBuf>,
-    },
+    Run(RunArgs),
     /// Count guest instructions for a benchmark in qemu.toml (`[bench.NAME]`).
     Bench {
         /// Benchmark name (e.g. `ffa`).
@@ -117,23 +126,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Build => build::build(&root(), false).map(|_| 0),
-        Cmd::Run {
-            scenario,
-            timeout,
-            report,
-            trace,
-            interactive,
-            secure_log,
-            tpm_state,
-        } => run(
-            scenario,
-            timeout,
-            report,
-            trace,
-            interactive,
-            secure_log,
-            tpm_state,
-        ),
+        Cmd::Run(a) => run(a),
         Cmd::Test {
             host_only,
             qemu_only,
@@ -198,6 +191,17 @@ fn firmware_complaint(log: &str) -> Vec<&str> {
 }
 
 /// What a run needs besides QEMU: its TPM, if the scenario has one (ended with the run).
+/// How a run is prepared.
+#[derive(Clone, Copy, Default)]
+pub struct Prep<'a> {
+    /// The console on the terminal.
+    pub interactive: bool,
+    /// A kept TPM state directory (`run --tpm-state`).
+    pub tpm_state: Option<&'a Path>,
+    /// Start the persistent flash over.
+    pub fresh: bool,
+}
+
 struct RunParts {
     args: Vec<String>,
     _tpm: Option<tpm::Swtpm>,
@@ -214,10 +218,29 @@ fn scenario_args(
     name: &str,
     s: &config::Scenario,
     images: &build::Images,
-    interactive: bool,
-    tpm_state: Option<&Path>,
+    opts: Prep<'_>,
 ) -> Result<RunParts> {
-    let mut args = cfg.qemu_args(s, images, &secure_log_path(root, name), interactive);
+    let Prep {
+        interactive,
+        tpm_state,
+        fresh,
+    } = opts;
+    let flash = if s.flash {
+        Some(flash::prepare(
+            &state_dir(root, name, s),
+            &images.firmware,
+            fresh,
+        )?)
+    } else {
+        None
+    };
+    let mut args = cfg.qemu_args(
+        s,
+        images,
+        &secure_log_path(root, name),
+        interactive,
+        flash.as_deref(),
+    );
     if let Some(n) = &s.dt_nops {
         let dir = root.join("target/catena/runs");
         std::fs::create_dir_all(&dir)?;
@@ -257,6 +280,13 @@ fn scenario_args(
     })
 }
 
+/// A scenario's persistent state (its secure flash): `target/catena/state/STATE`, STATE
+/// being the scenario's `state` or its name.
+pub fn state_dir(root: &Path, name: &str, s: &config::Scenario) -> PathBuf {
+    root.join("target/catena/state")
+        .join(s.state.as_deref().unwrap_or(name))
+}
+
 /// Where a scenario's secure-UART log goes.
 fn secure_log_path(root: &Path, scenario: &str) -> PathBuf {
     let dir = root.join("target/catena/runs");
@@ -264,15 +294,17 @@ fn secure_log_path(root: &Path, scenario: &str) -> PathBuf {
     dir.join(format!("{scenario}.secure.log"))
 }
 
-fn run(
-    name: Option<String>,
-    timeout: Option<u64>,
-    report_path: Option<PathBuf>,
-    trace_path: Option<PathBuf>,
-    interactive: bool,
-    show_secure_log: bool,
-    tpm_state: Option<PathBuf>,
-) -> Result<i32> {
+fn run(a: RunArgs) -> Result<i32> {
+    let RunArgs {
+        scenario: name,
+        timeout,
+        report: report_path,
+        trace: trace_path,
+        interactive,
+        secure_log: show_secure_log,
+        tpm_state,
+        fresh_state,
+    } = a;
     let root = root();
     let cfg = config::Config::load(&root.join("qemu.toml"))?;
     let name = name.unwrap_or_else(|| cfg.default_scenario.clone());
@@ -283,15 +315,35 @@ fn run(
     if tpm_state.is_some() && !scenario.tpm {
         anyhow::bail!("--tpm-state: scenario `{name}` has no TPM (tpm = true in qemu.toml)");
     }
+    if fresh_state && !scenario.flash {
+        anyhow::bail!(
+            "--fresh-state: scenario `{name}` keeps no state (flash = true in qemu.toml)"
+        );
+    }
     let tpm_state = tpm_state.map(|d| std::path::absolute(&d)).transpose()?;
+    if let Some(p) = &scenario.powercut {
+        println!("xtask: `{name}`: {}", scenario.description);
+        let problems = powercut::campaign(&root, &cfg, &name, scenario, p, &images, true)?;
+        for p in &problems {
+            println!("     - {p}");
+        }
+        return Ok(if problems.is_empty() {
+            0
+        } else {
+            EXIT_GUEST_FAIL
+        });
+    }
     let mut parts = scenario_args(
         &root,
         &cfg,
         &name,
         scenario,
         &images,
-        interactive,
-        tpm_state.as_deref(),
+        Prep {
+            interactive,
+            tpm_state: tpm_state.as_deref(),
+            fresh: fresh_state,
+        },
     )?;
     let args = &parts.args;
     println!("xtask: booting `{name}`: {}", scenario.description);
@@ -460,8 +512,38 @@ fn test(host: bool, qemu: bool, only: &[String]) -> Result<i32> {
             .iter()
             .filter(|(n, s)| s.test && (only.is_empty() || only.contains(n)));
         for (name, s) in chosen {
+            if let Some(p) = &s.powercut {
+                match powercut::campaign(&root, &cfg, name, s, p, &images, false) {
+                    Ok(problems) if problems.is_empty() => {
+                        passed += 1;
+                        println!("PASS qemu {name} (power cut at every step of the write)");
+                    }
+                    Ok(problems) => {
+                        failed += 1;
+                        println!("FAIL qemu {name}: {}", s.description);
+                        for p in &problems {
+                            println!("     - {p}");
+                        }
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        println!("FAIL qemu {name}: {e:#}");
+                    }
+                }
+                continue;
+            }
             let log = secure_log_path(&root, name);
-            let mut parts = match scenario_args(&root, &cfg, name, s, &images, false, None) {
+            let mut parts = match scenario_args(
+                &root,
+                &cfg,
+                name,
+                s,
+                &images,
+                Prep {
+                    fresh: s.fresh_state,
+                    ..Prep::default()
+                },
+            ) {
                 Ok(a) => a,
                 Err(e) => {
                     failed += 1;

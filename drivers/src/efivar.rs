@@ -1,0 +1,249 @@
+//! `efivar`: the UEFI variables in the firmware's variable partition, through MM communicate
+//! messages over FF-A (EDK2's SMM variable protocol, as U-Boot's `efi_variable_tee.c` speaks
+//! it: FFA_MSG_SEND_DIRECT_REQ with x3 = the message's offset in a shared buffer).
+//!
+//! | driver      | bus      | binds to                                                   |
+//! |-------------|----------|------------------------------------------------------------|
+//! | `mm-buffer` | platform | `catena,ffa-mm-buffer` (the buffer the firmware reserves)  |
+//! | `efivar`    | ffa      | the variable partition's UUID; defers until `mm-buffer` saw the buffer |
+//!
+//! Like the TPM, the variables exist only once the FF-A core has probed, after the hyp is
+//! finalised: a consumer at `late` finds none (Linux's `load_uefi_certs` under pKVM).
+
+use crate::ffa::{errno, with_session};
+use crate::kapi;
+use alloc::format;
+use alloc::string::String;
+use catena_event::Kind;
+use devmodel::{Driver, MatchId, ProbeCtx, ProbeError, ProbeResult};
+use ffa_abi::Uuid;
+use ffa_core::Form;
+use spin::Mutex;
+use uefi_vars::client::{Channel, Client, from_utf16z};
+use uefi_vars::partition::{Buffer, OutsideBuffer, UUID};
+use uefi_vars::{GLOBAL_VARIABLE, status};
+
+/// The buffer the firmware reserved: (base, size), from the `catena,ffa-mm-buffer` node.
+static BUFFER: Mutex<Option<(u64, u64)>> = Mutex::new(None);
+
+/// The DT's description of the buffer (the project-local binding; docs/uefi-variables.md).
+pub const BUFFER_DRIVER: Driver = Driver {
+    name: "mm-buffer",
+    bus: "platform",
+    ids: &[MatchId::Compatible("catena,ffa-mm-buffer")],
+    probe: buffer_probe,
+    bound: None,
+};
+
+/// Smallest buffer worth using: the headers, an access structure and a short name.
+const MIN_BUFFER: u64 = 4096;
+
+fn buffer_probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
+    let r = *ctx
+        .device()
+        .regions
+        .first()
+        .ok_or(ProbeError::Failed("no reg"))?;
+    if r.size < MIN_BUFFER || r.base % 4096 != 0 {
+        return Err(ProbeError::Failed(
+            "MM buffer smaller than a page or unaligned",
+        ));
+    }
+    *BUFFER.lock() = Some((r.base, r.size));
+    Ok(())
+}
+
+/// The partition's driver.
+pub const DRIVER: Driver = Driver {
+    name: "efivar",
+    bus: crate::ffa::BUS,
+    ids: &[MatchId::Uuid(UUID)],
+    probe,
+    bound: None,
+};
+
+/// The buffer through the kernel's identity map (Normal memory), kept coherent with a
+/// partition that reads and writes it with its MMU off: cleaned to the point of coherency
+/// after each write, cleaned and invalidated before each read.
+pub struct Pages {
+    base: u64,
+    size: u64,
+}
+
+impl Pages {
+    fn at(&self, off: u64, len: usize) -> Result<u64, OutsideBuffer> {
+        let end = off.checked_add(len as u64).ok_or(OutsideBuffer)?;
+        if end > self.size {
+            return Err(OutsideBuffer);
+        }
+        Ok(self.base + off)
+    }
+}
+
+impl Buffer for Pages {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), OutsideBuffer> {
+        let a = self.at(off, buf.len())?;
+        arch::clean_to_poc(a, buf.len() as u64);
+        // SAFETY: `[a, a + len)` lies in the buffer (checked by `at`), reserved RAM only this
+        // driver and the partition use; it was just cleaned, so no dirty data is lost.
+        unsafe { arch::invalidate(a, buf.len() as u64) };
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: inside the buffer, identity-mapped as RAM by the kernel; volatile because
+            // the partition writes it behind the compiler's back.
+            *b = unsafe { core::ptr::read_volatile((a as usize + i) as *const u8) };
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideBuffer> {
+        let a = self.at(off, data.len())?;
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: as for `read`.
+            unsafe { core::ptr::write_volatile((a as usize + i) as *mut u8, *b) };
+        }
+        arch::clean_to_poc(a, data.len() as u64);
+        Ok(())
+    }
+}
+
+/// Direct requests on the FF-A session (REQ: the MM ABI is defined on it).
+pub struct Ffa {
+    id: u16,
+    props: u32,
+    uuid: Uuid,
+}
+
+/// How many times a BUSY answer is retried.
+const BUSY_RETRIES: usize = 100;
+
+impl Channel for Ffa {
+    fn call(&mut self, offset: u64) -> Result<i64, &'static str> {
+        for _ in 0..BUSY_RETRIES {
+            let mut a = [0u64; 14];
+            a[0] = offset;
+            let r = with_session(|f| f.send(self.id, self.props, &self.uuid, a, Some(Form::Req)))
+                .ok_or("no FF-A session")?;
+            match r {
+                Ok((_, out)) => return Ok(out[0] as i64),
+                Err(ffa_core::client::CallError::Ffa(ffa_abi::FfaError::Busy)) => {
+                    core::hint::spin_loop()
+                }
+                Err(e) => {
+                    log::error!("efivar: direct request: {}", errno(e));
+                    return Err("ffa-direct-request");
+                }
+            }
+        }
+        Err("ffa-busy")
+    }
+}
+
+/// The bound variable service's client.
+pub type Efivar = Client<Pages, Ffa>;
+
+static EFIVAR: Mutex<Option<Efivar>> = Mutex::new(None);
+
+/// Runs `f` with the variable service, if it is bound.
+pub fn with_efivar<R>(f: impl FnOnce(&mut Efivar) -> R) -> Option<R> {
+    EFIVAR.lock().as_mut().map(f)
+}
+
+/// A one-byte global (SecureBoot, SetupMode) as 0/1, or `-` when it is absent or malformed.
+fn flag(c: &mut Efivar, name: &str) -> &'static str {
+    match c.get(&GLOBAL_VARIABLE, name) {
+        Ok((_, d)) if d == [0] => "0",
+        Ok((_, d)) if d == [1] => "1",
+        _ => "-",
+    }
+}
+
+fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
+    let Some((base, size)) = *BUFFER.lock() else {
+        return Err(ProbeError::Defer(
+            "no MM buffer described yet (catena,ffa-mm-buffer)",
+        ));
+    };
+    let dev = ctx.device();
+    let ch = Ffa {
+        id: dev.prop("partition-id").unwrap_or(0) as u16,
+        props: dev.prop("properties").unwrap_or(0) as u32,
+        uuid: dev.uuid.unwrap_or(ffa_abi::NIL_UUID),
+    };
+    let path = String::from(ctx.path());
+    let up = (|| {
+        let mut c = Client::new(Pages { base, size }, ch)
+            .map_err(|e| format!("payload-size: {}", e.name()))?;
+        let vars = c.names().map_err(|e| format!("names: {}", e.name()))?.len();
+        Ok::<_, String>((c, vars))
+    })();
+    match up {
+        Ok((mut c, vars)) => {
+            let (sb, sm) = (flag(&mut c, "SecureBoot"), flag(&mut c, "SetupMode"));
+            kapi::emit(Kind::Efivar, |w| {
+                w.str("state", "ready")
+                    .str("dev", &path)
+                    .u64("vars", vars as u64)
+                    .str("secure_boot", sb)
+                    .str("setup_mode", sm)
+                    .u64("payload", c.payload_size() as u64)
+            });
+            *EFIVAR.lock() = Some(c);
+            Ok(())
+        }
+        Err(reason) => {
+            log::error!("efivar: {path}: {reason}");
+            kapi::emit(Kind::Efivar, |w| {
+                w.str("state", "error")
+                    .str("dev", &path)
+                    .str("reason", &reason)
+            });
+            Err(ProbeError::Failed("efivar"))
+        }
+    }
+}
+
+/// Catena's vendor GUID for the variables its tests write.
+pub const TEST_VENDOR: [u8; 16] = uefi_vars::guid("c47e7a11-ca7e-4a5b-9e3f-0f1e2d3c4b5a");
+
+/// One test operation on the variables (`catena.efivar_ops`), reported as `efivar op=...`.
+pub fn run_op(op: &bootparams::EfivarOp<'_>) {
+    use bootparams::EfivarOp;
+    let attrs = uefi_vars::attr::NON_VOLATILE
+        | uefi_vars::attr::BOOTSERVICE_ACCESS
+        | uefi_vars::attr::RUNTIME_ACCESS;
+    let r = with_efivar(|c| match op {
+        EfivarOp::Set(name, value) => c
+            .set(&TEST_VENDOR, name, attrs, value.as_bytes())
+            .map(|()| None),
+        EfivarOp::Get(name) => c
+            .get(&TEST_VENDOR, name)
+            .map(|(_, d)| Some(String::from_utf8_lossy(&d).into_owned())),
+        EfivarOp::Delete(name) => c.set(&TEST_VENDOR, name, attrs, &[]).map(|()| None),
+        EfivarOp::List => c.names().map(|n| {
+            let names: alloc::vec::Vec<String> =
+                n.iter().map(|(_, name)| from_utf16z(name)).collect();
+            Some(names.join("+"))
+        }),
+    });
+    let (name, opname) = match op {
+        EfivarOp::Set(n, _) => (*n, "set"),
+        EfivarOp::Get(n) => (*n, "get"),
+        EfivarOp::Delete(n) => (*n, "delete"),
+        EfivarOp::List => ("*", "list"),
+    };
+    kapi::emit(Kind::Efivar, |w| {
+        let w = w.str("op", opname).str("name", name);
+        match &r {
+            None => w.str("result", "no-efivar"),
+            Some(Ok(None)) => w.str("result", status::name(status::SUCCESS)),
+            Some(Ok(Some(v))) => w
+                .str("result", status::name(status::SUCCESS))
+                .str("value", v),
+            Some(Err(e)) => w.str("result", e.name()),
+        }
+    });
+}
