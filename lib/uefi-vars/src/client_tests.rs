@@ -100,14 +100,14 @@ fn set_get_list_query_and_delete() {
         .into_iter()
         .map(|(g, n)| (g, from_utf16z(&n)))
         .collect();
-    // With the firmware's SetupMode and SecureBoot.
-    assert_eq!(names.len(), 4);
+    // With the firmware's SetupMode, SecureBoot and SignatureSupport.
+    assert_eq!(names.len(), 5);
     assert!(names.contains(&(GLOBAL_VARIABLE, "BootOrder".into())));
     assert!(names.contains(&(GLOBAL_VARIABLE, "SetupMode".into())));
     let (max, free, largest) = c.query(NV).unwrap();
     assert!(free < max && largest == 8192);
     c.set(&[5; 16], "Catena", NV, b"").unwrap();
-    assert_eq!(c.names().unwrap().len(), 3);
+    assert_eq!(c.names().unwrap().len(), 4);
     // A large variable: more than a first guess would hold, less than the payload.
     let big = vec![0x5a; 6000];
     c.set(&[5; 16], "Big", NV, &big).unwrap();

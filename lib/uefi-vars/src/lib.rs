@@ -14,9 +14,11 @@
 
 extern crate alloc;
 
+pub mod auth;
 pub mod client;
 pub mod mm;
 pub mod partition;
+pub mod siglist;
 
 use alloc::vec::Vec;
 use varstore::{Flash, Store, StoreError, Var};
@@ -138,8 +140,41 @@ pub const PK: [u8; 6] = u16z::<3, 6>(b"PK\0");
 pub const SETUP_MODE: &[u8] = &u16z::<10, 20>(b"SetupMode\0");
 /// "SecureBoot".
 pub const SECURE_BOOT: &[u8] = &u16z::<11, 22>(b"SecureBoot\0");
+/// "KEK".
+pub const KEK: [u8; 8] = u16z::<4, 8>(b"KEK\0");
+/// "SignatureSupport".
+pub const SIGNATURE_SUPPORT: &[u8] = &u16z::<17, 34>(b"SignatureSupport\0");
 /// Global variables only the firmware writes (UEFI 2.10 §3.3: "read-only").
-const READ_ONLY_GLOBALS: [&[u8]; 2] = [SETUP_MODE, SECURE_BOOT];
+const READ_ONLY_GLOBALS: [&[u8]; 3] = [SETUP_MODE, SECURE_BOOT, SIGNATURE_SUPPORT];
+
+/// The Secure Boot variables, by who signs their changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SbVar {
+    /// PK.
+    Pk,
+    /// KEK.
+    Kek,
+    /// db, dbx, dbt, dbr.
+    Db,
+}
+
+fn secure_boot_var(guid: &[u8; 16], name: &[u8]) -> Option<SbVar> {
+    const DB: [u8; 6] = u16z::<3, 6>(b"db\0");
+    const DBX: [u8; 8] = u16z::<4, 8>(b"dbx\0");
+    const DBT: [u8; 8] = u16z::<4, 8>(b"dbt\0");
+    const DBR: [u8; 8] = u16z::<4, 8>(b"dbr\0");
+    if *guid == GLOBAL_VARIABLE && name == PK {
+        Some(SbVar::Pk)
+    } else if *guid == GLOBAL_VARIABLE && name == KEK {
+        Some(SbVar::Kek)
+    } else if *guid == siglist::IMAGE_SECURITY_DATABASE
+        && (name == DB || name == DBX || name == DBT || name == DBR)
+    {
+        Some(SbVar::Db)
+    } else {
+        None
+    }
+}
 
 /// A VarCheck property (EDK2 `VAR_CHECK_VARIABLE_PROPERTY`, revision 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,14 +266,23 @@ impl<F: Flash> Vars<F> {
     /// setup mode without a PK, Secure Boot on with one.
     fn refresh_mode(&mut self) {
         let user = self.user_mode();
-        for (name, value) in [(SETUP_MODE, u8::from(!user)), (SECURE_BOOT, u8::from(user))] {
+        // The signature types this service verifies with or stores meaningfully.
+        let mut support = Vec::new();
+        support.extend_from_slice(&siglist::CERT_X509);
+        support.extend_from_slice(&siglist::CERT_SHA256);
+        support.extend_from_slice(&siglist::CERT_X509_SHA256);
+        for (name, value) in [
+            (SETUP_MODE, alloc::vec![u8::from(!user)]),
+            (SECURE_BOOT, alloc::vec![u8::from(user)]),
+            (SIGNATURE_SUPPORT, support),
+        ] {
             self.volatile.retain(|v| !key_eq(v, &GLOBAL_VARIABLE, name));
             self.volatile.push(Var {
                 guid: GLOBAL_VARIABLE,
                 name: name.to_vec(),
                 attrs: attr::BOOTSERVICE_ACCESS | attr::RUNTIME_ACCESS,
                 time: [0; 16],
-                data: alloc::vec![value],
+                data: value,
             });
         }
     }
@@ -419,12 +463,14 @@ impl<F: Flash> Vars<F> {
         {
             return Err(status::WRITE_PROTECTED);
         }
-        if attrs & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0
-            || existing
-                .as_ref()
-                .is_some_and(|v| v.attrs & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0)
+        if attrs & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0 {
+            return self.set_authenticated(guid, name, attrs, data);
+        }
+        if existing
+            .as_ref()
+            .is_some_and(|v| v.attrs & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0)
         {
-            // Time-based authenticated variables: signature checks not implemented yet.
+            // An authenticated variable changes only by an authenticated write.
             return Err(status::SECURITY_VIOLATION);
         }
         if delete {
@@ -487,6 +533,135 @@ impl<F: Flash> Vars<F> {
         }
     }
 
+    /// The certificates in a stored signature-list variable.
+    fn stored_certs(&self, guid: &[u8; 16], name: &[u8]) -> Vec<x509_cert::Certificate> {
+        self.store
+            .get(guid, name)
+            .and_then(|v| {
+                siglist::parse(&v.data)
+                    .ok()
+                    .map(|l| auth::certificates(&siglist::x509_certs(&l)))
+            })
+            .unwrap_or_default()
+    }
+
+    /// SetVariable with TIME_BASED_AUTHENTICATED_WRITE_ACCESS (UEFI 2.10 §8.2.6, §32.3): only
+    /// the Secure Boot variables. In user mode (a PK enrolled) PK changes must be signed by
+    /// the PK, KEK by the PK, db/dbx/dbt/dbr by a KEK or the PK; in setup mode the PK must be
+    /// signed by itself and the others are written unverified, as EDK2 does. The timestamp
+    /// must be later than the stored one except for APPEND_WRITE; an append adds only the
+    /// signatures not already there. An empty value deletes (a deleted PK: setup mode).
+    fn set_authenticated(
+        &mut self,
+        guid: &[u8; 16],
+        name: &[u8],
+        attrs: u32,
+        data: &[u8],
+    ) -> Result<(), u64> {
+        use attr::*;
+        const SB_ATTRS: u32 = NON_VOLATILE
+            | BOOTSERVICE_ACCESS
+            | RUNTIME_ACCESS
+            | TIME_BASED_AUTHENTICATED_WRITE_ACCESS;
+        // Private authenticated variables (other names) are not offered.
+        let which = secure_boot_var(guid, name).ok_or(status::SECURITY_VIOLATION)?;
+        let append = attrs & APPEND_WRITE != 0;
+        let kept = attrs & !APPEND_WRITE;
+        if kept != SB_ATTRS || (which == SbVar::Pk && append) {
+            return Err(status::INVALID_PARAMETER);
+        }
+        let a = auth::parse_auth2(data).map_err(|_| status::SECURITY_VIOLATION)?;
+        let lists = siglist::parse(a.payload).map_err(|_| status::INVALID_PARAMETER)?;
+        let existing = self.store.get(guid, name).cloned();
+        if existing.as_ref().is_some_and(|v| v.attrs != kept) {
+            return Err(status::INVALID_PARAMETER);
+        }
+        if let Some(old) = &existing
+            && !append
+            && !auth::later(&a.time, &old.time)
+        {
+            return Err(status::SECURITY_VIOLATION);
+        }
+        // The value must be what the variable holds: PK one X.509 certificate; KEK X.509
+        // certificates; every X.509 entry a certificate.
+        let x509 = siglist::x509_certs(&lists);
+        let new_certs = auth::certificates(&x509);
+        let shape_ok = new_certs.len() == x509.len()
+            && match which {
+                SbVar::Pk => a.payload.is_empty() || (lists.len() == 1 && x509.len() == 1),
+                SbVar::Kek => lists.iter().all(|l| l.sig_type == siglist::CERT_X509),
+                SbVar::Db => true,
+            };
+        if !shape_ok {
+            return Err(status::INVALID_PARAMETER);
+        }
+        let user = self.user_mode();
+        let pk = self.stored_certs(&GLOBAL_VARIABLE, &PK);
+        let trusted = match which {
+            SbVar::Pk if user => Some(pk),
+            SbVar::Pk => Some(new_certs),
+            SbVar::Kek if user => Some(pk),
+            SbVar::Db if user => {
+                let mut t = self.stored_certs(&GLOBAL_VARIABLE, &KEK);
+                t.extend(pk);
+                Some(t)
+            }
+            _ => None,
+        };
+        if let Some(t) = trusted {
+            if t.is_empty() {
+                return Err(status::SECURITY_VIOLATION);
+            }
+            let signed = auth::signed_bytes(name, guid, attrs, &a.time, a.payload);
+            auth::verify(a.cert, &signed, &t).map_err(|_| status::SECURITY_VIOLATION)?;
+        }
+        if a.payload.is_empty() && !append {
+            let Some(old) = existing else {
+                return Err(status::NOT_FOUND);
+            };
+            return self.remove(&old);
+        }
+        let (value, time) = match (&existing, append) {
+            (Some(old), true) => {
+                let old_lists = siglist::parse(&old.data).unwrap_or_default();
+                let mut seen: Vec<([u8; 16], &[u8])> = old_lists
+                    .iter()
+                    .flat_map(|l| l.entries.iter().map(move |e| (l.sig_type, e.data)))
+                    .collect();
+                let mut fresh = lists.clone();
+                for l in fresh.iter_mut() {
+                    let t = l.sig_type;
+                    l.entries.retain(|e| {
+                        let k = (t, e.data);
+                        let new = !seen.contains(&k);
+                        if new {
+                            seen.push(k);
+                        }
+                        new
+                    });
+                }
+                let mut v = old.data.clone();
+                v.extend_from_slice(&siglist::encode(&fresh));
+                (v, auth::max_time(old.time, a.time))
+            }
+            _ => (a.payload.to_vec(), a.time),
+        };
+        if name.len() + value.len() > self.limits.max_var_size as usize {
+            return Err(status::OUT_OF_RESOURCES);
+        }
+        self.store
+            .set(Var {
+                guid: *guid,
+                name: name.to_vec(),
+                attrs: kept,
+                time,
+                data: value,
+            })
+            .map_err(store_status)?;
+        self.refresh_mode();
+        Ok(())
+    }
+
     fn remove(&mut self, old: &Var) -> Result<(), u64> {
         if old.attrs & attr::NON_VOLATILE != 0 {
             self.store
@@ -514,3 +689,6 @@ mod partition_tests;
 
 #[cfg(test)]
 mod client_tests;
+
+#[cfg(test)]
+mod auth_tests;

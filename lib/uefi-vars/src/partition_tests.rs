@@ -122,8 +122,8 @@ fn offsets_lengths_and_registers_outside_the_rules_are_invalid() {
     assert_eq!(p.request([0, 0, 0, 0, 0]), rc::NOT_SUPPORTED);
     assert_eq!(
         p.vars().all().count(),
-        2,
-        "nothing but SetupMode and SecureBoot"
+        3,
+        "nothing but the firmware's three"
     );
 }
 

@@ -176,12 +176,12 @@ fn next_name_walks_every_variable_once_then_not_found() {
         seen.push((ng, nn.clone()));
         (g, name) = (ng, nn);
     }
-    // The four set here, and the firmware's SetupMode and SecureBoot.
-    assert_eq!(seen.len(), 6);
+    // The four set here, and the firmware's SetupMode, SecureBoot and SignatureSupport.
+    assert_eq!(seen.len(), 7);
     let mut sorted = seen.clone();
     sorted.sort();
     sorted.dedup();
-    assert_eq!(sorted.len(), 6, "no repeats");
+    assert_eq!(sorted.len(), 7, "no repeats");
     // A name buffer too small: the size needed.
     let (st, _, _) = next(&mut v, &[0; 16], &n(""), 2);
     assert_eq!(st, status::BUFFER_TOO_SMALL);
@@ -461,8 +461,8 @@ fn query_info_and_payload_size() {
     // Volatile storage is counted apart.
     q[24..28].copy_from_slice(&attr::BOOTSERVICE_ACCESS.to_le_bytes());
     let (_, p) = call(&mut v, &msg(func::QUERY_VARIABLE_INFO, &q));
-    // SetupMode and SecureBoot use 44 bytes.
-    assert_eq!((field(&p, 0), field(&p, 1)), (512, 512 - 44));
+    // SetupMode, SecureBoot and SignatureSupport use 126 bytes.
+    assert_eq!((field(&p, 0), field(&p, 1)), (512, 512 - 126));
     for bad in [0, attr::RUNTIME_ACCESS, attr::NON_VOLATILE] {
         q[24..28].copy_from_slice(&bad.to_le_bytes());
         assert_eq!(
@@ -489,16 +489,17 @@ fn query_info_and_payload_size() {
 fn limits_give_out_of_resources() {
     let mut v = service();
     assert_eq!(
-        set(&mut v, &VENDOR, "R1", attr::BOOTSERVICE_ACCESS, &[0; 400]),
+        set(&mut v, &VENDOR, "R1", attr::BOOTSERVICE_ACCESS, &[0; 300]),
         status::SUCCESS
     );
     assert_eq!(
-        set(&mut v, &VENDOR, "R2", attr::BOOTSERVICE_ACCESS, &[0; 200]),
+        set(&mut v, &VENDOR, "R2", attr::BOOTSERVICE_ACCESS, &[0; 100]),
         status::OUT_OF_RESOURCES
     );
-    // Replacing counts the old value out (SetupMode and SecureBoot use 44 bytes).
+    // Replacing counts the old value out (the firmware's SetupMode, SecureBoot and
+    // SignatureSupport use 126 bytes).
     assert_eq!(
-        set(&mut v, &VENDOR, "R1", attr::BOOTSERVICE_ACCESS, &[1; 460]),
+        set(&mut v, &VENDOR, "R1", attr::BOOTSERVICE_ACCESS, &[1; 380]),
         status::SUCCESS
     );
     // Non-volatile: the store's bank (8 KiB here) fills.
@@ -623,7 +624,11 @@ fn malformed_payloads_are_access_denied_and_change_nothing() {
         status::INVALID_PARAMETER
     );
     assert_eq!(get(&mut v, &VENDOR, "V", 8).3, b"keep");
-    assert_eq!(v.all().count(), 3, "V, SetupMode, SecureBoot");
+    assert_eq!(
+        v.all().count(),
+        4,
+        "V, SetupMode, SecureBoot, SignatureSupport"
+    );
 }
 
 #[test]
