@@ -177,6 +177,7 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
     let up = (|| {
         let mut c = Client::new(Pages { base, size }, ch)
             .map_err(|e| format!("payload-size: {}", e.name()))?;
+        enroll(&mut c);
         let vars = c.names().map_err(|e| format!("names: {}", e.name()))?.len();
         Ok::<_, String>((c, vars))
     })();
@@ -206,6 +207,94 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
     }
 }
 
+/// Where enrolment files arrive (`cargo xtask run --enroll DIR`): `NN-VAR` or
+/// `NN-VAR.append`, in name order, VAR one of the Secure Boot variables, each an
+/// `EFI_VARIABLE_AUTHENTICATION_2` file as efitools' `sign-efi-sig-list` writes it.
+pub const ENROLL_PREFIX: &str = "opt/catena/enroll/";
+
+/// Largest enrolment file read.
+const ENROLL_MAX: u32 = 256 * 1024;
+
+/// Sets each enrolment file's variable through the partition, so every signature check runs
+/// in the firmware (there is no other way into the store); reports each result.
+fn enroll(c: &mut Efivar) {
+    use uefi_vars::attr::*;
+    let sb =
+        NON_VOLATILE | BOOTSERVICE_ACCESS | RUNTIME_ACCESS | TIME_BASED_AUTHENTICATED_WRITE_ACCESS;
+    for (f, data) in crate::fwcfg::files(ENROLL_PREFIX, ENROLL_MAX) {
+        let file = &f.name[ENROLL_PREFIX.len()..];
+        let (stem, append) = match file.strip_suffix(".append") {
+            Some(s) => (s, true),
+            None => (file, false),
+        };
+        let var = stem.split_once('-').map(|(_, v)| v).unwrap_or("");
+        let result = match (
+            data,
+            ["PK", "KEK", "db", "dbx", "dbt", "dbr"].contains(&var),
+        ) {
+            (Err(e), _) => {
+                log::error!("efivar: enrol {file}: {e}");
+                "too-large"
+            }
+            (_, false) => "not-a-secure-boot-variable",
+            (Ok(d), true) => {
+                let attrs = if append { sb | APPEND_WRITE } else { sb };
+                match c.set(&vendor_of(var), var, attrs, &d) {
+                    Ok(()) => status::name(status::SUCCESS),
+                    Err(e) => e.name(),
+                }
+            }
+        };
+        kapi::emit(Kind::Efivar, |w| {
+            w.str("op", "enroll")
+                .str("name", var)
+                .str("file", file)
+                .str("result", result)
+        });
+    }
+}
+
+/// The vendor GUID a variable name lives under: the global ones, the image security database,
+/// else Catena's test vendor.
+fn vendor_of(name: &str) -> [u8; 16] {
+    match name {
+        "PK" | "KEK" | "SecureBoot" | "SetupMode" | "SignatureSupport" => GLOBAL_VARIABLE,
+        "db" | "dbx" | "dbt" | "dbr" => uefi_vars::siglist::IMAGE_SECURITY_DATABASE,
+        _ => TEST_VENDOR,
+    }
+}
+
+/// A value as an event shows it: the certificates' subjects and hash counts of a signature
+/// list, the text of printable ASCII, else its length and first bytes.
+fn describe(name: &str, d: &[u8]) -> String {
+    use der::Decode;
+    use uefi_vars::siglist;
+    if vendor_of(name) != TEST_VENDOR
+        && d.len() > 1
+        && let Ok(lists) = siglist::parse(d)
+    {
+        let mut parts = alloc::vec::Vec::new();
+        for l in &lists {
+            for e in &l.entries {
+                parts.push(match l.sig_type {
+                    siglist::CERT_X509 => match x509_cert::Certificate::from_der(e.data) {
+                        Ok(c) => format!("x509:{}", c.tbs_certificate.subject),
+                        Err(_) => String::from("x509:unparsable"),
+                    },
+                    siglist::CERT_SHA256 => String::from("sha256"),
+                    _ => String::from("other"),
+                });
+            }
+        }
+        return parts.join("+");
+    }
+    if !d.is_empty() && d.iter().all(|b| b.is_ascii_graphic()) {
+        return String::from_utf8_lossy(d).into_owned();
+    }
+    let head: String = d.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("len{}:{head}", d.len())
+}
+
 /// Catena's vendor GUID for the variables its tests write.
 pub const TEST_VENDOR: [u8; 16] = uefi_vars::guid("c47e7a11-ca7e-4a5b-9e3f-0f1e2d3c4b5a");
 
@@ -217,12 +306,12 @@ pub fn run_op(op: &bootparams::EfivarOp<'_>) {
         | uefi_vars::attr::RUNTIME_ACCESS;
     let r = with_efivar(|c| match op {
         EfivarOp::Set(name, value) => c
-            .set(&TEST_VENDOR, name, attrs, value.as_bytes())
+            .set(&vendor_of(name), name, attrs, value.as_bytes())
             .map(|()| None),
         EfivarOp::Get(name) => c
-            .get(&TEST_VENDOR, name)
-            .map(|(_, d)| Some(String::from_utf8_lossy(&d).into_owned())),
-        EfivarOp::Delete(name) => c.set(&TEST_VENDOR, name, attrs, &[]).map(|()| None),
+            .get(&vendor_of(name), name)
+            .map(|(_, d)| Some(describe(name, &d))),
+        EfivarOp::Delete(name) => c.set(&vendor_of(name), name, attrs, &[]).map(|()| None),
         EfivarOp::List => c.names().map(|n| {
             let names: alloc::vec::Vec<String> =
                 n.iter().map(|(_, name)| from_utf16z(name)).collect();

@@ -11,6 +11,7 @@ extern crate alloc;
 pub mod armv8_timer;
 pub mod efivar;
 pub mod ffa;
+pub mod fwcfg;
 pub mod irq;
 pub mod kapi;
 pub mod pl011;

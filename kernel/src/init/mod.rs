@@ -408,11 +408,13 @@ fn tpm_drivers() -> Result<(), InitError> {
 }
 initcall!(TPM_DRIVERS = device("tpm_drivers", after [FFA_BUS, PLATFORM_POPULATE]) => tpm_drivers);
 
-/// `device`: the UEFI variable drivers — the MM buffer's description on the platform bus and
+/// `device`: the UEFI variable drivers — fw_cfg (where enrolment files arrive), the MM
+/// buffer's description on the platform bus and
 /// the variable partition's driver on the FF-A bus (bound when the FF-A core publishes the
 /// partition, after the hyp is finalised).
 fn efivar_drivers() -> Result<(), InitError> {
     with_model(|m| {
+        m.register_driver(catena_drivers::fwcfg::DRIVER)?;
         m.register_driver(catena_drivers::efivar::BUFFER_DRIVER)?;
         m.register_driver(catena_drivers::efivar::DRIVER)
     })?

@@ -13,6 +13,7 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
+use alloc::vec::Vec;
 use arm64_image::{HEADER_LEN, Header};
 
 /// Item selectors (fw_cfg.rst, "Selector Register").
@@ -71,6 +72,61 @@ pub fn find_file(io: &mut dyn FwCfgIo, name: &[u8]) -> Option<(u16, u32)> {
         }
     }
     None
+}
+
+/// One entry of the file directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    /// Its name (UTF-8, up to 55 bytes).
+    pub name: String,
+    /// Its selector.
+    pub key: u16,
+    /// Its size in bytes.
+    pub size: u32,
+}
+
+/// The files whose names start with `prefix`, in name order. Entries whose name is not
+/// NUL-terminated UTF-8 are skipped; at most [`MAX_FILES`] entries are read.
+pub fn files(io: &mut dyn FwCfgIo, prefix: &str) -> Vec<File> {
+    let mut n = [0u8; 4];
+    io.select(sel::FILE_DIR);
+    io.read(&mut n);
+    let count = u32::from_be_bytes(n).min(MAX_FILES);
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let mut e = [0u8; 64];
+        io.read(&mut e);
+        let fname = &e[8..];
+        let Some(len) = fname.iter().position(|b| *b == 0) else {
+            continue;
+        };
+        let Ok(name) = core::str::from_utf8(&fname[..len]) else {
+            continue;
+        };
+        if name.starts_with(prefix) {
+            out.push(File {
+                name: String::from(name),
+                key: u16::from_be_bytes([e[4], e[5]]),
+                size: u32::from_be_bytes([e[0], e[1], e[2], e[3]]),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// A file's bytes; a file larger than `max` is an error, not truncated.
+pub fn read_file(io: &mut dyn FwCfgIo, f: &File, max: u32) -> Result<Vec<u8>, String> {
+    if f.size > max {
+        return Err(format!(
+            "fw_cfg {}: {} bytes, more than the {max} allowed",
+            f.name, f.size
+        ));
+    }
+    let mut v = vec![0u8; f.size as usize];
+    io.select(f.key);
+    io.read(&mut v);
+    Ok(v)
 }
 
 /// The kernel base requested through [`KERNEL_BASE_FILE`], if any (hex with 0x, or decimal).

@@ -200,3 +200,25 @@ fn a_directory_that_lies_about_its_size_is_bounded() {
         .unwrap();
     assert_eq!(l.cmdline.len(), CMDLINE_MAX as usize);
 }
+
+#[test]
+fn files_are_listed_by_prefix_in_order_and_read_within_a_bound() {
+    let mut io = qemu(
+        &[],
+        "",
+        &[
+            ("opt/catena/enroll/2-KEK", b"kek"),
+            ("etc/other", b"x"),
+            ("opt/catena/enroll/1-PK", b"pk"),
+        ],
+    );
+    let f = files(&mut io, "opt/catena/enroll/");
+    let names: Vec<&str> = f.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["opt/catena/enroll/1-PK", "opt/catena/enroll/2-KEK"]);
+    assert_eq!(read_file(&mut io, &f[1], 16).unwrap(), b"kek");
+    assert!(
+        read_file(&mut io, &f[1], 2)
+            .unwrap_err()
+            .contains("more than")
+    );
+}

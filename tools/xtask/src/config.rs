@@ -138,6 +138,18 @@ pub struct Scenario {
     pub fresh_state: bool,
     /// A power-cut campaign on the variable store (`cargo xtask run` / `test` drive it).
     pub powercut: Option<Powercut>,
+    /// Secure Boot enrolment from the scenario's own test PKI (made per state).
+    pub enroll: Option<Enroll>,
+}
+
+/// What a scenario enrols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Enroll {
+    /// PK, KEK, db, dbx.
+    Standard,
+    /// Those, then the updates the guest must refuse.
+    WithRefused,
 }
 
 /// The `varstore-powercut` campaign: after `setup`, boot N = 1, 2, ... with the flash's power

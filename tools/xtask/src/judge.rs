@@ -315,6 +315,7 @@ mod tests {
             state: None,
             fresh_state: false,
             powercut: None,
+            enroll: None,
         }
     }
 

@@ -19,6 +19,7 @@ mod runner;
 mod timing;
 mod tpm;
 mod trace;
+mod varstore;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -60,6 +61,21 @@ struct RunArgs {
     /// Start the scenario's persistent state (its secure flash) over.
     #[arg(long)]
     fresh_state: bool,
+    /// Hand DIR's Secure Boot files (from `cargo xtask varstore pki DIR`) to the guest, whose
+    /// efivar driver sets PK, KEK, db, dbx through the variable partition.
+    #[arg(long, value_name = "DIR")]
+    enroll: Option<PathBuf>,
+}
+
+/// `cargo xtask varstore ...`.
+#[derive(Subcommand)]
+enum VarstoreCmd {
+    /// Make a Secure Boot test PKI in DIR with openssl and efitools: PK, KEK, db keys, their
+    /// signature lists, the signed .auth files, and updates a guest must refuse.
+    Pki {
+        /// Where the files go.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -68,6 +84,11 @@ enum Cmd {
     Build,
     /// Build, then boot a scenario from qemu.toml and judge it.
     Run(RunArgs),
+    /// The UEFI variable store's tools.
+    Varstore {
+        #[command(subcommand)]
+        cmd: VarstoreCmd,
+    },
     /// Count guest instructions for a benchmark in qemu.toml (`[bench.NAME]`).
     Bench {
         /// Benchmark name (e.g. `ffa`).
@@ -127,6 +148,9 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Build => build::build(&root(), false).map(|_| 0),
         Cmd::Run(a) => run(a),
+        Cmd::Varstore {
+            cmd: VarstoreCmd::Pki { dir },
+        } => varstore::pki(&dir).map(|()| 0),
         Cmd::Test {
             host_only,
             qemu_only,
@@ -200,6 +224,8 @@ pub struct Prep<'a> {
     pub tpm_state: Option<&'a Path>,
     /// Start the persistent flash over.
     pub fresh: bool,
+    /// Enrolment files to hand to the guest (`run --enroll DIR`).
+    pub enroll: Option<&'a Path>,
 }
 
 struct RunParts {
@@ -224,6 +250,7 @@ fn scenario_args(
         interactive,
         tpm_state,
         fresh,
+        enroll,
     } = opts;
     let flash = if s.flash {
         Some(flash::prepare(
@@ -241,6 +268,22 @@ fn scenario_args(
         interactive,
         flash.as_deref(),
     );
+    // Secure Boot enrolment: the files given, or the scenario's own test PKI (made once per
+    // state with openssl and efitools, like `cargo xtask varstore pki`).
+    match (enroll, s.enroll) {
+        (Some(dir), _) => args.extend(varstore::enroll_args(dir, false)?),
+        (None, Some(mode)) => {
+            let dir = state_dir(root, name, s).join("pki");
+            if fresh || !dir.join("PK.auth").is_file() {
+                varstore::pki(&dir)?;
+            }
+            args.extend(varstore::enroll_args(
+                &dir,
+                mode == config::Enroll::WithRefused,
+            )?);
+        }
+        (None, None) => {}
+    }
     if let Some(n) = &s.dt_nops {
         let dir = root.join("target/catena/runs");
         std::fs::create_dir_all(&dir)?;
@@ -304,6 +347,7 @@ fn run(a: RunArgs) -> Result<i32> {
         secure_log: show_secure_log,
         tpm_state,
         fresh_state,
+        enroll,
     } = a;
     let root = root();
     let cfg = config::Config::load(&root.join("qemu.toml"))?;
@@ -343,6 +387,7 @@ fn run(a: RunArgs) -> Result<i32> {
             interactive,
             tpm_state: tpm_state.as_deref(),
             fresh: fresh_state,
+            enroll: enroll.as_deref(),
         },
     )?;
     let args = &parts.args;

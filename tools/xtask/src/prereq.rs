@@ -76,6 +76,23 @@ pub const HOST_PACKAGES: &[HostPackage] = &[
         need: Need::RunTest,
     },
     HostPackage {
+        package: "openssl",
+        program: "openssl",
+        version_arg: Some("version"),
+        // The Secure Boot test PKI's keys and certificates (`cargo xtask varstore pki`).
+        min_version: None,
+        need: Need::RunTest,
+    },
+    HostPackage {
+        package: "efitools",
+        program: "cert-to-efi-sig-list",
+        version_arg: Some("--version"),
+        // Signature lists and signed EFI_VARIABLE_AUTHENTICATION_2 files, made as a user
+        // enrolling keys makes them (sign-efi-sig-list is in the same package).
+        min_version: None,
+        need: Need::RunTest,
+    },
+    HostPackage {
         package: "gcc",
         program: "cc",
         version_arg: Some("--version"),
