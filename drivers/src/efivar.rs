@@ -91,20 +91,16 @@ impl Buffer for Pages {
         // SAFETY: `[a, a + len)` lies in the buffer (checked by `at`), reserved RAM only this
         // driver and the partition use; it was just cleaned, so no dirty data is lost.
         unsafe { arch::invalidate(a, buf.len() as u64) };
-        for (i, b) in buf.iter_mut().enumerate() {
-            // SAFETY: inside the buffer, identity-mapped as RAM by the kernel; volatile because
-            // the partition writes it behind the compiler's back.
-            *b = unsafe { core::ptr::read_volatile((a as usize + i) as *const u8) };
-        }
+        // SAFETY: inside the buffer, identity-mapped as RAM by the kernel; volatile because
+        // the partition writes it behind the compiler's back.
+        unsafe { arch::read_shared(a as usize, buf) };
         Ok(())
     }
 
     fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideBuffer> {
         let a = self.at(off, data.len())?;
-        for (i, b) in data.iter().enumerate() {
-            // SAFETY: as for `read`.
-            unsafe { core::ptr::write_volatile((a as usize + i) as *mut u8, *b) };
-        }
+        // SAFETY: as for `read`.
+        unsafe { arch::write_shared(a as usize, data) };
         arch::clean_to_poc(a, data.len() as u64);
         Ok(())
     }
@@ -296,7 +292,7 @@ fn describe(name: &str, d: &[u8]) -> String {
 }
 
 /// Catena's vendor GUID for the variables its tests write.
-pub const TEST_VENDOR: [u8; 16] = uefi_vars::guid("c47e7a11-ca7e-4a5b-9e3f-0f1e2d3c4b5a");
+pub const TEST_VENDOR: [u8; 16] = uefi_vars::CATENA_TEST_VENDOR;
 
 /// One test operation on the variables (`catena.efivar_ops`), reported as `efivar op=...`.
 pub fn run_op(op: &bootparams::EfivarOp<'_>) {
@@ -335,4 +331,30 @@ pub fn run_op(op: &bootparams::EfivarOp<'_>) {
             Some(Err(e)) => w.str("result", e.name()),
         }
     });
+}
+
+/// The benchmark's variable: 64 bytes, rewritten and read back each round.
+pub const BENCH_NAME: &str = "CatenaBench";
+
+/// `cargo xtask bench efivar`'s kernel side: N rounds of SetVariable then GetVariable of
+/// [`BENCH_NAME`] through the partition (kernel -> hyp -> SPMC -> partition -> flash), between
+/// the instruction counter's markers; how many rounds succeeded.
+pub fn bench(n: u32) -> Option<u32> {
+    use uefi_vars::attr::*;
+    with_efivar(|c| {
+        let attrs = NON_VOLATILE | BOOTSERVICE_ACCESS | RUNTIME_ACCESS;
+        let mut ok = 0;
+        arch::count_start();
+        for i in 0..n {
+            let value = [i as u8; 64];
+            if c.set(&TEST_VENDOR, BENCH_NAME, attrs, &value).is_ok()
+                && c.get(&TEST_VENDOR, BENCH_NAME)
+                    .is_ok_and(|(_, d)| d == value)
+            {
+                ok += 1;
+            }
+        }
+        arch::count_end();
+        ok
+    })
 }

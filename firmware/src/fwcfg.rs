@@ -105,3 +105,19 @@ pub fn varstore_cut(p: &Platform) -> Option<u64> {
         }
     }
 }
+
+/// The kernel command line (`-append`), read early (the variable benchmark's direct side
+/// needs it before the payload is loaded); empty without fw_cfg.
+pub fn cmdline(p: &Platform) -> String {
+    let Some(base) = p
+        .compatible("qemu,fw-cfg-mmio")
+        .and_then(|d| d.regions.first())
+        .map(|r| r.base as usize)
+    else {
+        return String::new();
+    };
+    // SAFETY: as in `load_kernel`: the DT's fw_cfg block, used only by the boot CPU before
+    // any other CPU is released.
+    let mut fw = unsafe { FwCfg::new(base) };
+    fwcfg::cmdline(&mut fw)
+}

@@ -24,18 +24,14 @@ impl NsRam {
 
 impl NsMemory for NsRam {
     fn read(&self, pa: u64, buf: &mut [u8]) {
-        for (i, b) in buf.iter_mut().enumerate() {
-            // SAFETY: by `NsRam::new`'s contract `pa..pa + len` is normal-world RAM the SPMC
-            // validated; volatile byte reads, since the normal world may change it concurrently.
-            *b = unsafe { core::ptr::read_volatile((pa as usize + i) as *const u8) };
-        }
+        // SAFETY: by `NsRam::new`'s contract `pa..pa + len` is normal-world RAM the SPMC
+        // validated; volatile reads, since the normal world may change it concurrently.
+        unsafe { arch::read_shared(pa as usize, buf) };
     }
 
     fn write(&mut self, pa: u64, data: &[u8]) {
-        for (i, b) in data.iter().enumerate() {
-            // SAFETY: as for `read`: a validated normal-world RAM range.
-            unsafe { core::ptr::write_volatile((pa as usize + i) as *mut u8, *b) };
-        }
+        // SAFETY: as for `read`: a validated normal-world RAM range.
+        unsafe { arch::write_shared(pa as usize, data) };
     }
 }
 
@@ -79,7 +75,7 @@ pub fn init(p: &Platform) -> Services {
 /// found (`fw ev=varstore`).
 fn var_partition(p: &Platform, s: &mut Spmc<NsRam>) -> bool {
     let cut = crate::fwcfg::varstore_cut(p);
-    let (part, r) = match crate::vars::partition(p, cut) {
+    let (mut part, r) = match crate::vars::partition(p, cut) {
         Ok(x) => x,
         Err(reason) => {
             crate::console::event(catena_event::FwEvent::Varstore, |e| {
@@ -88,6 +84,12 @@ fn var_partition(p: &Platform, s: &mut Spmc<NsRam>) -> bool {
             return false;
         }
     };
+    if let Some(n) = crate::vars::bench_calls(&crate::fwcfg::cmdline(p)) {
+        let ok = crate::vars::bench_direct(&mut part, n);
+        crate::console::event(catena_event::FwEvent::EfivarBench, |e| {
+            e.u64("calls", u64::from(n)).u64("ok", u64::from(ok))
+        });
+    }
     let vars = part.vars().all().count();
     let added = s.add_partition(Box::new(part));
     crate::console::event(catena_event::FwEvent::Varstore, |e| {

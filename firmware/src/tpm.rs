@@ -102,21 +102,17 @@ impl CrbPages {
 impl Crb for CrbPages {
     fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), OutsideCrb> {
         let a = Self::at(off, buf.len())?;
-        for (i, b) in buf.iter_mut().enumerate() {
-            // SAFETY: `at` kept `a + i` inside TPM_CRB, normal-world RAM that the DT reserves
-            // from the kernel's allocator; volatile, since the normal world may write it
-            // concurrently.
-            *b = unsafe { core::ptr::read_volatile((a + i) as *const u8) };
-        }
+        // SAFETY: `at` kept the range inside TPM_CRB, normal-world RAM that the DT reserves
+        // from the kernel's allocator; volatile reads, since the normal world may write it
+        // concurrently.
+        unsafe { arch::read_shared(a, buf) };
         Ok(())
     }
 
     fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideCrb> {
         let a = Self::at(off, data.len())?;
-        for (i, b) in data.iter().enumerate() {
-            // SAFETY: as for `read`.
-            unsafe { core::ptr::write_volatile((a + i) as *mut u8, *b) };
-        }
+        // SAFETY: as for `read`.
+        unsafe { arch::write_shared(a, data) };
         Ok(())
     }
 }

@@ -124,21 +124,17 @@ impl Buffer for MmBuffer {
 
     fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), OutsideBuffer> {
         let a = self.at(off, buf.len())?;
-        for (i, b) in buf.iter_mut().enumerate() {
-            // SAFETY: inside the reserved buffer (checked by `at`), normal-world RAM the
-            // firmware reserved for this; volatile, since the normal world may write it at any
-            // time (the partition reads each byte once).
-            *b = unsafe { core::ptr::read_volatile((a + i) as *const u8) };
-        }
+        // SAFETY: inside the reserved buffer (checked by `at`), normal-world RAM the firmware
+        // reserved for this; volatile, since the normal world may write it at any time (the
+        // partition reads each byte once).
+        unsafe { arch::read_shared(a, buf) };
         Ok(())
     }
 
     fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideBuffer> {
         let a = self.at(off, data.len())?;
-        for (i, b) in data.iter().enumerate() {
-            // SAFETY: as for `read`.
-            unsafe { core::ptr::write_volatile((a + i) as *mut u8, *b) };
-        }
+        // SAFETY: as for `read`.
+        unsafe { arch::write_shared(a, data) };
         Ok(())
     }
 }
@@ -186,4 +182,40 @@ pub fn partition(p: &Platform, cut: Option<u64>) -> Result<(Partition, Recovery)
         VarPartition::new(Vars::new(store, LIMITS), buffer),
         recovery,
     ))
+}
+
+/// `catena.efivar_bench_fw=N` on the kernel command line (`cargo xtask bench efivar`'s direct
+/// side): N.
+pub fn bench_calls(cmdline: &str) -> Option<u32> {
+    cmdline
+        .split_ascii_whitespace()
+        .find_map(|w| w.strip_prefix("catena.efivar_bench_fw="))
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=100_000).contains(n))
+}
+
+/// The benchmark's direct side: N rounds of SetVariable then GetVariable of the same
+/// 64-byte variable the kernel's side uses, called on the service directly (no message, no
+/// FF-A), between the instruction counter's markers; how many rounds succeeded.
+pub fn bench_direct(part: &mut Partition, n: u32) -> u32 {
+    use uefi_vars::attr::*;
+    let name = uefi_vars::client::utf16z("CatenaBench");
+    let attrs = NON_VOLATILE | BOOTSERVICE_ACCESS | RUNTIME_ACCESS;
+    let vars = part.vars_mut();
+    let mut ok = 0;
+    arch::count_start();
+    for i in 0..n {
+        let value = [i as u8; 64];
+        if vars
+            .set(&uefi_vars::CATENA_TEST_VENDOR, &name, attrs, &value)
+            .is_ok()
+            && vars
+                .get(&uefi_vars::CATENA_TEST_VENDOR, &name)
+                .is_ok_and(|v| v.data == value)
+        {
+            ok += 1;
+        }
+    }
+    arch::count_end();
+    ok
 }

@@ -77,20 +77,16 @@ impl Crb for Pages {
         // SAFETY: `[a, a + len)` lies in the CRB (checked by `at`), reserved RAM that only
         // this driver and the service use; it was just cleaned, so no dirty data is lost.
         unsafe { arch::invalidate(a, buf.len() as u64) };
-        for (i, b) in buf.iter_mut().enumerate() {
-            // SAFETY: inside the CRB, identity-mapped as RAM by the kernel; volatile because
-            // the service writes it behind the compiler's back.
-            *b = unsafe { core::ptr::read_volatile((a as usize + i) as *const u8) };
-        }
+        // SAFETY: inside the CRB, identity-mapped as RAM by the kernel; volatile because
+        // the service writes it behind the compiler's back.
+        unsafe { arch::read_shared(a as usize, buf) };
         Ok(())
     }
 
     fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideCrb> {
         let a = self.at(off, data.len())?;
-        for (i, b) in data.iter().enumerate() {
-            // SAFETY: as for `read`.
-            unsafe { core::ptr::write_volatile((a as usize + i) as *mut u8, *b) };
-        }
+        // SAFETY: as for `read`.
+        unsafe { arch::write_shared(a as usize, data) };
         arch::clean_to_poc(a, data.len() as u64);
         Ok(())
     }

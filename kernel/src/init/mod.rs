@@ -521,3 +521,23 @@ fn tpm_bench() -> Result<(), InitError> {
 }
 #[cfg(feature = "test-hooks")]
 initcall!(TPM_BENCH = late_sync("tpm_bench", after [DEFERRED_PROBE_FLUSH]) => tpm_bench);
+
+/// `catena.efivar_bench=N`: N SetVariable+GetVariable rounds through the variable partition,
+/// for `cargo xtask bench efivar`, between the counter's markers.
+#[cfg(feature = "test-hooks")]
+fn efivar_bench() -> Result<(), InitError> {
+    let Some(n) = params().efivar_bench else {
+        return Ok(());
+    };
+    let ok = catena_drivers::efivar::bench(n).unwrap_or(0);
+    console::emit(catena_event::Kind::EfivarBench, |e| {
+        e.u64("calls", u64::from(n)).u64("ok", u64::from(ok))
+    });
+    if ok == n {
+        Ok(())
+    } else {
+        Err(InitError::soft("efivar-bench"))
+    }
+}
+#[cfg(feature = "test-hooks")]
+initcall!(EFIVAR_BENCH = late_sync("efivar_bench", after [DEFERRED_PROBE_FLUSH]) => efivar_bench);

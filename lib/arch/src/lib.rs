@@ -222,3 +222,101 @@ mod tests {
         SYSREGS.lock().unwrap().reset();
     }
 }
+
+/// Reads `buf.len()` bytes at physical-or-virtual address `addr` with volatile accesses,
+/// eight bytes at a time between the unaligned ends (memory another agent writes
+/// concurrently: each byte is read exactly once, none is cached in a register across reads).
+///
+/// # Safety
+/// `[addr, addr + buf.len())` must be mapped, readable memory (RAM, not device registers
+/// with read side effects) for the duration of the call.
+pub unsafe fn read_shared(addr: usize, buf: &mut [u8]) {
+    if buf.len() < 16 {
+        // A register-sized access: no word loop to set up.
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: a byte inside the range the caller vouched for.
+            *b = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
+        }
+        return;
+    }
+    let head = (addr.next_multiple_of(8) - addr).min(buf.len());
+    let (h, rest) = buf.split_at_mut(head);
+    for (i, b) in h.iter_mut().enumerate() {
+        // SAFETY: a byte inside the range the caller vouched for.
+        *b = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
+    }
+    let mut words = rest.chunks_exact_mut(8);
+    let mut a = addr + head;
+    for w in &mut words {
+        // SAFETY: an aligned word inside the range the caller vouched for.
+        let v = unsafe { core::ptr::read_volatile(a as *const u64) };
+        w.copy_from_slice(&v.to_ne_bytes());
+        a += 8;
+    }
+    for (i, b) in words.into_remainder().iter_mut().enumerate() {
+        // SAFETY: a byte inside the range the caller vouched for.
+        *b = unsafe { core::ptr::read_volatile((a + i) as *const u8) };
+    }
+}
+
+/// Writes `data` at `addr` with volatile accesses, eight bytes at a time between the
+/// unaligned ends.
+///
+/// # Safety
+/// `[addr, addr + data.len())` must be mapped, writable memory that no Rust reference
+/// covers, for the duration of the call.
+pub unsafe fn write_shared(addr: usize, data: &[u8]) {
+    if data.len() < 16 {
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: a byte inside the range the caller vouched for.
+            unsafe { core::ptr::write_volatile((addr + i) as *mut u8, *b) };
+        }
+        return;
+    }
+    let head = (addr.next_multiple_of(8) - addr).min(data.len());
+    let (h, rest) = data.split_at(head);
+    for (i, b) in h.iter().enumerate() {
+        // SAFETY: a byte inside the range the caller vouched for.
+        unsafe { core::ptr::write_volatile((addr + i) as *mut u8, *b) };
+    }
+    let mut words = rest.chunks_exact(8);
+    let mut a = addr + head;
+    for w in &mut words {
+        let v = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        // SAFETY: an aligned word inside the range the caller vouched for.
+        unsafe { core::ptr::write_volatile(a as *mut u64, v) };
+        a += 8;
+    }
+    for (i, b) in words.remainder().iter().enumerate() {
+        // SAFETY: a byte inside the range the caller vouched for.
+        unsafe { core::ptr::write_volatile((a + i) as *mut u8, *b) };
+    }
+}
+
+#[cfg(test)]
+mod shared_tests {
+    extern crate std;
+    use super::*;
+
+    #[test]
+    fn shared_copies_move_every_byte_at_any_alignment() {
+        let mut src = [0u8; 64];
+        for (i, b) in src.iter_mut().enumerate() {
+            *b = i as u8 ^ 0xa5;
+        }
+        for start in 0..9 {
+            for len in [0, 1, 7, 8, 9, 17, 40] {
+                let mut out = [0u8; 48];
+                // SAFETY: both ranges are inside the local arrays.
+                unsafe { read_shared(src.as_ptr() as usize + start, &mut out[..len]) };
+                assert_eq!(&out[..len], &src[start..start + len]);
+                let mut dst = [0u8; 64];
+                // SAFETY: as above.
+                unsafe { write_shared(dst.as_mut_ptr() as usize + start, &src[..len]) };
+                assert_eq!(&dst[start..start + len], &src[..len]);
+                assert!(dst[..start].iter().all(|&b| b == 0));
+                assert!(dst[start + len..].iter().all(|&b| b == 0));
+            }
+        }
+    }
+}

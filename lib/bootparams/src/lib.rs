@@ -91,6 +91,8 @@ pub struct Params<'a> {
     pub ffa_bench: Option<u32>,
     /// `catena.tpm_bench=N`: N PCR extends through the TPM (1-100000), for `bench tpm`.
     pub tpm_bench: Option<u32>,
+    /// `catena.efivar_bench=N`: N SetVariable+GetVariable rounds (1-100000), for `bench efivar`.
+    pub efivar_bench: Option<u32>,
     /// `catena.hyp_deny_req2`: the hyp refuses FFA_MSG_SEND_DIRECT_REQ2 (pKVM in Linux 7.3).
     pub hyp_deny_req2: bool,
     /// `catena.tpm_consumer=late|late_sync`: where the TPM consumer (`tpm_selftest`) runs.
@@ -120,6 +122,7 @@ impl Default for Params<'_> {
             tpm_consumer_late: false,
             hyp_deny_req2: false,
             tpm_bench: None,
+            efivar_bench: None,
             efivar_ops: Vec::new(),
             unknown: Vec::new(),
             invalid: Vec::new(),
@@ -214,7 +217,8 @@ pub fn efivar_ops(v: &str) -> Result<Vec<EfivarOp<'_>>, &'static str> {
 }
 
 /// Whether the test hooks (`catena.fault`, `catena.ffa_early`, `catena.hyp_probes`,
-/// `catena.ffa_bench`, `catena.hyp_deny_req2`, `catena.tpm_bench`, `catena.tpm_bench_fw`) are parameters of this image. A product image is built without them,
+/// `catena.ffa_bench`, `catena.hyp_deny_req2`, `catena.tpm_bench`, `catena.tpm_bench_fw`,
+/// `catena.efivar_ops`, `catena.efivar_bench`, `catena.efivar_bench_fw`) are parameters of this image. A product image is built without them,
 /// and for it they are unknown parameters like any other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hooks {
@@ -225,7 +229,10 @@ pub enum Hooks {
 }
 
 /// The test hooks' names.
-pub const HOOKS: [&str; 8] = [
+pub const HOOKS: [&str; 10] = [
+    "catena.efivar_bench",
+    // Read by the firmware (the benchmark's direct side); the kernel only recognises it.
+    "catena.efivar_bench_fw",
     "catena.efivar_ops",
     "catena.fault",
     "catena.ffa_early",
@@ -277,8 +284,12 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 Ok(n) => p.tpm_bench = Some(n),
                 Err(why) => bad(why),
             },
-            // The firmware's: recognised so it is not reported unknown.
-            ("catena.tpm_bench_fw", Some(_)) => {}
+            ("catena.efivar_bench", Some(v)) => match parse_u32_in(v, 1, 100_000) {
+                Ok(n) => p.efivar_bench = Some(n),
+                Err(why) => bad(why),
+            },
+            // The firmware's: recognised so they are not reported unknown.
+            ("catena.tpm_bench_fw" | "catena.efivar_bench_fw", Some(_)) => {}
             ("catena.ffa_bench", Some(v)) => match parse_u32_in(v, 0, 100_000) {
                 Ok(n) => p.ffa_bench = Some(n),
                 Err(why) => bad(why),
@@ -309,6 +320,8 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 | "catena.tpm_consumer"
                 | "catena.tpm_bench"
                 | "catena.tpm_bench_fw"
+                | "catena.efivar_bench"
+                | "catena.efivar_bench_fw"
                 | "catena.efivar_ops",
                 None,
             ) => bad("needs a value"),

@@ -107,6 +107,8 @@ kinds! {
         /// The UEFI variable service: bound (`state=ready vars=N secure_boot= setup_mode=`) or
         /// not, and each test operation (`op=... name=... result=...`).
         Efivar = "efivar",
+        /// `cargo xtask bench efivar`'s kernel side ran (`calls`, `ok`).
+        EfivarBench = "efivar-bench",
         /// `cargo xtask bench tpm`'s kernel side ran (`calls`, `ok`).
         TpmBench = "tpm-bench",
     }
@@ -141,6 +143,8 @@ kinds! {
         Varstore = "varstore",
         /// Test-only: the variable store's power cut at flash step `step`.
         VarstoreCut = "varstore-cut",
+        /// `cargo xtask bench efivar`'s direct side ran (`calls`, `ok`).
+        EfivarBench = "efivar-bench",
         /// The firmware failed and powers off.
         Fail = "fail",
     }

@@ -164,6 +164,16 @@ pub fn number_file(io: &mut dyn FwCfgIo, name: &[u8]) -> Result<Option<u64>, Str
     }
 }
 
+/// The `-append` command line (at most [`CMDLINE_MAX`] bytes, without its NUL; bytes that are
+/// not UTF-8 replaced).
+pub fn cmdline(io: &mut dyn FwCfgIo) -> String {
+    let len = read_u32(io, sel::CMDLINE_SIZE).min(CMDLINE_MAX);
+    let mut cmd = vec![0u8; len as usize];
+    io.select(sel::CMDLINE_DATA);
+    io.read(&mut cmd);
+    String::from_utf8_lossy(&cmd).trim_end_matches('\0').into()
+}
+
 fn read_u32(io: &mut dyn FwCfgIo, key: u16) -> u32 {
     let mut b = [0u8; 4];
     io.select(key);
@@ -235,11 +245,7 @@ pub fn load_kernel(
         ram.write(entry + off, &chunk[..n]);
         off += n as u64;
     }
-    let len = read_u32(io, sel::CMDLINE_SIZE).min(CMDLINE_MAX);
-    let mut cmd = vec![0u8; len as usize];
-    io.select(sel::CMDLINE_DATA);
-    io.read(&mut cmd);
-    let cmdline = String::from_utf8_lossy(&cmd).trim_end_matches('\0').into();
+    let cmdline = cmdline(io);
     Ok(Some(Loaded {
         entry,
         size,

@@ -72,6 +72,9 @@ pub fn from_utf16z(name: &[u8]) -> String {
 /// A variable's key: vendor GUID and UTF-16LE name with its NUL.
 pub type Key = ([u8; 16], Vec<u8>);
 
+/// The room a first GetVariable gives the value.
+pub const FIRST_ROOM: usize = 1024;
+
 /// Most names one listing walks before it gives up (a service that never says NOT_FOUND).
 pub const MAX_NAMES: usize = 4096;
 
@@ -167,31 +170,44 @@ impl<B: Buffer, C: Channel> Client<B, C> {
         p
     }
 
-    /// GetVariable: (attributes, data). Asks with all the room the buffer has after the name;
-    /// a BUFFER_TOO_SMALL answer larger than that is the service's error.
+    /// GetVariable: (attributes, data). Asks first with room for a typical variable
+    /// ([`FIRST_ROOM`]: every byte of the room crosses the shared buffer twice), then, on
+    /// BUFFER_TOO_SMALL, once more with exactly the size the service named — if that fits the
+    /// payload at all.
     pub fn get(&mut self, guid: &[u8; 16], name: &str) -> Result<(u32, Vec<u8>), ClientError> {
         let n = utf16z(name);
         let head = Self::access(guid, &n, 0, 0);
-        let room = self
+        let most = self
             .payload
             .checked_sub(head.len())
             .ok_or(ClientError::TooLarge)?;
-        let mut p = head;
-        p[16..24].copy_from_slice(&(room as u64).to_le_bytes());
-        let (st, r) = self.exchange(func::GET_VARIABLE, &p, room)?;
-        let size = u64::from_le_bytes(r[16..24].try_into().unwrap_or([0xff; 8]));
-        if st == status::BUFFER_TOO_SMALL && size > room as u64 {
-            return Err(ClientError::TooLarge);
+        let mut room = most.min(FIRST_ROOM);
+        for _ in 0..2 {
+            let mut p = head.clone();
+            p[16..24].copy_from_slice(&(room as u64).to_le_bytes());
+            let (st, r) = self.exchange(func::GET_VARIABLE, &p, room)?;
+            let size = u64::from_le_bytes(r[16..24].try_into().unwrap_or([0xff; 8]));
+            if st == status::BUFFER_TOO_SMALL {
+                if size <= room as u64 {
+                    return Err(ClientError::Reply("BUFFER_TOO_SMALL for a size that fits"));
+                }
+                if size > most as u64 {
+                    return Err(ClientError::TooLarge);
+                }
+                room = size as usize;
+                continue;
+            }
+            if st != status::SUCCESS {
+                return Err(ClientError::Efi(st));
+            }
+            if size > room as u64 {
+                return Err(ClientError::Reply("DataSize beyond the room given"));
+            }
+            let attrs = u32::from_le_bytes(r[32..36].try_into().unwrap_or([0; 4]));
+            let d = ACCESS_NAME + n.len();
+            return Ok((attrs, r[d..d + size as usize].to_vec()));
         }
-        if st != status::SUCCESS {
-            return Err(ClientError::Efi(st));
-        }
-        if size > room as u64 {
-            return Err(ClientError::Reply("DataSize beyond the room given"));
-        }
-        let attrs = u32::from_le_bytes(r[32..36].try_into().unwrap_or([0; 4]));
-        let d = ACCESS_NAME + n.len();
-        Ok((attrs, r[d..d + size as usize].to_vec()))
+        Err(ClientError::Reply("BUFFER_TOO_SMALL twice"))
     }
 
     /// SetVariable (empty `data` deletes, unless `attrs` has APPEND_WRITE).

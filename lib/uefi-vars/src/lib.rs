@@ -120,6 +120,9 @@ const fn hex(c: u8) -> u8 {
     }
 }
 
+/// Catena's vendor GUID for the variables its tests and benchmarks write.
+pub const CATENA_TEST_VENDOR: [u8; 16] = guid("c47e7a11-ca7e-4a5b-9e3f-0f1e2d3c4b5a");
+
 /// EFI_GLOBAL_VARIABLE (PK, KEK, SecureBoot, SetupMode, ...).
 pub const GLOBAL_VARIABLE: [u8; 16] = guid("8be4df61-93ca-11d2-aa0d-00e098032b8c");
 

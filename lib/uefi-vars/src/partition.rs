@@ -54,6 +54,11 @@ impl<B: Buffer, F: Flash> VarPartition<B, F> {
         &self.vars
     }
 
+    /// The service, to change (the firmware's own benchmark, before the normal world runs).
+    pub fn vars_mut(&mut self) -> &mut Vars<F> {
+        &mut self.vars
+    }
+
     /// What the last message did.
     pub fn last(&self) -> Option<Outcome> {
         self.last
