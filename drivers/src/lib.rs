@@ -9,6 +9,7 @@
 extern crate alloc;
 
 pub mod armv8_timer;
+pub mod certs;
 pub mod efivar;
 pub mod ffa;
 pub mod fwcfg;

@@ -434,6 +434,26 @@ fn efivar_ops() -> Result<(), InitError> {
 #[cfg(feature = "test-hooks")]
 initcall!(EFIVAR_OPS = late_sync("efivar_ops", after [DEFERRED_PROBE_FLUSH]) => efivar_ops);
 
+/// `load_uefi_certs`: db, dbx and the MOK lists into the keyrings through the efivar driver.
+/// At `late_sync` by default, after the deferred-probe flush that binds the variable driver
+/// (Arm's 2026 RFC for Linux); `catena.load_uefi_certs=late` runs it at `late` before the
+/// flush, Linux's level until then, where it finds no variable service under pKVM.
+fn certs_at(late: bool, level: &str) -> Result<(), InitError> {
+    if params().certs_late == late {
+        catena_drivers::certs::load(level);
+    }
+    Ok(())
+}
+fn certs_late() -> Result<(), InitError> {
+    certs_at(true, "late")
+}
+fn certs_late_sync() -> Result<(), InitError> {
+    certs_at(false, "late_sync")
+}
+// Sorted by name within `late`: "certs_..." runs before "deferred_probe_flush".
+initcall!(CERTS_LATE = late("certs_load_uefi") => certs_late);
+initcall!(CERTS = late_sync("load_uefi_certs", after [DEFERRED_PROBE_FLUSH, EFIVAR_DRIVERS]) => certs_late_sync);
+
 /// The TPM consumer (the measurement core's stand-in until measured boot lands): extend the
 /// debug PCR and check the read-back. At `late_sync` by default, after the deferred-probe
 /// flush that binds the TPM; `catena.tpm_consumer=late` runs it at `late`, before the flush,

@@ -95,6 +95,10 @@ pub struct Params<'a> {
     pub efivar_bench: Option<u32>,
     /// `catena.hyp_deny_req2`: the hyp refuses FFA_MSG_SEND_DIRECT_REQ2 (pKVM in Linux 7.3).
     pub hyp_deny_req2: bool,
+    /// `catena.load_uefi_certs=late|late_sync`: where `load_uefi_certs` runs. Default
+    /// `late_sync`, after the flush that binds the variable driver; `late` is Linux's level
+    /// before Arm's 2026 RFC, where under pKVM the variables are not reachable yet.
+    pub certs_late: bool,
     /// `catena.tpm_consumer=late|late_sync`: where the TPM consumer (`tpm_selftest`) runs.
     /// Default `late_sync`, after the deferred-probe flush that binds the TPM; `late` puts
     /// it before the flush, where it finds no TPM (Linux's IMA before IMA_INIT_LATE_SYNC).
@@ -120,6 +124,7 @@ impl Default for Params<'_> {
             hyp_probes: false,
             ffa_bench: None,
             tpm_consumer_late: false,
+            certs_late: false,
             hyp_deny_req2: false,
             tpm_bench: None,
             efivar_bench: None,
@@ -302,6 +307,11 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 Ok(n) => p.tick_proof = n,
                 Err(why) => bad(why),
             },
+            ("catena.load_uefi_certs", Some(v)) => match v {
+                "late" => p.certs_late = true,
+                "late_sync" => p.certs_late = false,
+                _ => bad("expected late|late_sync"),
+            },
             ("catena.tpm_consumer", Some(v)) => match v {
                 "late" => p.tpm_consumer_late = true,
                 "late_sync" => p.tpm_consumer_late = false,
@@ -318,6 +328,7 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 | "catena.tick_proof"
                 | "catena.ffa_bench"
                 | "catena.tpm_consumer"
+                | "catena.load_uefi_certs"
                 | "catena.tpm_bench"
                 | "catena.tpm_bench_fw"
                 | "catena.efivar_bench"

@@ -109,6 +109,12 @@ kinds! {
         Efivar = "efivar",
         /// `cargo xtask bench efivar`'s kernel side ran (`calls`, `ok`).
         EfivarBench = "efivar-bench",
+        /// A key added to a keyring, or refused or taken out as revoked.
+        Key = "key",
+        /// A keyring's size after the UEFI certificates were loaded.
+        Keyring = "keyring",
+        /// `load_uefi_certs`: where it ran and how it ended (or a variable it could not use).
+        Certs = "certs",
         /// `cargo xtask bench tpm`'s kernel side ran (`calls`, `ok`).
         TpmBench = "tpm-bench",
     }

@@ -290,6 +290,7 @@ fn signature_lists_are_parsed_with_every_size_checked() {
         mk(sha, 28 + 96, 0, 0, 96),
         mk(sha, 28 + 96, 0, 16, 96),
         mk(sha, 28 + 95, 0, 48, 95),
+        mk(sha, 28, 0, 48, 0),
         mk(sha, 28 + 80, 0, 40, 80),
         mk(sha, u32::MAX, 0, 48, 96),
         vec_of(20),

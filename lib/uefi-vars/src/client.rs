@@ -210,6 +210,47 @@ impl<B: Buffer, C: Channel> Client<B, C> {
         Err(ClientError::Reply("BUFFER_TOO_SMALL twice"))
     }
 
+    /// GetVariable the way Linux's `load_uefi_certs` reads: a size probe with no room, which
+    /// must answer BUFFER_TOO_SMALL with the size (NOT_FOUND: `Ok(None)`, quietly), then a
+    /// read of exactly that size. A probe answered any other way is an error naming it.
+    pub fn get_probed(
+        &mut self,
+        guid: &[u8; 16],
+        name: &str,
+    ) -> Result<Option<(u32, Vec<u8>)>, ClientError> {
+        let n = utf16z(name);
+        let head = Self::access(guid, &n, 0, 0);
+        let most = self
+            .payload
+            .checked_sub(head.len())
+            .ok_or(ClientError::TooLarge)?;
+        let (st, r) = self.exchange(func::GET_VARIABLE, &head, 0)?;
+        let size = u64::from_le_bytes(r[16..24].try_into().unwrap_or([0xff; 8]));
+        match st {
+            status::NOT_FOUND => return Ok(None),
+            status::BUFFER_TOO_SMALL if size > 0 && size <= most as u64 => {}
+            status::BUFFER_TOO_SMALL => return Err(ClientError::TooLarge),
+            status::SUCCESS => return Err(ClientError::Reply("size probe answered success")),
+            st => return Err(ClientError::Efi(st)),
+        }
+        let room = size as usize;
+        let mut p = head;
+        p[16..24].copy_from_slice(&size.to_le_bytes());
+        let (st, r) = self.exchange(func::GET_VARIABLE, &p, room)?;
+        if st != status::SUCCESS {
+            return Err(ClientError::Efi(st));
+        }
+        let got = u64::from_le_bytes(r[16..24].try_into().unwrap_or([0xff; 8]));
+        if got != size {
+            return Err(ClientError::Reply(
+                "the size changed between probe and read",
+            ));
+        }
+        let attrs = u32::from_le_bytes(r[32..36].try_into().unwrap_or([0; 4]));
+        let d = ACCESS_NAME + n.len();
+        Ok(Some((attrs, r[d..d + room].to_vec())))
+    }
+
     /// SetVariable (empty `data` deletes, unless `attrs` has APPEND_WRITE).
     pub fn set(
         &mut self,

@@ -163,3 +163,20 @@ fn mm_errors_are_named() {
         "security-violation"
     );
 }
+
+#[test]
+fn probed_reads_as_linux_does() {
+    let mut c = client(16384);
+    c.set(&[5; 16], "V", NV, b"value").unwrap();
+    assert_eq!(
+        c.get_probed(&[5; 16], "V").unwrap(),
+        Some((NV, b"value".to_vec()))
+    );
+    assert_eq!(c.get_probed(&[5; 16], "Absent").unwrap(), None);
+    // A service whose probe answers SUCCESS is named.
+    c.channel().after = Some(|b| b[32..40].copy_from_slice(&0u64.to_le_bytes()));
+    assert_eq!(
+        c.get_probed(&[5; 16], "V"),
+        Err(ClientError::Reply("size probe answered success"))
+    );
+}

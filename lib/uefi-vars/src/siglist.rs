@@ -84,6 +84,10 @@ pub fn parse(mut b: &[u8]) -> Result<Vec<List<'_>>, &'static str> {
         if !(body - header).is_multiple_of(size) {
             return Err("the entries do not fill the list");
         }
+        // A list without entries is refused, as Linux's parser refuses it.
+        if body == header {
+            return Err("a list without entries");
+        }
         if fixed_data(&sig_type).is_some_and(|d| size != OWNER + d) {
             return Err("SignatureSize wrong for the signature type");
         }

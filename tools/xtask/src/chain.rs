@@ -110,6 +110,48 @@ fn tpm_note(before: &[Event], dev: Option<&str>) -> String {
     }
 }
 
+/// What the efivar driver of `dev` reported before its probe line.
+fn efivar_note(before: &[Event], dev: Option<&str>) -> String {
+    let Some(e) = before
+        .iter()
+        .rev()
+        .find(|e| e.kind == "efivar" && e.get("state").is_some() && e.get("dev") == dev)
+    else {
+        return String::new();
+    };
+    match e.get("state") {
+        Some("ready") => format!(
+            "; {} variables, Secure Boot {}",
+            e.get("vars").unwrap_or("?"),
+            if e.get("secure_boot") == Some("1") {
+                "on"
+            } else {
+                "off"
+            }
+        ),
+        _ => format!("; variables error: {}", e.get("reason").unwrap_or("?")),
+    }
+}
+
+/// The keyring sizes reported just before `load_uefi_certs` ended.
+fn keyrings_note(before: &[Event]) -> String {
+    let size = |name: &str| {
+        before
+            .iter()
+            .rev()
+            .find(|e| e.kind == "keyring" && e.get("name") == Some(name))
+            .and_then(|e| e.get("keys"))
+            .unwrap_or("?")
+            .to_string()
+    };
+    format!(
+        ".platform {}, .machine {}, .blacklist {}",
+        size(".platform"),
+        size(".machine"),
+        size(".blacklist")
+    )
+}
+
 pub fn tree(events: &[Event], fw: &[Event]) -> String {
     let levels = levels_of(events);
     let mut nodes: Vec<Node> = Vec::new();
@@ -205,10 +247,11 @@ pub fn tree(events: &[Event], fw: &[Event]) -> String {
                 (
                     2,
                     format!(
-                        "driver {d} on {}: {}{}",
+                        "driver {d} on {}: {}{}{}",
                         e.get("dev").unwrap_or("?"),
                         e.get("result").unwrap_or("?"),
-                        tpm_note(&events[..i], e.get("dev"))
+                        tpm_note(&events[..i], e.get("dev")),
+                        efivar_note(&events[..i], e.get("dev"))
                     ),
                 )
             }
@@ -234,6 +277,22 @@ pub fn tree(events: &[Event], fw: &[Event]) -> String {
                         Some("no-tpm") => "NO TPM yet, went on without it (TPM-bypass)",
                         Some(r) => r,
                         None => "?",
+                    }
+                ),
+            ),
+            // Where load_uefi_certs ran, and whether the variables were there: the certs story.
+            ("certs", _, _) if e.get("level").is_some() => (
+                0,
+                format!(
+                    "load_uefi_certs at {}: {}",
+                    e.get("level").unwrap_or("?"),
+                    match e.get("result") {
+                        Some("ok") => format!("keyrings {}", keyrings_note(&events[..i])),
+                        Some("no-efivar") => {
+                            "NO EFI variables yet, keyrings left empty".to_string()
+                        }
+                        Some(r) => r.to_string(),
+                        None => "?".to_string(),
                     }
                 ),
             ),
@@ -979,6 +1038,35 @@ mod tests {
             "driver tpm-crb-ffa on platform/arm-ffa/arm-ffa-3: ok; TPM ready (crb-ffa via req2, IBM)",
         );
         let late_sync = at("TPM consumer tpm_selftest at late_sync: PCR extended");
+        assert!(early < bound && bound < late_sync, "{t}");
+    }
+
+    #[test]
+    fn the_tree_shows_where_load_uefi_certs_ran_and_what_it_found() {
+        let k = evs(&[
+            "@event boot el=2 cpus=1 t=1000",
+            "@event certs result=no-efivar level=late t=2000",
+            "@event probe dev=platform/arm-ffa drv=ffa-core result=ok t=3000",
+            "@event ffa-partition id=0x8003 uuid=u dev=platform/arm-ffa/arm-ffa-4 t=3200",
+            "@event efivar state=ready dev=platform/arm-ffa/arm-ffa-4 vars=7 secure_boot=1 setup_mode=0 t=3300",
+            "@event probe dev=platform/arm-ffa/arm-ffa-4 drv=efivar result=ok t=3400",
+            "@event keyring name=.platform keys=1 t=3900",
+            "@event keyring name=.machine keys=0 t=3901",
+            "@event keyring name=.blacklist keys=3 t=3902",
+            "@event certs result=ok level=late_sync secure_boot=1 t=4000",
+            "@event done status=ok t=5000",
+        ]);
+        let t = tree(&k, &[]);
+        let at = |needle: &str| {
+            t.lines()
+                .position(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no `{needle}` in\n{t}"))
+        };
+        let early = at("load_uefi_certs at late: NO EFI variables yet");
+        let bound =
+            at("driver efivar on platform/arm-ffa/arm-ffa-4: ok; 7 variables, Secure Boot on");
+        let late_sync =
+            at("load_uefi_certs at late_sync: keyrings .platform 1, .machine 0, .blacklist 3");
         assert!(early < bound && bound < late_sync, "{t}");
     }
 

@@ -150,6 +150,9 @@ pub enum Enroll {
     Standard,
     /// Those, then the updates the guest must refuse.
     WithRefused,
+    /// Those, then a db of four certificates and a dbx revoking three of them (by
+    /// certificate, TBS hash and file hash).
+    Revocations,
 }
 
 /// The `varstore-powercut` campaign: after `setup`, boot N = 1, 2, ... with the flash's power

@@ -271,16 +271,18 @@ fn scenario_args(
     // Secure Boot enrolment: the files given, or the scenario's own test PKI (made once per
     // state with openssl and efitools, like `cargo xtask varstore pki`).
     match (enroll, s.enroll) {
-        (Some(dir), _) => args.extend(varstore::enroll_args(dir, false)?),
+        (Some(dir), _) => args.extend(varstore::enroll_args(dir, &[])?),
         (None, Some(mode)) => {
             let dir = state_dir(root, name, s).join("pki");
             if fresh || !dir.join("PK.auth").is_file() {
                 varstore::pki(&dir)?;
             }
-            args.extend(varstore::enroll_args(
-                &dir,
-                mode == config::Enroll::WithRefused,
-            )?);
+            let extra: &[(&str, &str)] = match mode {
+                config::Enroll::Standard => &[],
+                config::Enroll::WithRefused => &varstore::REFUSED,
+                config::Enroll::Revocations => &varstore::REVOCATIONS,
+            };
+            args.extend(varstore::enroll_args(&dir, extra)?);
         }
         (None, None) => {}
     }

@@ -103,6 +103,7 @@ pub fn pki(dir: &Path) -> Result<()> {
     )?;
     sign_as("db", "db2.esl", "KEK", "db-older.auth", &older)?;
     std::fs::copy(at("db2.esl"), at("db-unsigned.auth"))?;
+    revocations(dir, &sign_as, &timestamp(1)?)?;
     println!(
         "xtask: Secure Boot test PKI in {}: PK, KEK, db, dbx (revoking catena-revoked), and updates the guest must refuse",
         dir.display()
@@ -110,13 +111,93 @@ pub fn pki(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// sign-efi-sig-list for (variable, signature list, signing key, output, timestamp).
+type Signer<'a> = dyn Fn(&str, &str, &str, &str, &str) -> Result<()> + 'a;
+
+/// The revocation set, for `load_uefi_certs`: a db of four certificates (catena-db and three
+/// more) and a dbx that revokes the three, one each way Linux's dbx handler knows — the
+/// certificate itself (EFI_CERT_X509), its TBS hash (EFI_CERT_X509_SHA256) and its file hash
+/// (EFI_CERT_SHA256). The hash lists are built here (efitools hashes only PE images); both
+/// are signed by the KEK with sign-efi-sig-list, later than db.auth and dbx.auth.
+fn revocations(dir: &Path, sign_as: &Signer<'_>, t: &str) -> Result<()> {
+    use uefi_vars::siglist::{CERT_SHA256, CERT_X509, CERT_X509_SHA256, Entry, List, encode};
+    let owner = uefi_vars::CATENA_TEST_VENDOR;
+    let openssl = prereq::program("openssl")?;
+    let at = |f: &str| dir.join(f);
+    let mut db = std::fs::read(at("db.esl"))?;
+    let mut ders = Vec::new();
+    for name in ["revoked-cert", "revoked-tbs", "revoked-bin"] {
+        let mut c = openssl.command();
+        c.args([
+            "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
+        ])
+        .args(["-days", "36500", "-subj", &format!("/CN=catena-{name}/")])
+        .arg("-keyout")
+        .arg(at(&format!("{name}.key")))
+        .arg("-outform")
+        .arg("DER")
+        .arg("-out")
+        .arg(at(&format!("{name}.der")));
+        run(c, "openssl req")?;
+        let der = std::fs::read(at(&format!("{name}.der")))?;
+        db.extend(encode(&[List {
+            sig_type: CERT_X509,
+            header: &[],
+            entries: vec![Entry { owner, data: &der }],
+        }]));
+        ders.push(der);
+    }
+    let key = uefi_certs::key_of(&ders[1], "dbx").context("a certificate openssl made")?;
+    let mut tbs = key.tbs.to_vec();
+    // EFI_CERT_X509_SHA256: the TBS hash, then the revocation time (EFI_TIME; zero: always).
+    tbs.extend_from_slice(&[0; 16]);
+    let bin = uefi_certs::key_of(&ders[2], "dbx")
+        .context("a certificate openssl made")?
+        .fpr;
+    let dbx = encode(&[
+        List {
+            sig_type: CERT_X509,
+            header: &[],
+            entries: vec![Entry {
+                owner,
+                data: &ders[0],
+            }],
+        },
+        List {
+            sig_type: CERT_X509_SHA256,
+            header: &[],
+            entries: vec![Entry { owner, data: &tbs }],
+        },
+        List {
+            sig_type: CERT_SHA256,
+            header: &[],
+            entries: vec![Entry { owner, data: &bin }],
+        },
+    ]);
+    std::fs::write(at("db-revocations.esl"), db)?;
+    std::fs::write(at("dbx-revocations.esl"), dbx)?;
+    sign_as("db", "db-revocations.esl", "KEK", "db-revocations.auth", t)?;
+    sign_as(
+        "dbx",
+        "dbx-revocations.esl",
+        "KEK",
+        "dbx-revocations.auth",
+        t,
+    )
+}
+
+/// Enrolled after the standard set for `enroll = "revocations"`: db grows to four
+/// certificates, dbx revokes three of them.
+pub const REVOCATIONS: [(&str, &str); 2] = [
+    ("5-db", "db-revocations.auth"),
+    ("6-dbx", "dbx-revocations.auth"),
+];
+
 /// QEMU arguments that hand `dir`'s enrolment files to the guest (and, with `refused`, the
 /// updates it must refuse after them).
-pub fn enroll_args(dir: &Path, refused: bool) -> Result<Vec<String>> {
+pub fn enroll_args(dir: &Path, extra: &[(&str, &str)]) -> Result<Vec<String>> {
     let mut files: Vec<(&str, &str)> = ENROLL.to_vec();
-    if refused {
-        files.extend(REFUSED);
-    }
+    files.extend(extra);
     let mut args = Vec::new();
     for (name, file) in files {
         let path: PathBuf = dir.join(file);
@@ -145,7 +226,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("catena-enroll-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         assert!(
-            enroll_args(&dir, false)
+            enroll_args(&dir, &[])
                 .unwrap_err()
                 .to_string()
                 .contains("varstore pki")
@@ -153,10 +234,10 @@ mod tests {
         for (_, f) in ENROLL.iter().chain(REFUSED.iter()) {
             std::fs::write(dir.join(f), b"x").unwrap();
         }
-        let a = enroll_args(&dir, false).unwrap();
+        let a = enroll_args(&dir, &[]).unwrap();
         assert_eq!(a.len(), 8);
         assert!(a[1].starts_with("name=opt/catena/enroll/1-PK,file="));
-        assert_eq!(enroll_args(&dir, true).unwrap().len(), 14);
+        assert_eq!(enroll_args(&dir, &REFUSED).unwrap().len(), 14);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
