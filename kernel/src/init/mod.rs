@@ -440,7 +440,15 @@ initcall!(EFIVAR_OPS = late_sync("efivar_ops", after [DEFERRED_PROBE_FLUSH]) => 
 /// flush, Linux's level until then, where it finds no variable service under pKVM.
 fn certs_at(late: bool, level: &str) -> Result<(), InitError> {
     if params().certs_late == late {
+        // `catena.certs_bench` (test hook): the instruction counter's window around it.
+        let bench = cfg!(feature = "test-hooks") && params().certs_bench;
+        if bench {
+            arch::count_start();
+        }
         catena_drivers::certs::load(level);
+        if bench {
+            arch::count_end();
+        }
     }
     Ok(())
 }

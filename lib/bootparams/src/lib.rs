@@ -93,6 +93,9 @@ pub struct Params<'a> {
     pub tpm_bench: Option<u32>,
     /// `catena.efivar_bench=N`: N SetVariable+GetVariable rounds (1-100000), for `bench efivar`.
     pub efivar_bench: Option<u32>,
+    /// `catena.certs_bench`: `load_uefi_certs` between the instruction counter's markers, for
+    /// `bench certs`.
+    pub certs_bench: bool,
     /// `catena.hyp_deny_req2`: the hyp refuses FFA_MSG_SEND_DIRECT_REQ2 (pKVM in Linux 7.3).
     pub hyp_deny_req2: bool,
     /// `catena.load_uefi_certs=late|late_sync`: where `load_uefi_certs` runs. Default
@@ -128,6 +131,7 @@ impl Default for Params<'_> {
             hyp_deny_req2: false,
             tpm_bench: None,
             efivar_bench: None,
+            certs_bench: false,
             efivar_ops: Vec::new(),
             unknown: Vec::new(),
             invalid: Vec::new(),
@@ -234,7 +238,8 @@ pub enum Hooks {
 }
 
 /// The test hooks' names.
-pub const HOOKS: [&str; 10] = [
+pub const HOOKS: [&str; 11] = [
+    "catena.certs_bench",
     "catena.efivar_bench",
     // Read by the firmware (the benchmark's direct side); the kernel only recognises it.
     "catena.efivar_bench_fw",
@@ -321,6 +326,7 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
             ("catena.ffa_early", None) => p.ffa_early = true,
             ("catena.hyp_probes", None) => p.hyp_probes = true,
             ("catena.hyp_deny_req2", None) => p.hyp_deny_req2 = true,
+            ("catena.certs_bench", None) => p.certs_bench = true,
             (
                 "loglevel"
                 | "catena.fault"
@@ -337,7 +343,11 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 None,
             ) => bad("needs a value"),
             (
-                "catena.nosmp" | "catena.ffa_early" | "catena.hyp_probes" | "catena.hyp_deny_req2",
+                "catena.nosmp"
+                | "catena.ffa_early"
+                | "catena.hyp_probes"
+                | "catena.hyp_deny_req2"
+                | "catena.certs_bench",
                 Some(_),
             ) => bad("takes no value"),
             _ => p.unknown.push(word),

@@ -126,8 +126,121 @@ fn count(
     Ok(window)
 }
 
+/// `cargo xtask bench certs`: `load_uefi_certs` counted on four enrolled sets — a baseline
+/// (1 certificate, 1 hash), 50 and 100 certificates, 400 hashes — each on a fresh `full` boot
+/// with one CPU; per certificate and per hash is the difference to the baseline divided by the
+/// entries added, and the two certificate counts show whether the cost grows linearly.
+fn certs(root: &Path) -> Result<i32> {
+    let cfg = config::Config::load(&root.join("qemu.toml"))?;
+    prereq::ensure_qemu()?;
+    let images = build::build(root, true)?;
+    let plugin = build_plugin(root)?;
+    let dir = root.join("target/catena/state/bench-certs/pki");
+    if !dir.join("PK.auth").is_file() {
+        crate::varstore::pki(&dir)?;
+    }
+    let sets = [
+        ("base", 1u32, 1u32),
+        ("c50", 50, 1),
+        ("c100", 100, 1),
+        ("h400", 1, 400),
+    ];
+    println!(
+        "xtask: bench `certs`: load_uefi_certs (db through efivar, X.509 parsed, keyrings filled, events printed) over enrolled sets"
+    );
+    let s = cfg.scenario("full")?;
+    let mut counts = Vec::new();
+    for (label, c, h) in sets {
+        crate::varstore::scale_set(&dir, label, c, h)?;
+        let log = root.join(format!("target/catena/runs/bench-certs-{label}.secure.log"));
+        let out = root.join(format!("target/catena/runs/bench-certs-{label}.count"));
+        let _ = std::fs::remove_file(&out);
+        let mut args = cfg.qemu_args(s, &images, &log, false, None);
+        set_arg(
+            &mut args,
+            "-kernel",
+            &images.image_hooks.display().to_string(),
+        );
+        set_arg(&mut args, "-smp", "1");
+        set_arg(&mut args, "-append", "catena.certs_bench");
+        let db = format!("db-{label}.auth");
+        let dbx = format!("dbx-{label}.auth");
+        let files = [
+            ("1-PK", "PK.auth"),
+            ("2-KEK", "KEK.auth"),
+            ("3-db", db.as_str()),
+            ("4-dbx", dbx.as_str()),
+        ];
+        for (name, f) in files {
+            args.extend([
+                "-fw_cfg".into(),
+                format!(
+                    "name=opt/catena/enroll/{name},file={}",
+                    dir.join(f).display()
+                ),
+            ]);
+        }
+        let _tpm =
+            crate::tpm::Swtpm::start(&root.join("target/catena/state/bench-certs/tpm"), false)?;
+        args.extend(_tpm.qemu_args());
+        args.extend([
+            "-icount".into(),
+            "shift=0,sleep=off".into(),
+            "-plugin".into(),
+            format!("{},out={}", plugin.display(), out.display()),
+        ]);
+        let (o, stderr) = runner::boot(
+            &args,
+            Duration::from_secs(cfg.timeout(s) * 4),
+            false,
+            Some(&log),
+            None,
+        )?;
+        let platform = o
+            .events
+            .iter()
+            .find(|e| e.kind == "keyring" && e.get("name") == Some(".platform"))
+            .and_then(|e| e.get("keys"))
+            .unwrap_or("?")
+            .to_string();
+        let blacklist = o
+            .events
+            .iter()
+            .find(|e| e.kind == "keyring" && e.get("name") == Some(".blacklist"))
+            .and_then(|e| e.get("keys"))
+            .unwrap_or("?")
+            .to_string();
+        if o.status() != "ok" || platform != c.to_string() || blacklist != h.to_string() {
+            bail!(
+                "set `{label}`: boot {} with .platform {platform}, .blacklist {blacklist} (expected {c}, {h}) {}",
+                o.status(),
+                stderr.trim()
+            );
+        }
+        let text = std::fs::read_to_string(&out)?;
+        let window: u64 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|w| w.parse().ok())
+            .context("malformed plugin output")?;
+        println!("  {label:<6} {c:>4} certificates {h:>4} hashes: {window:>12} instructions");
+        counts.push(window as f64);
+    }
+    let per_cert_50 = (counts[1] - counts[0]) / 49.0;
+    let per_cert_100 = (counts[2] - counts[0]) / 99.0;
+    let per_hash = (counts[3] - counts[0]) / 399.0;
+    println!(
+        "  per certificate {per_cert_100:.0} (from 50: {per_cert_50:.0}, ratio {:.3}: linear when near 1), per hash {per_hash:.0}",
+        per_cert_100 / per_cert_50
+    );
+    Ok(0)
+}
+
 /// `cargo xtask bench NAME`.
 pub fn run(root: &Path, name: &str, calls: Option<u32>) -> Result<i32> {
+    if name == "certs" {
+        return certs(root);
+    }
     let cfg = config::Config::load(&root.join("qemu.toml"))?;
     let b = cfg.bench.get(name).with_context(|| {
         let names: Vec<&str> = cfg.bench.keys().map(String::as_str).collect();

@@ -186,6 +186,82 @@ fn revocations(dir: &Path, sign_as: &Signer<'_>, t: &str) -> Result<()> {
     )
 }
 
+/// A scale set for `cargo xtask bench certs`: `db-LABEL.auth` with `certs` certificates
+/// (one key, distinct subjects and serials, made by openssl) and `dbx-LABEL.auth` with
+/// `hashes` SHA-256 entries, both signed by the KEK (from a PKI `pki` made) with a timestamp
+/// later than its db/dbx.
+pub fn scale_set(dir: &Path, label: &str, certs: u32, hashes: u32) -> Result<()> {
+    use uefi_vars::siglist::{CERT_SHA256, CERT_X509, Entry, List, encode};
+    let owner = uefi_vars::CATENA_TEST_VENDOR;
+    let openssl = prereq::program("openssl")?;
+    let cert2esl = prereq::program("cert-to-efi-sig-list")?;
+    let sign = cert2esl.path.with_file_name("sign-efi-sig-list");
+    let at = |f: &str| dir.join(f);
+    if !at("scale.key").is_file() {
+        let mut c = openssl.command();
+        c.args(["genrsa", "-out"]).arg(at("scale.key")).arg("2048");
+        run(c, "openssl genrsa")?;
+    }
+    let mut ders = Vec::new();
+    for i in 0..certs {
+        let out = at(&format!("scale-{i}.der"));
+        if !out.is_file() {
+            let mut c = openssl.command();
+            c.args(["req", "-new", "-x509", "-sha256", "-days", "36500", "-key"])
+                .arg(at("scale.key"))
+                .args(["-subj", &format!("/CN=catena-scale-{i}/")])
+                .args([
+                    "-set_serial",
+                    &(i + 1).to_string(),
+                    "-outform",
+                    "DER",
+                    "-out",
+                ])
+                .arg(&out);
+            run(c, "openssl req")?;
+        }
+        ders.push(std::fs::read(&out)?);
+    }
+    let db: Vec<u8> = ders
+        .iter()
+        .flat_map(|d| {
+            encode(&[List {
+                sig_type: CERT_X509,
+                header: &[],
+                entries: vec![Entry { owner, data: d }],
+            }])
+        })
+        .collect();
+    let digests: Vec<[u8; 32]> = (0..hashes)
+        .map(|i| {
+            let mut h = [0u8; 32];
+            h[..4].copy_from_slice(&i.to_le_bytes());
+            h[31] = 0xdb;
+            h
+        })
+        .collect();
+    let dbx = encode(&[List {
+        sig_type: CERT_SHA256,
+        header: &[],
+        entries: digests.iter().map(|h| Entry { owner, data: h }).collect(),
+    }]);
+    std::fs::write(at(&format!("db-{label}.esl")), db)?;
+    std::fs::write(at(&format!("dbx-{label}.esl")), dbx)?;
+    let t = timestamp(2)?;
+    for var in ["db", "dbx"] {
+        let mut c = Command::new(&sign);
+        c.args(["-g", OWNER, "-t", &t, "-k"])
+            .arg(at("KEK.key"))
+            .arg("-c")
+            .arg(at("KEK.crt"))
+            .arg(var)
+            .arg(at(&format!("{var}-{label}.esl")))
+            .arg(at(&format!("{var}-{label}.auth")));
+        run(c, "sign-efi-sig-list")?;
+    }
+    Ok(())
+}
+
 /// Enrolled after the standard set for `enroll = "revocations"`: db grows to four
 /// certificates, dbx revokes three of them.
 pub const REVOCATIONS: [(&str, &str); 2] = [
