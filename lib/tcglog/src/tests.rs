@@ -1,0 +1,93 @@
+extern crate std;
+
+use super::*;
+
+const BANKS: [u16; 4] = [alg::SHA1, alg::SHA256, alg::SHA384, alg::SHA512];
+
+fn sample() -> Writer {
+    let mut w = Writer::new(&BANKS).unwrap();
+    w.append(0, ev::S_CRTM_VERSION, b"catena 0.1", b"catena 0.1\0");
+    w.append(
+        0,
+        ev::EFI_PLATFORM_FIRMWARE_BLOB2,
+        b"firmware image",
+        b"\x08firmware",
+    );
+    w.append(1, ev::TABLE_OF_DEVICES, b"dtb", b"dts\0");
+    for pcr in 0..8 {
+        w.append(pcr, ev::SEPARATOR, &[0; 4], &[0; 4]);
+    }
+    w
+}
+
+#[test]
+fn a_written_log_parses_back_and_replays() {
+    let w = sample();
+    let log = parse(w.bytes()).unwrap();
+    assert_eq!(log.banks.iter().map(|(a, _)| *a).collect::<Vec<_>>(), BANKS);
+    assert_eq!(log.events.len(), 11);
+    assert_eq!(log.events[2].data, b"dts\0");
+    // PCR 1 = H(0 || H("dtb")) then the separator: checked by hand in SHA-256.
+    let sep = Sha256::digest([0u8; 4]);
+    let after_dtb = extend(alg::SHA256, &[0; 32], &Sha256::digest(b"dtb")).unwrap();
+    let want = extend(alg::SHA256, &after_dtb, &sep).unwrap();
+    assert_eq!(log.replay(alg::SHA256).unwrap()[1], want);
+    assert_eq!(
+        log.replay(alg::SHA1).unwrap()[9],
+        [0; 20],
+        "untouched PCRs stay zero"
+    );
+    assert!(log.replay(0x12).is_none());
+    // The header is exactly 29 + 4n bytes of Spec ID event (what U-Boot demands).
+    assert_eq!(
+        u32::from_le_bytes(w.bytes()[28..32].try_into().unwrap()),
+        29 + 4 * 4
+    );
+}
+
+#[test]
+fn every_truncation_and_many_corruptions_are_refused_not_panics() {
+    let w = sample();
+    let b = w.bytes();
+    for n in 0..b.len() {
+        // A log cut anywhere is either refused or (at an event boundary) shorter.
+        if let Ok(l) = parse(&b[..n]) {
+            assert!(l.events.len() < 11);
+        }
+    }
+    for i in 0..b.len() {
+        let mut c = b.to_vec();
+        c[i] ^= 0xff;
+        let _ = parse(&c);
+    }
+    let mut bad = b.to_vec();
+    bad[0] = 1;
+    assert_eq!(
+        parse(&bad).unwrap_err(),
+        Malformed("the first event is not EV_NO_ACTION at PCR 0")
+    );
+    assert!(Writer::new(&[]).is_none());
+    assert!(Writer::new(&[0x12]).is_none());
+}
+
+/// Writes the sample log for a manual cross-check with tpm2_eventlog.
+#[test]
+#[ignore]
+fn write_sample_for_tpm2_eventlog() {
+    let w = sample();
+    std::fs::write("/tmp/sample.tcglog", w.bytes()).unwrap();
+    let log = parse(w.bytes()).unwrap();
+    let p = log.replay(alg::SHA256).unwrap();
+    std::println!(
+        "pcr0 {}",
+        p[0].iter()
+            .map(|b| std::format!("{b:02x}"))
+            .collect::<std::string::String>()
+    );
+    std::println!(
+        "pcr1 {}",
+        p[1].iter()
+            .map(|b| std::format!("{b:02x}"))
+            .collect::<std::string::String>()
+    );
+}
