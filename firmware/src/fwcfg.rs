@@ -73,8 +73,12 @@ pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
         .find(|r| r.base <= crate::platform::DTB_ADDR && crate::platform::DTB_ADDR < r.end())
         .ok_or("no DRAM range holds the DTB")?;
     // After the DT slot, the TPM's CRB pages and the MM buffer that follow it.
-    let (mm, crb) = (crate::platform::MM_BUFFER, crate::platform::TPM_CRB);
-    let lowest = (crb.0 + crb.1).max(mm.0 + mm.1);
+    let (mm, crb, log) = (
+        crate::platform::MM_BUFFER,
+        crate::platform::TPM_CRB,
+        crate::platform::EVENT_LOG,
+    );
+    let lowest = (crb.0 + crb.1).max(mm.0 + mm.1).max(log.0 + log.1);
     // SAFETY: the DT's `qemu,fw-cfg-mmio` region (QEMU places it in the normal-world device
     // space, reachable from EL3 with the MMU off); only this boot CPU uses it, before any
     // other CPU is released.

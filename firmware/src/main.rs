@@ -16,6 +16,7 @@ use fw_dt as dt;
 mod el3;
 mod fwcfg;
 mod gic;
+mod measure;
 mod platform;
 mod power;
 mod smc;
@@ -249,6 +250,19 @@ extern "C" fn fw_main() -> ! {
                     .hex("entry", k.entry)
                     .u64("size", k.size)
             });
+            // PCR 8: the kernel Image as loaded, U-Boot's booti convention (EV_COMPACT_HASH,
+            // "linux"); PCR 1: its command line (EV_PLATFORM_CONFIG_FLAGS).
+            let mut image = alloc::vec![0u8; k.size as usize];
+            // SAFETY: the Image fw_cfg just loaded at k.entry, k.size bytes of normal-world
+            // RAM inside the range `load_kernel` checked; nothing else runs yet.
+            unsafe { arch::read_shared(k.entry as usize, &mut image) };
+            measure::event(8, tcglog::ev::COMPACT_HASH, &image, b"linux");
+            measure::event(
+                1,
+                tcglog::ev::PLATFORM_CONFIG_FLAGS,
+                k.cmdline.as_bytes(),
+                k.cmdline.as_bytes(),
+            );
             (k.entry, Some(k.cmdline))
         }
         Ok(None) => match fwcfg::preloaded(PRELOADED_PAYLOAD) {
@@ -285,11 +299,30 @@ extern "C" fn fw_main() -> ! {
         .map(|tis_path| dt::TpmEdit {
             crb: platform::TPM_CRB,
             tis_path,
+            event_log: measure::active().then_some(platform::EVENT_LOG),
         });
     let mm_buffer = services.vars.then_some(platform::MM_BUFFER);
     if let Err(e) = dt::edit(slot, bootargs.as_deref(), tpm_edit.as_ref(), mm_buffer) {
         fwlog!("device tree edit: {e}");
         fail("dt-edit");
+    }
+    if measure::active() {
+        // PCR 1: the DT as handed over (after every edit; it names the log by its fixed
+        // region, so measuring it does not change it), then the separators and the log.
+        let total = u32::from_be_bytes([slot[4], slot[5], slot[6], slot[7]]) as usize;
+        let dtb = slot[..total.min(slot.len())].to_vec();
+        measure::event(1, tcglog::ev::TABLE_OF_DEVICES, &dtb, b"dts\0");
+        match measure::finish() {
+            Some(f) => console::event(catena_event::FwEvent::Measured, |e| {
+                e.u64("events", u64::from(f.events))
+                    .u64("bytes", f.bytes as u64)
+                    .hex("log", platform::EVENT_LOG.0)
+                    .str("result", f.failed.unwrap_or("ok"))
+            }),
+            None => console::event(catena_event::FwEvent::Measured, |e| {
+                e.str("result", "log-too-large")
+            }),
+        }
     }
     let el = if el3::has_el2() { 2 } else { 1 };
     console::event(catena_event::FwEvent::EnterNs, |e| {

@@ -27,3 +27,6 @@ pub const VARSTORE: (u32, u32) = (0x03F0_0000, 0x10_0000);
 /// The variable partition's MM communicate buffer: normal-world RAM after the TPM's CRB, below
 /// the kernel's 2 MiB boundary, reserved in the DT.
 pub const MM_BUFFER: (u64, u64) = (0x4012_0000, 0x4_0000);
+/// The measured-boot event log handed to the normal world: after the MM buffer, below the
+/// kernel's 2 MiB boundary, reserved in the DT and named on the TPM node.
+pub const EVENT_LOG: (u64, u64) = (0x4016_0000, 0x1_0000);

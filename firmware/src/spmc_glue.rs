@@ -90,6 +90,7 @@ fn var_partition(p: &Platform, s: &mut Spmc<NsRam>) -> bool {
             e.u64("calls", u64::from(n)).u64("ok", u64::from(ok))
         });
     }
+    measure_secure_boot(part.vars());
     let vars = part.vars().all().count();
     let added = s.add_partition(Box::new(part));
     crate::console::event(catena_event::FwEvent::Varstore, |e| {
@@ -121,6 +122,9 @@ fn tpm_partition(p: &Platform, s: &mut Spmc<NsRam>) -> bool {
         crate::console::event(catena_event::FwEvent::Tpm, |e| e.str("state", "absent"));
         return false;
     };
+    if matches!(startup, Startup::Done { .. }) && crate::measure::init() {
+        measure_firmware();
+    }
     let added = s.add_partition(Box::new(part));
     crate::console::event(catena_event::FwEvent::Tpm, |e| {
         let e = match (&startup, added) {
@@ -140,6 +144,61 @@ fn tpm_partition(p: &Platform, s: &mut Spmc<NsRam>) -> bool {
             .hex("id", id)
     });
     added.is_ok()
+}
+
+/// PCR 0: the firmware's version string (EV_S_CRTM_VERSION) and its image as loaded in
+/// flash, every byte from 0 to the image's end — the same bytes as `firmware.bin`
+/// (EV_EFI_PLATFORM_FIRMWARE_BLOB2).
+fn measure_firmware() {
+    use tcglog::ev;
+    let version = concat!("Catena firmware ", env!("CARGO_PKG_VERSION"), "\0");
+    crate::measure::event(
+        0,
+        ev::S_CRTM_VERSION,
+        version.as_bytes(),
+        version.as_bytes(),
+    );
+    unsafe extern "C" {
+        static __image_flash_end: u8;
+    }
+    let len = &raw const __image_flash_end as usize;
+    let mut image = alloc::vec![0u8; len];
+    // SAFETY: flash0 from 0 to the image's end: the loaded image, in read-array mode (nothing
+    // has programmed the flash yet this boot), read-only here.
+    unsafe { arch::read_shared(0, &mut image) };
+    // UEFI_PLATFORM_FIRMWARE_BLOB2: description length, description, base, length.
+    let desc = b"catena-firmware";
+    let mut data = alloc::vec![desc.len() as u8];
+    data.extend_from_slice(desc);
+    data.extend_from_slice(&0u64.to_le_bytes());
+    data.extend_from_slice(&(len as u64).to_le_bytes());
+    crate::measure::event(0, ev::EFI_PLATFORM_FIRMWARE_BLOB2, &image, &data);
+}
+
+/// PCR 7: the Secure Boot state from the variable store (UEFI 2.10 §32.4.1 and PFP §10.4.4:
+/// SecureBoot, PK, KEK, db, dbx even when absent, dbt and dbr when present), each as
+/// EV_EFI_VARIABLE_DRIVER_CONFIG over its UEFI_VARIABLE_DATA.
+fn measure_secure_boot(vars: &uefi_vars::Vars<crate::vars::StoreFlash>) {
+    use uefi_vars::GLOBAL_VARIABLE as G;
+    use uefi_vars::siglist::IMAGE_SECURITY_DATABASE as DB;
+    let list: [(&[u8; 16], &str, bool); 7] = [
+        (&G, "SecureBoot", true),
+        (&G, "PK", true),
+        (&G, "KEK", true),
+        (&DB, "db", true),
+        (&DB, "dbx", true),
+        (&DB, "dbt", false),
+        (&DB, "dbr", false),
+    ];
+    for (guid, name, always) in list {
+        let n = uefi_vars::client::utf16z(name);
+        let data = vars.get(guid, &n).map(|v| v.data.clone()).ok();
+        if data.is_none() && !always {
+            continue;
+        }
+        let v = crate::measure::variable(guid, &n, data.as_deref().unwrap_or(&[]));
+        crate::measure::event(7, tcglog::ev::EFI_VARIABLE_DRIVER_CONFIG, &v, &v);
+    }
 }
 
 /// One FF-A call from the normal world.

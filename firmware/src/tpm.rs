@@ -74,16 +74,36 @@ impl Io for TisMmio {
     }
 }
 
-/// The TPM as the service sees it: commands over the TIS.
-pub struct TisTpm(Tis<TisMmio>);
+/// The TIS, shared by the TPM service partition and the firmware's own measurements (which
+/// run at boot, before the normal world can call the partition).
+static TIS: spin::Once<spin::Mutex<Tis<TisMmio>>> = spin::Once::new();
+
+/// The TPM as the service sees it: commands over the shared TIS.
+pub struct TisTpm(());
 
 impl Tpm for TisTpm {
     fn execute(&mut self, loc: u8, cmd: &[u8], rsp: &mut [u8]) -> Result<usize, TpmError> {
-        self.0.execute(loc, cmd, rsp).map_err(|e| {
+        let tis = TIS.get().ok_or(TpmError::Failed)?;
+        tis.lock().execute(loc, cmd, rsp).map_err(|e| {
             crate::fwlog!("tpm: TIS {} at locality {loc}", e.name());
             TpmError::Failed
         })
     }
+}
+
+/// The shared TIS as the TPM core's transport (locality 0), for the measurements.
+pub struct SharedTis(());
+
+impl tpm_core::Transport for SharedTis {
+    fn transmit(&mut self, cmd: &[u8], rsp: &mut [u8]) -> Result<usize, &'static str> {
+        let tis = TIS.get().ok_or("no TIS")?;
+        tis.lock().execute(0, cmd, rsp).map_err(|e| e.name())
+    }
+}
+
+/// The TPM core over the shared TIS, if the boot found one.
+pub fn core() -> Option<TpmCore<SharedTis>> {
+    TIS.get().map(|_| TpmCore::new(SharedTis(())))
 }
 
 /// The CRB pages: normal-world RAM the firmware reserves in the DT ([`TPM_CRB`]).
@@ -154,7 +174,8 @@ pub fn partition(p: &Platform) -> Option<(TpmPartition<CrbPages, TisTpm>, Startu
             (startup, id, tpm.into_transport())
         }
     };
-    let part = TpmPartition::new(TPM_CRB.0, CrbPages(()), TisTpm(tis))?;
+    TIS.call_once(|| spin::Mutex::new(tis));
+    let part = TpmPartition::new(TPM_CRB.0, CrbPages(()), TisTpm(()))?;
     Some((part, startup, id))
 }
 

@@ -147,6 +147,8 @@ kinds! {
         TpmBench = "tpm-bench",
         /// The UEFI variable partition: what opening the store found.
         Varstore = "varstore",
+        /// Measured boot: the log handed over (`events`, `bytes`, `log` address, `result`).
+        Measured = "measured",
         /// Test-only: the variable store's power cut at flash step `step`.
         VarstoreCut = "varstore-cut",
         /// `cargo xtask bench efivar`'s direct side ran (`calls`, `ok`).

@@ -47,6 +47,10 @@ pub struct TpmEdit<'a> {
     pub crb: (u64, u64),
     /// The TIS node's path: the secure world's from now on.
     pub tis_path: &'a str,
+    /// The measured-boot event log (base, size), named on the TPM node as Linux reads it
+    /// (`linux,sml-base`, `linux,sml-size`: tpm-common.yaml) and reserved (mappable: Linux
+    /// copies it through its linear map).
+    pub event_log: Option<(u64, u64)>,
 }
 
 /// The project-local compatible of the TPM reached through DEN0138 (no upstream DT binding
@@ -81,13 +85,18 @@ fn edit_tpm(tree: &mut DeviceTree, t: &TpmEdit) -> Result<(), String> {
     reserve_mapped(tree, "tpm-crb", base, size)?;
     let name = alloc::format!("tpm@{base:x}");
     tree.root.remove_child(&name);
-    tree.root.add_child(
-        DeviceTreeNode::builder(name.as_str())
-            .map_err(err)?
-            .property(prop("compatible", TPM_CRB_FFA_COMPATIBLE)?)
-            .property(prop("reg", reg2(base, size))?)
-            .build(),
-    );
+    let mut node = DeviceTreeNode::builder(name.as_str())
+        .map_err(err)?
+        .property(prop("compatible", TPM_CRB_FFA_COMPATIBLE)?)
+        .property(prop("reg", reg2(base, size))?);
+    if let Some((log, log_size)) = t.event_log {
+        reserve_mapped(tree, "tpm-event-log", log, log_size)?;
+        let log_size = u32::try_from(log_size).map_err(|_| "event log larger than 4 GiB")?;
+        node = node
+            .property(prop("linux,sml-base", [(log >> 32) as u32, log as u32])?)
+            .property(prop("linux,sml-size", log_size)?);
+    }
+    tree.root.add_child(node.build());
     let tis = tree
         .find_node_mut(t.tis_path)
         .ok_or_else(|| alloc::format!("TIS node {} vanished", t.tis_path))?;

@@ -19,6 +19,7 @@ fn the_tpm_edit_reserves_a_host_reachable_crb_and_gives_the_tis_to_the_secure_wo
     let t = TpmEdit {
         crb: CRB,
         tis_path: TIS,
+        event_log: None,
     };
     edit(&mut s, Some("console=x"), Some(&t), None).unwrap();
     let p = Platform::parse(&s).unwrap();
@@ -60,6 +61,7 @@ fn a_missing_tis_node_is_an_error_not_a_half_edit() {
     let t = TpmEdit {
         crb: CRB,
         tis_path: "/nowhere",
+        event_log: None,
     };
     assert!(edit(&mut s, None, Some(&t), None).is_err());
     assert_eq!(s, before, "the slot is untouched");
@@ -71,6 +73,7 @@ fn the_edit_is_idempotent() {
     let t = TpmEdit {
         crb: CRB,
         tis_path: TIS,
+        event_log: None,
     };
     edit(&mut s, None, Some(&t), None).unwrap();
     let once = Platform::parse(&s).unwrap();
@@ -84,6 +87,7 @@ fn the_mm_buffer_is_reserved_mappable_and_named_beside_the_crb() {
     let t = TpmEdit {
         crb: CRB,
         tis_path: TIS,
+        event_log: None,
     };
     let mm = (0x4012_0000, 0x4_0000);
     edit(&mut s, None, Some(&t), Some(mm)).unwrap();
@@ -98,4 +102,30 @@ fn the_mm_buffer_is_reserved_mappable_and_named_beside_the_crb() {
     // The host keeps it: it is normal-world memory.
     let v = hyp_policy::host_view(&p);
     assert!(!v.secure.iter().any(|&(b, n)| b <= mm.0 && mm.0 < b + n));
+}
+
+#[test]
+fn the_event_log_is_named_on_the_tpm_node_and_reserved() {
+    let mut s = slot();
+    let t = TpmEdit {
+        crb: CRB,
+        tis_path: TIS,
+        event_log: Some((0x4016_0000, 0x1_0000)),
+    };
+    edit(&mut s, None, Some(&t), None).unwrap();
+    let p = Platform::parse(&s).unwrap();
+    let log = dtinfo::Range {
+        base: 0x4016_0000,
+        size: 0x1_0000,
+    };
+    assert!(p.reserved.contains(&log) && p.reserved_mapped.contains(&log));
+    let total = u32::from_be_bytes([s[4], s[5], s[6], s[7]]) as usize;
+    let fdt = dtoolkit::fdt::Fdt::new(&s[..total]).unwrap();
+    let tree = DeviceTree::from_fdt(&fdt);
+    let node = tree.find_node("/tpm@40100000").unwrap();
+    use dtoolkit::Property;
+    let base = node.property("linux,sml-base").unwrap();
+    assert_eq!(base.value(), &[0, 0, 0, 0, 0x40, 0x16, 0, 0]);
+    let size = node.property("linux,sml-size").unwrap();
+    assert_eq!(size.value(), &[0, 1, 0, 0]);
 }

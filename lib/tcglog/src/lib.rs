@@ -231,8 +231,9 @@ impl<'a> Rd<'a> {
 pub const MAX_EVENTS: usize = 4096;
 
 /// Parses a whole log: the header (PCR 0, EV_NO_ACTION, zero SHA-1 digest, Spec ID Event03,
-/// version 2.0, at least one bank, sizes consistent), then events to the end of the bytes,
-/// each with exactly the header's banks in its order and each size inside the bytes.
+/// version 2.0, at least one bank, sizes consistent), then events to the end of the bytes (or
+/// to where only zero bytes remain: a log in a fixed region), each with exactly the header's
+/// banks in its order and each size inside the bytes.
 pub fn parse(b: &[u8]) -> Result<Log<'_>, Malformed> {
     let mut r = Rd { b, at: 0 };
     if r.u32("header PCR")? != 0 || r.u32("header type")? != ev::NO_ACTION {
@@ -272,6 +273,11 @@ pub fn parse(b: &[u8]) -> Result<Log<'_>, Malformed> {
     }
     let mut events = Vec::new();
     while r.at < b.len() {
+        // A log handed over in a fixed region ends where only zeros follow (an event never
+        // starts with eight zero bytes and a zero digest count: that is no event).
+        if b[r.at..].iter().all(|&x| x == 0) {
+            break;
+        }
         if events.len() >= MAX_EVENTS {
             return Err(Malformed("more events than any boot makes"));
         }

@@ -67,6 +67,10 @@ fn every_truncation_and_many_corruptions_are_refused_not_panics() {
         Malformed("the first event is not EV_NO_ACTION at PCR 0")
     );
     assert!(Writer::new(&[]).is_none());
+    // Zero padding after the last event (a log in a fixed region) ends it.
+    let mut padded = b.to_vec();
+    padded.extend_from_slice(&[0; 100]);
+    assert_eq!(parse(&padded).unwrap().events.len(), 11);
     assert!(Writer::new(&[0x12]).is_none());
 }
 

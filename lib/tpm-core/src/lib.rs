@@ -132,6 +132,17 @@ pub fn alg_name(alg: u16) -> &'static str {
     }
 }
 
+/// A hash algorithm's digest size (TPM 2.0 Part 2 §6.3), for the banks a PC-client TPM has.
+pub fn digest_size(alg: u16) -> Option<usize> {
+    match alg {
+        0x0004 => Some(20),
+        0x000b | 0x0012 => Some(32),
+        0x000c => Some(48),
+        0x000d => Some(64),
+        _ => None,
+    }
+}
+
 /// Manufacturer and firmware version (TPM_PT_MANUFACTURER, TPM_PT_FIRMWARE_VERSION_1/_2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Identity {
@@ -346,16 +357,28 @@ impl<T: Transport> Tpm<T> {
 
     /// Extends PCR `pcr`'s SHA-256 bank with `digest` (TPM2_PCR_Extend, password session).
     pub fn pcr_extend_sha256(&mut self, pcr: u8, digest: &[u8; 32]) -> Result<(), Error> {
+        self.pcr_extend(pcr, &[(ALG_SHA256, &digest[..])])
+    }
+
+    /// TPM2_PCR_Extend of `pcr` with one digest per bank, (algorithm, digest): a measured-boot
+    /// event extends every active bank at once.
+    pub fn pcr_extend(&mut self, pcr: u8, banks: &[(u16, &[u8])]) -> Result<(), Error> {
         if pcr > 23 {
             return Err(Error::Argument("PCR index above 23"));
         }
         let mut digests = TpmlDigestValues::default();
-        digests
-            .try_push(TpmtHa {
-                hash_alg: TpmAlgId::Sha256,
-                digest: TpmuHa::Digest(TpmBuffer::try_from(&digest[..]).map_err(marshal_err)?),
-            })
-            .map_err(marshal_err)?;
+        for (alg, d) in banks {
+            if digest_size(*alg) != Some(d.len()) {
+                return Err(Error::Argument("a digest of the wrong size for its bank"));
+            }
+            digests
+                .try_push(TpmtHa {
+                    hash_alg: TpmAlgId::try_from(*alg)
+                        .map_err(|_| Error::Argument("unknown algorithm"))?,
+                    digest: TpmuHa::Digest(TpmBuffer::try_from(*d).map_err(marshal_err)?),
+                })
+                .map_err(marshal_err)?;
+        }
         let c = TpmPcrExtendCommand {
             handles: [TpmHandle::new(u32::from(pcr))],
             digests,

@@ -216,3 +216,25 @@ fn arguments_out_of_range_are_refused_before_sending() {
     );
     assert!(t.into_transport().sent.is_empty());
 }
+
+#[test]
+fn a_multi_bank_extend_carries_one_digest_per_bank() {
+    // A canned success (the fake's PCR model is SHA-256 only).
+    let mut t = Tpm::new(replying(frame(0x8002, 0, &[0, 0, 0, 0, 0, 0, 1, 0, 0])));
+    let (d1, d256) = ([1u8; 20], [2u8; 32]);
+    t.pcr_extend(0, &[(0x0004, &d1), (ALG_SHA256, &d256)])
+        .unwrap();
+    let sent = &t.into_transport().sent[0];
+    // TPML_DIGEST_VALUES: count 2, then (alg, digest) per bank, after the session.
+    let at = 14 + 13;
+    assert_eq!(&sent[at..at + 6], &[0, 0, 0, 2, 0, 0x04]);
+    assert_eq!(&sent[at + 6..at + 26], &d1);
+    assert_eq!(&sent[at + 26..at + 28], &[0, 0x0b]);
+    assert_eq!(&sent[at + 28..at + 60], &d256);
+    let mut t = Tpm::new(FakeTpm::default());
+    assert_eq!(
+        t.pcr_extend(0, &[(ALG_SHA256, &d1)]),
+        Err(Error::Argument("a digest of the wrong size for its bank"))
+    );
+    assert!(t.into_transport().sent.is_empty());
+}
