@@ -38,6 +38,13 @@ fn crb_probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
         return Err(ProbeError::Failed("CRB smaller than five aligned pages"));
     }
     *CRB.lock() = Some((r.base, need));
+    // The firmware's measured-boot log, when it names one on this node.
+    if let (Some(base), Some(size)) = (
+        ctx.device().prop(super::SML_BASE),
+        ctx.device().prop(super::SML_SIZE),
+    ) {
+        *super::EVENT_LOG.lock() = Some((base, size));
+    }
     Ok(())
 }
 

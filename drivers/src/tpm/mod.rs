@@ -101,6 +101,112 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Device properties carrying the DT's `linux,sml-base` / `linux,sml-size`.
+pub const SML_BASE: &str = "linux,sml-base";
+/// See [`SML_BASE`].
+pub const SML_SIZE: &str = "linux,sml-size";
+
+/// The firmware's event log (base, size), from the TPM node.
+pub(crate) static EVENT_LOG: Mutex<Option<(u64, u64)>> = Mutex::new(None);
+
+/// Largest log read.
+const LOG_MAX: u64 = 1 << 20;
+
+/// The firmware's event log as handed over (its bytes, to the zero padding), if there is one.
+pub fn event_log() -> Option<alloc::vec::Vec<u8>> {
+    let (base, size) = (*EVENT_LOG.lock())?;
+    if size > LOG_MAX {
+        return None;
+    }
+    let mut b = alloc::vec![0u8; size as usize];
+    arch::clean_to_poc(base, size);
+    // SAFETY: the region the firmware reserved for the log and named on the TPM node: normal
+    // RAM the kernel maps but does not allocate (reserved, mappable); it was just cleaned.
+    unsafe {
+        arch::invalidate(base, size);
+        arch::read_shared(base as usize, &mut b);
+    }
+    Some(b)
+}
+
+/// The measured-boot check: the firmware's log parsed (every size checked), replayed in
+/// SHA-256, and compared with the TPM's PCRs 0–9; reported as `eventlog state=ok ...
+/// replay=match` or which PCR differs. Also exports the log (`evidence` events) for the
+/// host's tools.
+pub fn eventlog_check() {
+    let Some(bytes) = event_log() else {
+        kapi::emit(Kind::Eventlog, |w| w.str("state", "absent"));
+        return;
+    };
+    let log = match tcglog::parse(&bytes) {
+        Ok(l) => l,
+        Err(tcglog::Malformed(why)) => {
+            kapi::emit(Kind::Eventlog, |w| {
+                w.str("state", "malformed").str("reason", why)
+            });
+            return;
+        }
+    };
+    let end = log_end(&bytes, &log);
+    for (i, chunk) in bytes[..end].chunks(384).enumerate() {
+        kapi::emit(Kind::Evidence, |w| {
+            w.str("name", "eventlog")
+                .u64("part", i as u64)
+                .u64("of", end.div_ceil(384) as u64)
+                .str("hex", &hex(chunk))
+        });
+    }
+    let banks: alloc::vec::Vec<&str> = log
+        .banks
+        .iter()
+        .map(|(a, _)| tcglog::alg::name(*a))
+        .collect();
+    let Some(replayed) = log.replay(tcglog::alg::SHA256) else {
+        kapi::emit(Kind::Eventlog, |w| w.str("state", "no-sha256-bank"));
+        return;
+    };
+    // The TPM's PCRs 0-9 as read (reported, so the host can check its own replay of the
+    // exported log against them), and the first that differs from this replay.
+    let mismatch = with_tpm(|c| {
+        let mut first = None;
+        for p in 0u8..10 {
+            let read = c.pcr_read(tpm_core::ALG_SHA256, p);
+            if let Ok(d) = &read {
+                kapi::emit(Kind::TpmPcr, |w| {
+                    w.u64("index", u64::from(p))
+                        .str("bank", "sha256")
+                        .str("value", &hex(d.as_bytes()))
+                });
+            }
+            let same = read.is_ok_and(|d| d.as_bytes() == replayed[usize::from(p)].as_slice());
+            if !same && first.is_none() {
+                first = Some(p);
+            }
+        }
+        first
+    });
+    kapi::emit(Kind::Eventlog, |w| {
+        let w = w
+            .str("state", "ok")
+            .u64("events", log.events.len() as u64)
+            .u64("bytes", end as u64)
+            .str("banks", &banks.join(","));
+        match mismatch {
+            None => w.str("replay", "no-tpm"),
+            Some(None) => w.str("replay", "match").str("pcrs", "0-9"),
+            Some(Some(p)) => w.str("replay", "mismatch").u64("pcr", u64::from(p)),
+        }
+    });
+}
+
+/// Where the log's events end in `bytes` (the zero padding after).
+fn log_end(bytes: &[u8], log: &tcglog::Log<'_>) -> usize {
+    log.events
+        .last()
+        .map(|e| e.data.as_ptr() as usize + e.data.len() - bytes.as_ptr() as usize)
+        .unwrap_or(bytes.len())
+}
+
 /// The debug PCR (PC Client PFP: PCR 16 is for debug, resettable, not part of the boot chain).
 pub const SELFTEST_PCR: u8 = 16;
 

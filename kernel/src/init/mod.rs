@@ -190,6 +190,8 @@ initcall!(HYP_FINALISE = device_sync("hyp_finalise", after [HYP_INSTALL]) => cra
 #[cfg(feature = "test-hooks")]
 initcall!(HYP_PROBES = late_sync("hyp_probes", after [HYP_FINALISE, DEFERRED_PROBE_FLUSH]) => crate::hyp::probes::hyp_probes);
 
+use catena_drivers::tpm::{SML_BASE, SML_SIZE};
+
 fn platform_populate() -> Result<(), InitError> {
     let p = &boot().platform;
     let stdout = p.stdout_path.as_deref();
@@ -207,6 +209,10 @@ fn platform_populate() -> Result<(), InitError> {
                 })
                 .collect();
             dev.irqs = d.irqs.clone();
+            if let Some(log) = d.sml {
+                dev.props.push((String::from(SML_BASE), log.base));
+                dev.props.push((String::from(SML_SIZE), log.size));
+            }
             if Some(d.path.as_str()) == stdout {
                 dev.props.push((pl011::STDOUT_PROP.to_string(), 1));
             }
@@ -433,6 +439,14 @@ fn efivar_ops() -> Result<(), InitError> {
 }
 #[cfg(feature = "test-hooks")]
 initcall!(EFIVAR_OPS = late_sync("efivar_ops", after [DEFERRED_PROBE_FLUSH]) => efivar_ops);
+
+/// The measured-boot check: the firmware's event log against the TPM's PCRs, once the TPM is
+/// bound (after the flush).
+fn eventlog_check() -> Result<(), InitError> {
+    catena_drivers::tpm::eventlog_check();
+    Ok(())
+}
+initcall!(EVENTLOG = late_sync("eventlog_check", after [DEFERRED_PROBE_FLUSH, TPM_DRIVERS]) => eventlog_check);
 
 /// `load_uefi_certs`: db, dbx and the MOK lists into the keyrings through the efivar driver.
 /// At `late_sync` by default, after the deferred-probe flush that binds the variable driver

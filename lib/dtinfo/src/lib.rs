@@ -139,6 +139,9 @@ pub struct DtDevice {
     pub phandle: Option<u32>,
     /// The first `gpios` entry as (controller phandle, pin), for `gpio-poweroff`/`gpio-restart`.
     pub gpio: Option<(u32, u32)>,
+    /// A TPM's measured-boot log: `linux,sml-base` (u64) and `linux,sml-size` (u32), both
+    /// present, the size not zero (tpm-common.yaml; Linux's eventlog/of.c refuses the rest).
+    pub sml: Option<Range>,
 }
 
 /// Everything the kernel needs from the DT.
@@ -330,6 +333,17 @@ fn is_secure_enabled(node: FdtNode<'_, '_>) -> bool {
     }
 }
 
+fn sml_of(node: FdtNode<'_, '_>) -> Option<Range> {
+    let b = node.property("linux,sml-base")?.value;
+    let s = node.property("linux,sml-size")?.value;
+    if b.len() != 8 || s.len() != 4 {
+        return None;
+    }
+    let base = u64::from(be32(b)?) << 32 | u64::from(be32(&b[4..])?);
+    let size = u64::from(be32(s)?);
+    (size > 0 && base.checked_add(size).is_some()).then_some(Range { base, size })
+}
+
 fn gpio_of(node: FdtNode<'_, '_>) -> Option<(u32, u32)> {
     let v = node.property("gpios")?.value;
     Some((be32(v)?, be32(v.get(4..)?)?))
@@ -487,6 +501,7 @@ impl Platform {
                 secure_enabled: is_secure_enabled(node),
                 phandle: prop_u32(node, "phandle"),
                 gpio: gpio_of(node),
+                sml: sml_of(node),
             });
             if compat.contains(&"simple-bus") {
                 p.add_bus_children(node, irq_parent, &irq_cells);
@@ -530,6 +545,7 @@ impl Platform {
                 secure_enabled: is_secure_enabled(child),
                 phandle: prop_u32(child, "phandle"),
                 gpio: gpio_of(child),
+                sml: sml_of(child),
             });
         }
     }

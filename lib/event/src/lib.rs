@@ -109,6 +109,10 @@ kinds! {
         Efivar = "efivar",
         /// `cargo xtask bench efivar`'s kernel side ran (`calls`, `ok`).
         EfivarBench = "efivar-bench",
+        /// The firmware's measured-boot log: parsed, replayed, compared with the PCRs.
+        Eventlog = "eventlog",
+        /// Evidence for the host's tools, in parts (`name`, `part`, `of`, `hex`).
+        Evidence = "evidence",
         /// A key added to a keyring, or refused or taken out as revoked.
         Key = "key",
         /// A keyring's size after the UEFI certificates were loaded.

@@ -140,6 +140,10 @@ pub struct Scenario {
     pub powercut: Option<Powercut>,
     /// Secure Boot enrolment from the scenario's own test PKI (made per state).
     pub enroll: Option<Enroll>,
+    /// `test` checks the exported evidence with tpm2-tools (`tpm2_eventlog`'s replay equals
+    /// the PCRs the kernel read).
+    #[serde(default)]
+    pub evidence_check: bool,
 }
 
 /// What a scenario enrols.

@@ -316,6 +316,7 @@ mod tests {
             fresh_state: false,
             powercut: None,
             enroll: None,
+            evidence_check: false,
         }
     }
 

@@ -9,6 +9,7 @@ mod bench;
 mod build;
 mod chain;
 mod config;
+mod evidence;
 mod flash;
 mod fuzz;
 mod judge;
@@ -61,6 +62,9 @@ struct RunArgs {
     /// Start the scenario's persistent state (its secure flash) over.
     #[arg(long)]
     fresh_state: bool,
+    /// Write the evidence the guest exports (the measured-boot event log) into DIR.
+    #[arg(long, value_name = "DIR")]
+    evidence: Option<PathBuf>,
     /// Hand DIR's Secure Boot files (from `cargo xtask varstore pki DIR`) to the guest, whose
     /// efivar driver sets PK, KEK, db, dbx through the variable partition.
     #[arg(long, value_name = "DIR")]
@@ -350,6 +354,7 @@ fn run(a: RunArgs) -> Result<i32> {
         tpm_state,
         fresh_state,
         enroll,
+        evidence,
     } = a;
     let root = root();
     let cfg = config::Config::load(&root.join("qemu.toml"))?;
@@ -412,6 +417,9 @@ fn run(a: RunArgs) -> Result<i32> {
         fw_log,
         on_event,
     )?;
+    if let Some(dir) = &evidence {
+        evidence::write(dir, &evidence::collect(&outcome.events)?)?;
+    }
     if !stderr.trim().is_empty() {
         eprintln!("xtask: QEMU said:\n{}", stderr.trim_end());
     }
@@ -608,6 +616,13 @@ fn test(host: bool, qemu: bool, only: &[String]) -> Result<i32> {
                 on_event,
             )?;
             let mut problems = judge::judge(s, &outcome);
+            if s.evidence_check {
+                match evidence::check(&state_dir(&root, name, s).join("evidence"), &outcome.events)
+                {
+                    Ok(p) => problems.extend(p.into_iter().map(|p| format!("evidence: {p}"))),
+                    Err(e) => problems.push(format!("evidence: {e:#}")),
+                }
+            }
             // What a person reads of this boot must hold up too: the trace against the
             // trace-event format, the chart against its layout rules.
             let model = timing::timing(&outcome.events, &outcome.fw_events);

@@ -93,6 +93,15 @@ pub const HOST_PACKAGES: &[HostPackage] = &[
         need: Need::RunTest,
     },
     HostPackage {
+        package: "tpm2-tools",
+        program: "tpm2_eventlog",
+        version_arg: Some("--version"),
+        // Checks the exported measured-boot evidence independently (scenarios with
+        // `evidence_check`).
+        min_version: None,
+        need: Need::RunTest,
+    },
+    HostPackage {
         package: "gcc",
         program: "cc",
         version_arg: Some("--version"),
