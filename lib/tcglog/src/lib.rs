@@ -11,6 +11,8 @@
 
 extern crate alloc;
 
+pub mod ima;
+
 use alloc::vec;
 use alloc::vec::Vec;
 use sha1::Sha1;

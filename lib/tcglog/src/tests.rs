@@ -95,3 +95,35 @@ fn write_sample_for_tpm2_eventlog() {
             .collect::<std::string::String>()
     );
 }
+
+#[test]
+fn an_ima_list_round_trips_and_replays() {
+    use crate::ima::{Entry, boot_aggregate, encode, parse, replay};
+    let pcrs = std::vec![std::vec![1u8; 32]; 10];
+    let agg = boot_aggregate(&pcrs);
+    assert_eq!(agg, Sha256::digest(std::vec![1u8; 320]).to_vec());
+    let list = [
+        Entry::ng_digest("boot_aggregate", &agg),
+        Entry::buf("catena-chain", b"hyp state=finalised cpus=2"),
+        Entry::ng("/bin/sh", b"program bytes"),
+    ];
+    let bin = encode(&list);
+    assert_eq!(parse(&bin).unwrap(), list);
+    let mut p = [0u8; 32].to_vec();
+    for e in &list {
+        p = extend(alg::SHA256, &p, &Sha256::digest(&e.data)).unwrap();
+    }
+    assert_eq!(replay(&list, alg::SHA256).unwrap(), p);
+    // ima-ng data: d-ng "sha256:\0" + digest, n-ng name + NUL.
+    let ng = &list[2].data;
+    assert_eq!(&ng[..4], &40u32.to_le_bytes());
+    assert_eq!(&ng[4..12], b"sha256:\0");
+    // A flipped data byte breaks the template hash; truncations are refused.
+    let mut bad = bin.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert!(parse(&bad).is_err());
+    for n in 1..bin.len() {
+        let _ = parse(&bin[..n]);
+    }
+}
