@@ -67,7 +67,10 @@ pub fn load(level: &str) -> bool {
     };
     for e in &events {
         match e {
-            Event::Added(ring, k) => key_event(ring, k, None),
+            Event::Added(ring, k) => {
+                key_event(ring, k, None);
+                crate::ima::key(ring, &k.der);
+            }
             Event::Revoked(ring, k, why) => key_event(ring, k, Some(why.name())),
             Event::Unparsable(var, why) => {
                 log::warn!("Couldn't parse {var} signatures: {why}");

@@ -46,6 +46,7 @@ pub fn emit(kind: Kind, f: impl FnOnce(EventWriter<'_, String>) -> EventWriter<'
     let _ = f(EventWriter::new(&mut line, kind)).time(t).finish();
     line.push('\n');
     k.write_line(&line);
+    crate::ima::observe(&line);
 }
 
 /// Microseconds since reset (0 before the kernel installed the API).

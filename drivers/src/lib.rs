@@ -13,6 +13,7 @@ pub mod certs;
 pub mod efivar;
 pub mod ffa;
 pub mod fwcfg;
+pub mod ima;
 pub mod irq;
 pub mod kapi;
 pub mod pl011;

@@ -110,6 +110,7 @@ pub fn emit(
     let _ = f(EventWriter::new(&mut line, kind)).time(t).finish();
     line.push('\n');
     write_str(&line);
+    catena_drivers::ima::observe(&line);
 }
 
 /// Emits one `@event` line on the emergency path (no lock, no allocation).

@@ -220,6 +220,8 @@ pub fn hyp_install() -> Result<(), InitError> {
             r.region.end()
         );
     }
+    // A chain milestone for the measurement list (the hyp prints its own event on the UART).
+    catena_drivers::ima::milestone("hyp state=installed");
     Ok(())
 }
 
@@ -254,5 +256,20 @@ pub fn hyp_finalise() -> Result<(), InitError> {
         "hyp finalised; stage-2 on {} CPU(s) (mask {on:#x})",
         on.count_ones()
     );
+    // The milestone, with a digest of what the host stage-2 hides (the secure and no-map
+    // ranges of the DT, lib/hyp-policy): a verifier can check both the order and the policy.
+    let hidden = hyp_policy::host_view(&boot().platform).secure;
+    let mut bytes = alloc::vec::Vec::new();
+    for (b, n) in &hidden {
+        bytes.extend_from_slice(&b.to_le_bytes());
+        bytes.extend_from_slice(&n.to_le_bytes());
+    }
+    let digest = tcglog::digest(tcglog::alg::SHA256, &bytes).unwrap_or_default();
+    let hex: alloc::string::String = digest.iter().map(|b| alloc::format!("{b:02x}")).collect();
+    catena_drivers::ima::milestone(&alloc::format!(
+        "hyp state=finalised cpus={} hidden={} hidden_sha256={hex}",
+        on.count_ones(),
+        hidden.len()
+    ));
     Ok(())
 }

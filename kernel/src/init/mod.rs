@@ -448,6 +448,22 @@ fn eventlog_check() -> Result<(), InitError> {
 }
 initcall!(EVENTLOG = late_sync("eventlog_check", after [DEFERRED_PROBE_FLUSH, TPM_DRIVERS]) => eventlog_check);
 
+/// The measurement list starts at `late_sync`, once the TPM is bound (IMA_INIT_LATE_SYNC):
+/// boot_aggregate, then what was queued (the chain's milestones), in order.
+fn ima_init() -> Result<(), InitError> {
+    catena_drivers::ima::init("late_sync");
+    Ok(())
+}
+initcall!(IMA_INIT = late_sync("ima_init", after [DEFERRED_PROBE_FLUSH, TPM_DRIVERS]) => ima_init);
+
+/// After the keys: the list replayed against PCR 10, and exported (sorted after
+/// "load_uefi_certs" within the level).
+fn measurements_report() -> Result<(), InitError> {
+    catena_drivers::ima::report();
+    Ok(())
+}
+initcall!(IMA_REPORT = late_sync("measurements_report", after [DEFERRED_PROBE_FLUSH]) => measurements_report);
+
 /// `load_uefi_certs`: db, dbx and the MOK lists into the keyrings through the efivar driver.
 /// At `late_sync` by default, after the deferred-probe flush that binds the variable driver
 /// (Arm's 2026 RFC for Linux); `catena.load_uefi_certs=late` runs it at `late` before the

@@ -111,6 +111,8 @@ kinds! {
         EfivarBench = "efivar-bench",
         /// The firmware's measured-boot log: parsed, replayed, compared with the PCRs.
         Eventlog = "eventlog",
+        /// The kernel's measurement list: started (`state=ready`), or checked against PCR 10.
+        Ima = "ima",
         /// Evidence for the host's tools, in parts (`name`, `part`, `of`, `hex`).
         Evidence = "evidence",
         /// A key added to a keyring, or refused or taken out as revoked.

@@ -59,6 +59,8 @@ pub struct Key {
     pub tbs: Digest256,
     /// The variable it came from.
     pub source: &'static str,
+    /// The DER certificate (what IMA measures for a key).
+    pub der: Vec<u8>,
 }
 
 /// Why a key is revoked.
@@ -180,6 +182,7 @@ pub fn key_of(der_bytes: &[u8], source: &'static str) -> Option<Key> {
         fpr: Sha256::digest(der_bytes).into(),
         tbs: Sha256::digest(&tbs).into(),
         source,
+        der: der_bytes.to_vec(),
     })
 }
 
