@@ -39,7 +39,10 @@ const MILESTONES: [&str; 5] = [
     "@event certs result=ok",
 ];
 
-/// Sees every event line the kernel prints; records the chain's milestones.
+/// Sees every event line the kernel prints; records the chain's milestones. Once the list is
+/// active, a milestone extends PCR 10 through the TPM driver (and so through FF-A): none of
+/// these events may be printed while the TPM's or the FF-A session's lock is held — each is
+/// printed after its driver let go (all of them but `certs` come before the list starts).
 pub fn observe(line: &str) {
     if !MILESTONES.iter().any(|m| line.starts_with(m)) {
         return;

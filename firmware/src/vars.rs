@@ -32,16 +32,16 @@ impl FlashMmio {
 
 impl Io for FlashMmio {
     fn read32(&mut self, off: u32) -> u32 {
-        // SAFETY: an aligned word inside the flash `new` was given (checked by `addr`).
-        self.addr(off).map_or(u32::MAX, |a| unsafe {
-            core::ptr::read_volatile(a as *const u32)
-        })
+        // SAFETY: an aligned word inside the flash `new` was given (checked by `addr`); flash0
+        // starts at address 0, so the access is `arch::read32_at`'s `ldr`, not a Rust pointer.
+        self.addr(off)
+            .map_or(u32::MAX, |a| unsafe { arch::read32_at(a) })
     }
 
     fn write32(&mut self, off: u32, v: u32) {
         if let Some(a) = self.addr(off) {
             // SAFETY: as for `read32`; a write is a command or data cycle of the CFI device.
-            unsafe { core::ptr::write_volatile(a as *mut u32, v) }
+            unsafe { arch::write32_at(a, v) }
         }
     }
 }

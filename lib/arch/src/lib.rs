@@ -320,3 +320,49 @@ mod shared_tests {
         }
     }
 }
+
+/// Reads the 32-bit word at physical address `addr` with one `ldr` — for device memory that
+/// may sit at address 0 (QEMU virt's flash0), where a Rust pointer read would be a null
+/// dereference the compiler may assume never happens.
+///
+/// # Safety
+/// `addr` must be 4-byte aligned and name mapped memory or a device register that may be
+/// read (with whatever side effect the device gives a read).
+#[inline(always)]
+pub unsafe fn read32_at(addr: usize) -> u32 {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let v: u32;
+        // SAFETY: forwarded from the caller: an aligned, readable address; `ldr` touches only it.
+        unsafe {
+            core::arch::asm!("ldr {v:w}, [{a}]", v = out(reg) v, a = in(reg) addr,
+                options(nostack, preserves_flags, readonly))
+        };
+        v
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        // SAFETY: forwarded from the caller (host builds never pass address 0).
+        unsafe { core::ptr::read_volatile(addr as *const u32) }
+    }
+}
+
+/// Writes the 32-bit word at physical address `addr` with one `str` (see [`read32_at`]).
+///
+/// # Safety
+/// `addr` must be 4-byte aligned and name mapped memory or a device register that may be
+/// written, which no Rust reference covers.
+#[inline(always)]
+pub unsafe fn write32_at(addr: usize, v: u32) {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: forwarded from the caller: an aligned, writable address; `str` touches only it.
+    unsafe {
+        core::arch::asm!("str {v:w}, [{a}]", v = in(reg) v, a = in(reg) addr,
+            options(nostack, preserves_flags))
+    };
+    #[cfg(not(target_arch = "aarch64"))]
+    // SAFETY: forwarded from the caller (host builds never pass address 0).
+    unsafe {
+        core::ptr::write_volatile(addr as *mut u32, v)
+    };
+}
