@@ -837,6 +837,39 @@ pub fn svg(scenario: &str, events: &[Event], fw: &[Event]) -> String {
     render(&l)
 }
 
+/// Two boots' charts in one picture, one above the other on the same time scale, each under
+/// its title (`cargo xtask compare`): the right order and the wrong one, side by side.
+pub fn stacked(charts: &[(&str, &Layout)]) -> String {
+    const TITLE: f64 = 24.0;
+    const GAP: f64 = 16.0;
+    let width = charts.iter().map(|(_, l)| l.width).fold(0.0, f64::max);
+    let height: f64 = charts.iter().map(|(_, l)| TITLE + l.height + GAP).sum();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="monospace" font-size="{FONT}">"##
+    );
+    let _ = writeln!(
+        s,
+        r##"<rect x="0" y="0" width="{width:.0}" height="{height:.0}" fill="#ffffff"/>"##
+    );
+    let mut y = 0.0;
+    for (title, l) in charts {
+        let _ = writeln!(
+            s,
+            r##"<text x="8" y="{:.1}" font-weight="bold">{}</text>"##,
+            y + TITLE - 8.0,
+            esc(title)
+        );
+        let _ = writeln!(s, r##"<g transform="translate(0,{:.1})">"##, y + TITLE);
+        s.push_str(&render(l));
+        s.push_str("</g>\n");
+        y += TITLE + l.height + GAP;
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
 /// Renders a layout.
 pub fn render(l: &Layout) -> String {
     let mut s = String::new();
@@ -1068,6 +1101,26 @@ mod tests {
         let late_sync =
             at("load_uefi_certs at late_sync: keyrings .platform 1, .machine 0, .blacklist 3");
         assert!(early < bound && bound < late_sync, "{t}");
+    }
+
+    #[test]
+    fn two_charts_stack_under_their_titles() {
+        let k = evs(&[
+            "@event boot el=2 cpus=1 t=1000",
+            "@event initcall level=core name=a result=ok us=10 t=1100",
+            "@event done status=ok t=2000",
+        ]);
+        let l = layout("x", &timing(&k, &[]));
+        let s = stacked(&[("full: late_sync", &l), ("tpm-consumer-late: late", &l)]);
+        assert_eq!(s.matches("<svg").count(), 3, "one outer, two charts");
+        assert!(
+            s.contains(">full: late_sync</text>") && s.contains(">tpm-consumer-late: late</text>")
+        );
+        let second = s.find("tpm-consumer-late").unwrap();
+        assert!(s[second..].contains(&format!(
+            "translate(0,{:.1})",
+            24.0 + l.height + 16.0 + 24.0
+        )));
     }
 
     #[test]

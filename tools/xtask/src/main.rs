@@ -88,6 +88,18 @@ enum Cmd {
     Build,
     /// Build, then boot a scenario from qemu.toml and judge it.
     Run(RunArgs),
+    /// Boot two scenarios and draw their boot charts in one picture, one above the other
+    /// (e.g. `full` and `tpm-consumer-late`: the right order and the wrong one), and print both
+    /// chain trees.
+    Compare {
+        /// The first scenario.
+        a: String,
+        /// The second scenario.
+        b: String,
+        /// The SVG to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The UEFI variable store's tools.
     Varstore {
         #[command(subcommand)]
@@ -152,6 +164,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Build => build::build(&root(), false).map(|_| 0),
         Cmd::Run(a) => run(a),
+        Cmd::Compare { a, b, out } => compare(&a, &b, &out),
         Cmd::Varstore {
             cmd: VarstoreCmd::Pki { dir },
         } => varstore::pki(&dir).map(|()| 0),
@@ -334,6 +347,55 @@ fn scenario_args(
 pub fn state_dir(root: &Path, name: &str, s: &config::Scenario) -> PathBuf {
     root.join("target/catena/state")
         .join(s.state.as_deref().unwrap_or(name))
+}
+
+/// `cargo xtask compare A B --out FILE.svg`.
+fn compare(a: &str, b: &str, out: &Path) -> Result<i32> {
+    let root = root();
+    let cfg = config::Config::load(&root.join("qemu.toml"))?;
+    prereq::ensure_qemu()?;
+    let images = build::build(&root, true)?;
+    let mut layouts = Vec::new();
+    for name in [a, b] {
+        let s = cfg.scenario(name)?;
+        if s.powercut.is_some() {
+            anyhow::bail!("`{name}` is a power-cut campaign, not one boot");
+        }
+        let mut parts = scenario_args(
+            &root,
+            &cfg,
+            name,
+            s,
+            &images,
+            Prep {
+                fresh: s.fresh_state,
+                ..Prep::default()
+            },
+        )?;
+        let log = secure_log_path(&root, name);
+        let fw_log = s.firmware.then_some(log.as_path());
+        let on_event = parts.on_event.take();
+        let (o, _) = runner::boot(
+            &parts.args,
+            Duration::from_secs(cfg.timeout(s)),
+            false,
+            fw_log,
+            on_event,
+        )?;
+        println!("xtask: `{name}` ({}):", o.status());
+        print!("{}", chain::tree(&o.events, &o.fw_events));
+        let title = format!("{name} ({}): {}", o.status(), s.description);
+        layouts.push((
+            title,
+            chain::layout(name, &timing::timing(&o.events, &o.fw_events)),
+        ));
+    }
+    let charts: Vec<(&str, &chain::Layout)> =
+        layouts.iter().map(|(t, l)| (t.as_str(), l)).collect();
+    std::fs::write(out, chain::stacked(&charts))
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!("xtask: both boot charts in {}", out.display());
+    Ok(0)
 }
 
 /// Where a scenario's secure-UART log goes.
