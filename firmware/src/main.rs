@@ -72,26 +72,20 @@ _start:
     isb
     ldr     x9, =ram_start
     br      x9
-20: // Other CPUs: wait until CPU 0 says the image and memory are ready.
+20: // Other CPUs go to the secondary pen in RAM ...
+    ldr     x20, =ram_secondary
+    b       21f
+30: // ... and a CPU this port does not run leaves the flash too, then sleeps.
+    ldr     x20, =ram_halt
+21: // Either way, only once CPU 0 says the image and memory are ready.
     ldr     x9, =BOOT_READY
     ldr     x10, ={magic}
-21: ldr     x11, [x9]
+22: ldr     x11, [x9]
     cmp     x11, x10
-    b.eq    22f
+    b.eq    23f
     wfe
-    b       21b
-22: ldr     x9, =ram_secondary
-    br      x9
-30: // A CPU this port does not run: out of the flash too, then asleep.
-    ldr     x9, =BOOT_READY
-    ldr     x10, ={magic}
-31: ldr     x11, [x9]
-    cmp     x11, x10
-    b.eq    32f
-    wfe
-    b       31b
-32: ldr     x9, =ram_halt
-    br      x9
+    b       22b
+23: br      x20
 
 .section .text.ram_boot, "ax"
 ram_start:

@@ -2,42 +2,14 @@
 extern crate std;
 
 use crate::client::{Channel, Client, ClientError, from_utf16z, utf16z};
-use crate::partition::{Buffer, OutsideBuffer, VarPartition};
+use crate::partition::VarPartition;
+use crate::partition_tests::Shared;
 use crate::{GLOBAL_VARIABLE, Limits, Vars, attr, status};
 use std::sync::{Arc, Mutex};
 use std::vec;
 use std::vec::Vec;
 use varstore::Store;
 use varstore::sim::SimFlash;
-
-#[derive(Clone)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Buffer for Shared {
-    fn size(&self) -> u64 {
-        self.0.lock().unwrap().len() as u64
-    }
-    fn read(&self, off: u64, buf: &mut [u8]) -> Result<(), OutsideBuffer> {
-        let m = self.0.lock().unwrap();
-        let s = off as usize;
-        let e = s
-            .checked_add(buf.len())
-            .filter(|e| *e <= m.len())
-            .ok_or(OutsideBuffer)?;
-        buf.copy_from_slice(&m[s..e]);
-        Ok(())
-    }
-    fn write(&mut self, off: u64, data: &[u8]) -> Result<(), OutsideBuffer> {
-        let mut m = self.0.lock().unwrap();
-        let s = off as usize;
-        let e = s
-            .checked_add(data.len())
-            .filter(|e| *e <= m.len())
-            .ok_or(OutsideBuffer)?;
-        m[s..e].copy_from_slice(data);
-        Ok(())
-    }
-}
 
 /// The partition, called directly, with an optional meddler run on the buffer afterwards.
 struct Direct {

@@ -18,9 +18,10 @@ extern crate alloc;
 
 const RAM: u64 = 0x4000_0000;
 
-/// The shared buffer, held by the test (the normal world) and the partition.
+/// The shared buffer, held by the test (the normal world) and the partition (the client's
+/// tests use it too).
 #[derive(Clone)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Shared(pub(crate) Arc<Mutex<Vec<u8>>>);
 
 impl Buffer for Shared {
     fn size(&self) -> u64 {

@@ -349,6 +349,27 @@ pub fn state_dir(root: &Path, name: &str, s: &config::Scenario) -> PathBuf {
         .join(s.state.as_deref().unwrap_or(name))
 }
 
+/// Boots a prepared scenario without echoing its console, with its timeout, its secure log
+/// and its on-event action: the outcome and QEMU's stderr.
+fn boot_quiet(
+    root: &Path,
+    cfg: &config::Config,
+    name: &str,
+    s: &config::Scenario,
+    parts: &mut RunParts,
+) -> Result<(judge::Outcome, String)> {
+    let log = secure_log_path(root, name);
+    let fw_log = s.firmware.then_some(log.as_path());
+    let on_event = parts.on_event.take();
+    runner::boot(
+        &parts.args,
+        Duration::from_secs(cfg.timeout(s)),
+        false,
+        fw_log,
+        on_event,
+    )
+}
+
 /// `cargo xtask compare A B --out FILE.svg`.
 fn compare(a: &str, b: &str, out: &Path) -> Result<i32> {
     let root = root();
@@ -372,16 +393,7 @@ fn compare(a: &str, b: &str, out: &Path) -> Result<i32> {
                 ..Prep::default()
             },
         )?;
-        let log = secure_log_path(&root, name);
-        let fw_log = s.firmware.then_some(log.as_path());
-        let on_event = parts.on_event.take();
-        let (o, _) = runner::boot(
-            &parts.args,
-            Duration::from_secs(cfg.timeout(s)),
-            false,
-            fw_log,
-            on_event,
-        )?;
+        let (o, _) = boot_quiet(&root, &cfg, name, s, &mut parts)?;
         println!("xtask: `{name}` ({}):", o.status());
         print!("{}", chain::tree(&o.events, &o.fw_events));
         let title = format!("{name} ({}): {}", o.status(), s.description);
@@ -649,7 +661,6 @@ fn test(host: bool, qemu: bool, only: &[String]) -> Result<i32> {
                 }
                 continue;
             }
-            let log = secure_log_path(&root, name);
             let mut parts = match scenario_args(
                 &root,
                 &cfg,
@@ -668,15 +679,7 @@ fn test(host: bool, qemu: bool, only: &[String]) -> Result<i32> {
                     continue;
                 }
             };
-            let fw_log = s.firmware.then_some(log.as_path());
-            let on_event = parts.on_event.take();
-            let (outcome, stderr) = runner::boot(
-                &parts.args,
-                Duration::from_secs(cfg.timeout(s)),
-                false,
-                fw_log,
-                on_event,
-            )?;
+            let (outcome, stderr) = boot_quiet(&root, &cfg, name, s, &mut parts)?;
             let mut problems = judge::judge(s, &outcome);
             if s.evidence_check {
                 match evidence::check(&state_dir(&root, name, s).join("evidence"), &outcome.events)
