@@ -48,8 +48,9 @@ struct NsDram(());
 impl fwcfg::Ram for NsDram {
     fn write(&mut self, addr: u64, data: &[u8]) {
         // SAFETY: `fwcfg::load_kernel` writes only inside [lowest, ram_end), which
-        // `load_kernel` below takes from the DT's DRAM range after the DT slot; the normal
-        // world is not running, so the firmware is its only user.
+        // `load_kernel` below takes from the DT's DRAM range after the DT slot, and
+        // `fwcfg::load_bl33` only inside [BL33_BASE, ram_end) of the DRAM range `load_bl33`
+        // below found; the normal world is not running, so the firmware is its only user.
         unsafe {
             core::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len());
         }
@@ -86,12 +87,27 @@ pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
     fwcfg::load_kernel(&mut fw, &mut NsDram(()), lowest, ram.end())
 }
 
-/// A payload preloaded at `addr` (U-Boot via `-device loader`): its address if the first
-/// word is not empty.
-pub fn preloaded(addr: u64) -> Option<u64> {
-    // SAFETY: `addr` is in QEMU virt's DRAM (a platform constant); reading 8 bytes is harmless.
-    let first = unsafe { core::ptr::read_volatile(addr as *const u64) };
-    (first != 0 && first != u64::MAX).then_some(addr)
+/// Loads a raw BL33 (`opt/catena/bl33`, U-Boot), if fw_cfg carries one, at
+/// [`BL33_BASE`](crate::platform::BL33_BASE) in the DRAM range that holds it (the checks:
+/// `lib/fwcfg`, host-tested).
+pub fn load_bl33(p: &Platform) -> Result<Option<fwcfg::LoadedBl33>, String> {
+    let Some(base) = p
+        .compatible("qemu,fw-cfg-mmio")
+        .and_then(|d| d.regions.first())
+        .map(|r| r.base as usize)
+    else {
+        return Ok(None);
+    };
+    let at = crate::platform::BL33_BASE;
+    let ram = p
+        .memory
+        .iter()
+        .find(|r| r.base <= at && at < r.end())
+        .ok_or("no DRAM range holds the BL33 load address")?;
+    // SAFETY: as in `load_kernel`: the DT's fw_cfg block, used only by the boot CPU before
+    // any other CPU is released.
+    let mut fw = unsafe { FwCfg::new(base) };
+    fwcfg::load_bl33(&mut fw, &mut NsDram(()), at, ram.end())
 }
 
 /// The test-only power-cut step for the variable store (`opt/catena/varstore-cut`), if QEMU

@@ -2,7 +2,7 @@
 //!
 //! Every CPU starts at 0x0 (secure flash) in EL3. CPU 0 (Aff0 = 0) boots: [`fw_main`] reads
 //! the DT QEMU left at the start of DRAM, sets up EL3 and the GIC for a normal world at EL2,
-//! loads the kernel from fw_cfg (or takes a preloaded payload), adds `/psci` and the CPUs'
+//! loads the kernel (or a raw BL33 such as U-Boot) from fw_cfg, adds `/psci` and the CPUs'
 //! enable-method to the DT, and enters the normal world at NS EL2 with x0 = DT. The other CPUs
 //! park until PSCI CPU_ON releases them. From then on the firmware runs only on SMCs
 //! (`smc.rs`): PSCI 1.1, SMCCC 1.2, and (later) the FF-A SPMC.
@@ -24,7 +24,7 @@ mod spmc_glue;
 mod tpm;
 mod vars;
 
-use crate::platform::{DTB_ADDR, DTB_SLOT, MAX_CPUS, PRELOADED_PAYLOAD};
+use crate::platform::{DTB_ADDR, DTB_SLOT, MAX_CPUS};
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use linked_list_allocator::Heap;
@@ -236,46 +236,66 @@ extern "C" fn fw_main() -> ! {
     PSCI.call_once(|| spin::Mutex::new(Psci::new(&mpidrs, &ns_ram)));
     let services = spmc_glue::init(&platform);
 
-    // The normal-world payload.
-    let (entry, bootargs) = match fwcfg::load_kernel(&platform) {
-        Ok(Some(k)) => {
-            console::event(catena_event::FwEvent::Payload, |e| {
-                e.str("source", "fw_cfg")
-                    .hex("entry", k.entry)
-                    .u64("size", k.size)
-            });
-            // PCR 8: the kernel Image as loaded, U-Boot's booti convention (EV_COMPACT_HASH,
-            // "linux"); PCR 1: its command line (EV_PLATFORM_CONFIG_FLAGS).
-            let mut image = alloc::vec![0u8; k.size as usize];
-            // SAFETY: the Image fw_cfg just loaded at k.entry, k.size bytes of normal-world
-            // RAM inside the range `load_kernel` checked; nothing else runs yet.
-            unsafe { arch::read_shared(k.entry as usize, &mut image) };
-            measure::event(8, tcglog::ev::COMPACT_HASH, &image, b"linux");
-            measure::event(
-                1,
-                tcglog::ev::PLATFORM_CONFIG_FLAGS,
-                k.cmdline.as_bytes(),
-                k.cmdline.as_bytes(),
-            );
-            (k.entry, Some(k.cmdline))
+    // The normal-world payload: a raw BL33 (U-Boot) when fw_cfg carries one, which then loads
+    // the Image itself (`qfw load`); else the `-kernel` Image.
+    let bl33 = match fwcfg::load_bl33(&platform) {
+        Ok(b) => b,
+        Err(e) => {
+            fwlog!("BL33 from fw_cfg: {e}");
+            fail("bad-payload");
         }
-        Ok(None) => match fwcfg::preloaded(PRELOADED_PAYLOAD) {
-            Some(entry) => {
+    };
+    let (entry, bootargs) = if let Some(b) = bl33 {
+        console::event(catena_event::FwEvent::Payload, |e| {
+            e.str("source", "fw_cfg")
+                .str("kind", "bl33")
+                .hex("entry", b.entry)
+                .u64("size", b.size)
+        });
+        // PCR 0: the boot loader is firmware (TF-A measures BL33 into PCR 0 as
+        // EV_POST_CODE "BL_33"); what it loads is its business (docs/boards.md).
+        let mut image = alloc::vec![0u8; b.size as usize];
+        // SAFETY: the BL33 fw_cfg just loaded at b.entry, b.size bytes of normal-world RAM
+        // inside the range `load_bl33` checked; nothing else runs yet.
+        unsafe { arch::read_shared(b.entry as usize, &mut image) };
+        measure::event(0, tcglog::ev::POST_CODE, &image, b"BL_33");
+        (b.entry, None)
+    } else {
+        match fwcfg::load_kernel(&platform) {
+            Ok(Some(k)) => {
                 console::event(catena_event::FwEvent::Payload, |e| {
-                    e.str("source", "preloaded").hex("entry", entry)
+                    e.str("source", "fw_cfg")
+                        .str("kind", "image")
+                        .hex("entry", k.entry)
+                        .u64("size", k.size)
                 });
-                (entry, None)
+                // PCR 8: the kernel Image as loaded, U-Boot's booti convention
+                // (EV_COMPACT_HASH, "linux"); PCR 1: its command line
+                // (EV_PLATFORM_CONFIG_FLAGS).
+                let mut image = alloc::vec![0u8; k.size as usize];
+                // SAFETY: the Image fw_cfg just loaded at k.entry, k.size bytes of
+                // normal-world RAM inside the range `load_kernel` checked; nothing else runs
+                // yet.
+                unsafe { arch::read_shared(k.entry as usize, &mut image) };
+                measure::event(8, tcglog::ev::COMPACT_HASH, &image, b"linux");
+                measure::event(
+                    1,
+                    tcglog::ev::PLATFORM_CONFIG_FLAGS,
+                    k.cmdline.as_bytes(),
+                    k.cmdline.as_bytes(),
+                );
+                (k.entry, Some(k.cmdline))
             }
-            None => {
+            Ok(None) => {
                 fwlog!(
-                    "no normal-world payload: fw_cfg has no kernel (-kernel) and nothing is preloaded at {PRELOADED_PAYLOAD:#x}"
+                    "no normal-world payload: fw_cfg has no kernel (-kernel) and no opt/catena/bl33"
                 );
                 fail("no-payload");
             }
-        },
-        Err(e) => {
-            fwlog!("kernel from fw_cfg: {e}");
-            fail("bad-payload");
+            Err(e) => {
+                fwlog!("kernel from fw_cfg: {e}");
+                fail("bad-payload");
+            }
         }
     };
     if let Some(n) = bootargs.as_deref().and_then(tpm::bench_calls) {

@@ -8,9 +8,10 @@ pub const DTB_ADDR: u64 = 0x4000_0000;
 pub const DTB_SLOT: usize = 0x10_0000;
 /// The secure UART (second `-serial`).
 pub const SECURE_UART: usize = 0x0904_0000;
-/// A normal-world payload preloaded here (`-device loader,file=u-boot.bin,addr=0x60000000`)
-/// is entered when fw_cfg carries no kernel.
-pub const PRELOADED_PAYLOAD: u64 = 0x6000_0000;
+/// Where a raw BL33 from fw_cfg (`opt/catena/bl33`, U-Boot) is loaded and entered: far above
+/// the DT slot, the carve-outs and U-Boot's default load addresses (`kernel_addr_r`
+/// 0x4040_0000, `ramdisk_addr_r` 0x4400_0000); U-Boot relocates itself to the top of RAM.
+pub const BL33_BASE: u64 = 0x6000_0000;
 /// CPUs this port supports (Aff0 0..7, Aff1..3 zero).
 pub const MAX_CPUS: usize = 8;
 /// Per-CPU EL3 stack (matches the linker script).
@@ -26,7 +27,9 @@ pub const SECURE_FLASH: (u64, u64) = (0, 0x0400_0000);
 pub const VARSTORE: (u32, u32) = (0x03F0_0000, 0x10_0000);
 /// The variable partition's MM communicate buffer: normal-world RAM after the TPM's CRB, below
 /// the kernel's 2 MiB boundary, reserved in the DT.
-pub const MM_BUFFER: (u64, u64) = (0x4012_0000, 0x4_0000);
+/// (Kept in `lib/fw-dt`, where `cargo xtask` finds it too when it edits a DT the way this
+/// firmware does, for the FIT of the `uboot-fit` scenario.)
+pub const MM_BUFFER: (u64, u64) = fw_dt::VIRT_MM_BUFFER;
 /// The measured-boot event log handed to the normal world: after the MM buffer, below the
 /// kernel's 2 MiB boundary, reserved in the DT and named on the TPM node.
 pub const EVENT_LOG: (u64, u64) = (0x4016_0000, 0x1_0000);

@@ -159,6 +159,10 @@ fn reserve_mapped(tree: &mut DeviceTree, what: &str, base: u64, size: u64) -> Re
     Ok(())
 }
 
+/// QEMU virt's MM communicate buffer for the variable partition (normal-world RAM after the
+/// TPM's CRB, below the kernel's 2 MiB boundary), which [`edit`] reserves and names.
+pub const VIRT_MM_BUFFER: (u64, u64) = (0x4012_0000, 0x4_0000);
+
 /// Adds `/psci` (method "smc"), `enable-method = "psci"` on every CPU, `/chosen/bootargs`
 /// when given, the TPM service's CRB when there is one, and the variable partition's MM
 /// buffer (base, size) when there is one; writes the tree back into `slot`.

@@ -164,6 +164,59 @@ pub fn number_file(io: &mut dyn FwCfgIo, name: &[u8]) -> Result<Option<u64>, Str
     }
 }
 
+/// A raw normal-world boot loader (U-Boot's `u-boot.bin`) to run instead of the `-kernel`
+/// Image: `-fw_cfg name=opt/catena/bl33,file=u-boot.bin`. The Image and `-append` stay in
+/// fw_cfg for that loader (U-Boot's `qfw load`).
+pub const BL33_FILE: &[u8] = b"opt/catena/bl33";
+/// The largest BL33 accepted (Debian's qemu_arm64 U-Boot is under 1 MiB).
+pub const BL33_MAX: u32 = 8 << 20;
+
+/// A raw BL33 loaded from fw_cfg.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedBl33 {
+    /// Where it was put (its entry point: a raw binary starts at its first byte).
+    pub entry: u64,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Loads [`BL33_FILE`], if fw_cfg carries it, at `at` (which must be 4 KiB aligned, with the
+/// whole file inside `[at, ram_end)`). `Ok(None)`: no such file. An empty or oversized file,
+/// or one that does not fit, is an error and nothing is written.
+pub fn load_bl33(
+    io: &mut dyn FwCfgIo,
+    ram: &mut dyn Ram,
+    at: u64,
+    ram_end: u64,
+) -> Result<Option<LoadedBl33>, String> {
+    let Some((key, size)) = find_file(io, BL33_FILE) else {
+        return Ok(None);
+    };
+    if size == 0 || size > BL33_MAX {
+        return Err(format!(
+            "fw_cfg opt/catena/bl33: {size} bytes (1..={BL33_MAX} accepted)"
+        ));
+    }
+    if !at.is_multiple_of(4096) || at.checked_add(u64::from(size)).is_none_or(|e| e > ram_end) {
+        return Err(format!(
+            "fw_cfg opt/catena/bl33: {size} bytes do not fit at {at:#x} below {ram_end:#x}"
+        ));
+    }
+    io.select(key);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut off = 0u64;
+    while off < u64::from(size) {
+        let n = (u64::from(size) - off).min(chunk.len() as u64) as usize;
+        io.read(&mut chunk[..n]);
+        ram.write(at + off, &chunk[..n]);
+        off += n as u64;
+    }
+    Ok(Some(LoadedBl33 {
+        entry: at,
+        size: u64::from(size),
+    }))
+}
+
 /// The `-append` command line (at most [`CMDLINE_MAX`] bytes, without its NUL; bytes that are
 /// not UTF-8 replaced).
 pub fn cmdline(io: &mut dyn FwCfgIo) -> String {

@@ -222,3 +222,36 @@ fn files_are_listed_by_prefix_in_order_and_read_within_a_bound() {
             .contains("more than")
     );
 }
+
+#[test]
+fn a_bl33_is_loaded_raw_where_asked_and_bad_ones_write_nothing() {
+    let uboot: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+    let at = RAM_BASE + 0x2000_0000;
+    let mut io = qemu(&image(0x1000, 0), "", &[("opt/catena/bl33", &uboot)]);
+    let mut m = ram();
+    let l = load_bl33(&mut io, &mut m, at, RAM_END).unwrap().unwrap();
+    assert_eq!(
+        l,
+        LoadedBl33 {
+            entry: at,
+            size: uboot.len() as u64
+        }
+    );
+    assert_eq!(m.bytes(at, uboot.len()), uboot);
+    // No file: nothing to do.
+    let mut io = qemu(&image(0x1000, 0), "", &[]);
+    assert_eq!(load_bl33(&mut io, &mut m, at, RAM_END), Ok(None));
+    // Refused, and RAM untouched: misaligned, past the end of RAM, empty, too large.
+    let big = alloc::vec![1u8; BL33_MAX as usize + 1];
+    for (data, at) in [
+        (&uboot[..], at + 8),
+        (&uboot[..], RAM_END - 4096),
+        (&[][..], at),
+        (&big[..], at),
+    ] {
+        let mut io = qemu(&image(0x1000, 0), "", &[("opt/catena/bl33", data)]);
+        let mut m = ram();
+        assert!(load_bl33(&mut io, &mut m, at, RAM_END).is_err());
+        assert!(m.0.is_empty(), "nothing written for a refused BL33");
+    }
+}

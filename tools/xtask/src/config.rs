@@ -4,7 +4,7 @@ use crate::build::Images;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -144,6 +144,22 @@ pub struct Scenario {
     /// the PCRs the kernel read).
     #[serde(default)]
     pub evidence_check: bool,
+    /// Boot through U-Boot instead of straight into the kernel (`docs/boards.md`).
+    pub boot: Option<BootPath>,
+}
+
+/// A boot path through U-Boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootPath {
+    /// QEMU virt: our firmware runs Debian's `u-boot-qemu` as BL33, which `booti`s the Image
+    /// it loads over fw_cfg (environment in flash1).
+    Uboot,
+    /// The same, with a FIT (kernel + DT, SHA-256 hashes) and `bootm`.
+    UbootFit,
+    /// QEMU `raspi3b`: Debian's `u-boot-rpi` rpi_3 build on the Raspberry Pi 3 Model B DT,
+    /// `booti` of the Image from an SD card.
+    Raspi3b,
 }
 
 /// What a scenario enrols.
@@ -252,6 +268,22 @@ impl Config {
                 // Dumping the DT would connect QEMU to swtpm, which ends when QEMU does.
                 bail!("scenario `{name}`: `tpm` and `dt_nops` do not go together");
             }
+            match s.boot {
+                Some(BootPath::Uboot | BootPath::UbootFit) if !s.firmware => bail!(
+                    "scenario `{name}`: the virt U-Boot path runs under our firmware \
+                     (`firmware = true`)"
+                ),
+                // The FIT's DT is made before the boot, edited as the firmware edits it
+                // without a TPM (the TPM's edits depend on what the firmware measured).
+                Some(BootPath::UbootFit) if s.tpm => {
+                    bail!("scenario `{name}`: the FIT path's DT is made without a TPM")
+                }
+                Some(BootPath::Raspi3b) if s.firmware || s.tpm || s.flash || s.hooks => bail!(
+                    "scenario `{name}`: the raspi3b board has no secure firmware, TPM or secure \
+                     flash, and boots the product Image"
+                ),
+                _ => {}
+            }
             if let Some(a) = s.qemu_args.iter().find(|a| needs_option_rom(a)) {
                 bail!(
                     "scenario `{name}`: qemu_args `{a}` makes a PCI network card, whose option \
@@ -348,6 +380,57 @@ impl Config {
     /// Timeout for a scenario.
     pub fn timeout(&self, scenario: &Scenario) -> u64 {
         scenario.timeout.unwrap_or(self.defaults.timeout)
+    }
+}
+
+/// The files a U-Boot boot path adds to QEMU's command line.
+#[derive(Debug, Clone)]
+pub struct BootFiles {
+    /// U-Boot itself (`u-boot.bin`).
+    pub uboot: PathBuf,
+    /// virt: flash1 with U-Boot's environment. raspi3b: the SD card image.
+    pub disk: PathBuf,
+    /// virt with a FIT: the FIT, given to U-Boot as fw_cfg's kernel.
+    pub fit: Option<PathBuf>,
+    /// raspi3b: the board's DT.
+    pub dtb: Option<PathBuf>,
+}
+
+/// Turns [`Config::qemu_args`]'s direct boot into a boot through U-Boot.
+/// - virt: our firmware gets U-Boot as fw_cfg `opt/catena/bl33`, U-Boot its environment in
+///   flash1; the Image (or the FIT) stays fw_cfg's kernel, which U-Boot loads (`qfw load`).
+/// - raspi3b: QEMU loads U-Boot as the board's kernel and the board DT; the Image is on the SD
+///   card; U-Boot and the DT's `stdout-path` use the second UART (the mini-UART), so the first
+///   (PL011) goes nowhere.
+pub fn boot_args(args: &mut Vec<String>, path: BootPath, files: &BootFiles) {
+    let kernel = args.iter().position(|a| a == "-kernel").map(|i| i + 1);
+    match path {
+        BootPath::Uboot | BootPath::UbootFit => {
+            if let (Some(i), Some(fit)) = (kernel, &files.fit) {
+                args[i] = fit.display().to_string();
+            }
+            args.extend([
+                "-fw_cfg".into(),
+                format!("name=opt/catena/bl33,file={}", files.uboot.display()),
+                "-drive".into(),
+                format!("if=pflash,unit=1,format=raw,file={}", files.disk.display()),
+            ]);
+        }
+        BootPath::Raspi3b => {
+            if let Some(i) = kernel {
+                args[i] = files.uboot.display().to_string();
+            }
+            if let Some(i) = args.iter().position(|a| a == "-serial") {
+                args.splice(i..i, ["-serial".to_string(), "null".to_string()]);
+            }
+            if let Some(dtb) = &files.dtb {
+                args.extend(["-dtb".into(), dtb.display().to_string()]);
+            }
+            args.extend([
+                "-drive".into(),
+                format!("if=sd,format=raw,file={}", files.disk.display()),
+            ]);
+        }
     }
 }
 
@@ -464,5 +547,44 @@ machine = "virt"
             "{ok}qemu_args = [\"-netdev\", \"user,id=n0\", \"-device\", \"virtio-net-device,netdev=n0\"]\n"
         );
         assert!(Config::parse(&mmio_net).is_ok());
+    }
+
+    #[test]
+    fn u_boot_paths_rewrite_the_direct_boot() {
+        let base = || -> Vec<String> {
+            ["-M", "m", "-kernel", "Image", "-serial", "stdio"]
+                .map(String::from)
+                .to_vec()
+        };
+        let files = BootFiles {
+            uboot: "u-boot.bin".into(),
+            disk: "disk.img".into(),
+            fit: Some("catena.itb".into()),
+            dtb: Some("rpi.dtb".into()),
+        };
+        let mut v = base();
+        boot_args(&mut v, BootPath::UbootFit, &files);
+        assert!(v.windows(2).any(|w| w == ["-kernel", "catena.itb"]));
+        assert!(
+            v.windows(2)
+                .any(|w| w == ["-fw_cfg", "name=opt/catena/bl33,file=u-boot.bin"])
+        );
+        assert!(
+            v.windows(2)
+                .any(|w| w == ["-drive", "if=pflash,unit=1,format=raw,file=disk.img"])
+        );
+        let mut r = base();
+        boot_args(&mut r, BootPath::Raspi3b, &files);
+        assert!(r.windows(2).any(|w| w == ["-kernel", "u-boot.bin"]));
+        // The first UART (PL011) goes nowhere, the second (the mini-UART) is the console.
+        assert!(
+            r.windows(4)
+                .any(|w| w == ["-serial", "null", "-serial", "stdio"])
+        );
+        assert!(r.windows(2).any(|w| w == ["-dtb", "rpi.dtb"]));
+        assert!(
+            r.windows(2)
+                .any(|w| w == ["-drive", "if=sd,format=raw,file=disk.img"])
+        );
     }
 }

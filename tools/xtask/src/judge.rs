@@ -317,6 +317,7 @@ mod tests {
             powercut: None,
             enroll: None,
             evidence_check: false,
+            boot: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! - `cargo xtask doctor [--install]` — the host prerequisites, and installing them.
 
 mod bench;
+mod boards;
 mod build;
 mod chain;
 mod config;
@@ -285,6 +286,19 @@ fn scenario_args(
         interactive,
         flash.as_deref(),
     );
+    if let Some(path) = s.boot {
+        let files = boot_files(root, name, s, images, path)?;
+        config::boot_args(&mut args, path, &files);
+        if let Some(fit) = &files.fit {
+            // The FIT carries the DT of this very machine: QEMU's, dumped (QEMU reads fw_cfg's
+            // kernel file while it builds the machine, so the Image stands in until then).
+            std::fs::copy(&images.image, fit)?;
+            let qemu_dtb = fit.with_extension("qemu.dtb");
+            runner::dump_dtb(&args, &qemu_dtb)?;
+            let dir = fit.parent().context("the FIT's folder")?;
+            boards::fit(dir, &images.image, &std::fs::read(&qemu_dtb)?, &s.cmdline)?;
+        }
+    }
     // Secure Boot enrolment: the files given, or the scenario's own test PKI (made once per
     // state with openssl and efitools, like `cargo xtask varstore pki`).
     match (enroll, s.enroll) {
@@ -339,6 +353,42 @@ fn scenario_args(
         args,
         _tpm: tpm,
         on_event,
+    })
+}
+
+/// What a U-Boot path needs, made for this run under `target/catena/runs/NAME-boot/`.
+fn boot_files(
+    root: &Path,
+    name: &str,
+    s: &config::Scenario,
+    images: &build::Images,
+    path: config::BootPath,
+) -> Result<config::BootFiles> {
+    let dir = root.join("target/catena/runs").join(format!("{name}-boot"));
+    Ok(match path {
+        config::BootPath::Uboot | config::BootPath::UbootFit => {
+            let how = if path == config::BootPath::UbootFit {
+                boards::VirtBoot::Fit
+            } else {
+                boards::VirtBoot::Booti
+            };
+            config::BootFiles {
+                uboot: prereq::program(prereq::UBOOT_QEMU)?.path,
+                disk: boards::virt_flash1(&dir, &s.cmdline, how)?,
+                // Made once the machine's DT is known (see `scenario_args`).
+                fit: (how == boards::VirtBoot::Fit).then(|| dir.join("catena.itb")),
+                dtb: None,
+            }
+        }
+        config::BootPath::Raspi3b => {
+            let rpi = boards::rpi_files(root)?;
+            config::BootFiles {
+                uboot: rpi.uboot,
+                disk: boards::rpi_sd(&dir, &images.image, &s.cmdline)?,
+                fit: None,
+                dtb: Some(rpi.dtb),
+            }
+        }
     })
 }
 

@@ -18,6 +18,8 @@ pub const TARGET: &str = "aarch64-unknown-none-softfloat";
 
 /// The QEMU binary's name.
 pub const QEMU: &str = "qemu-system-aarch64";
+/// Debian's U-Boot for QEMU virt (package u-boot-qemu): a file, not a program.
+pub const UBOOT_QEMU: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
 
 /// What a prerequisite is needed for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +47,8 @@ impl Need {
 pub struct HostPackage {
     /// The Debian package.
     pub package: &'static str,
-    /// The program it provides, looked up on `PATH` (then in the private root).
+    /// The program it provides, looked up on `PATH` (then in the private root); an absolute
+    /// path is a file the package installs there.
     pub program: &'static str,
     /// The argument that makes the program print its version on its first line.
     pub version_arg: Option<&'static str>,
@@ -98,6 +101,38 @@ pub const HOST_PACKAGES: &[HostPackage] = &[
         version_arg: Some("--version"),
         // Checks the exported measured-boot evidence independently (scenarios with
         // `evidence_check`).
+        min_version: None,
+        need: Need::RunTest,
+    },
+    HostPackage {
+        package: "u-boot-qemu",
+        program: UBOOT_QEMU,
+        version_arg: None,
+        // Debian's U-Boot for QEMU virt: the BL33 of the `uboot` scenarios.
+        min_version: None,
+        need: Need::RunTest,
+    },
+    HostPackage {
+        package: "u-boot-tools",
+        program: "mkenvimage",
+        version_arg: Some("-V"),
+        // U-Boot environment images and FIT images (mkimage, same package).
+        min_version: None,
+        need: Need::RunTest,
+    },
+    HostPackage {
+        package: "dosfstools",
+        program: "mkfs.vfat",
+        version_arg: None,
+        // The FAT partition of the Raspberry Pi's SD card image.
+        min_version: None,
+        need: Need::RunTest,
+    },
+    HostPackage {
+        package: "mtools",
+        program: "mcopy",
+        version_arg: Some("--version"),
+        // Copies files into that FAT partition without mounting it.
         min_version: None,
         need: Need::RunTest,
     },
@@ -214,8 +249,13 @@ impl Found {
 }
 
 fn on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
+    if program.starts_with('/') {
+        return Some(PathBuf::from(program)).filter(|p| p.is_file());
+    }
+    // /usr/sbin too: mkfs.vfat lives there, outside a normal user's PATH.
+    let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
         .map(|d| d.join(program))
         .find(|p| p.is_file())
 }
@@ -263,7 +303,17 @@ pub fn probe(p: &HostPackage) -> State {
             version: None,
         }),
         Some(private_root())
-            .map(|r| (r.join("usr/bin").join(p.program), r))
+            .map(|r| {
+                let path = match p.program.strip_prefix('/') {
+                    Some(file) => r.join(file),
+                    None => ["usr/bin", "usr/sbin"]
+                        .iter()
+                        .map(|d| r.join(d).join(p.program))
+                        .find(|p| p.is_file())
+                        .unwrap_or_else(|| r.join("usr/bin").join(p.program)),
+                };
+                (path, r)
+            })
             .filter(|(path, _)| path.is_file())
             .map(|(path, r)| Found {
                 path,
