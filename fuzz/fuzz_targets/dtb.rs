@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let _ = dtinfo::Platform::parse(data);
     let _ = dtinfo::early::for_each_region(data, &mut |_, _| {});
-    let _ = dtinfo::early::stdout_region(data);
+    let _ = dtinfo::early::stdout_uart(data);
     let mut copy = data.to_vec();
     match dtinfo::strip_nops(&mut copy) {
         Ok(_) => {

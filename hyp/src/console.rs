@@ -3,18 +3,22 @@
 
 use catena_event::EventWriter;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 static UART: AtomicU64 = AtomicU64::new(0);
+/// Whether the UART is a BCM2835 mini-UART (else a PL011).
+static AUX: AtomicBool = AtomicBool::new(false);
 
 /// Sets the UART the hyp reports on.
 ///
 /// # Safety
-/// `base` must be a PL011 mapped in the hyp's stage-1 as Device memory. The UART is **shared**
-/// with the host's console driver (`drivers/src/pl011.rs`, whose SAFETY claim says so): both
-/// sides only poll FR and write whole bytes to DR, single 32-bit volatile accesses, so the
-/// worst a race does is interleave characters of two lines.
-pub unsafe fn set_uart(base: u64) {
+/// `base` must be a PL011 (or, with `bcm2835_aux`, a BCM2835 mini-UART's AUX_MU_IO_REG) mapped
+/// in the hyp's stage-1 as Device memory. The UART is **shared** with the host's console
+/// (`kernel/src/console.rs`, `drivers/src/pl011.rs`, whose SAFETY claims say so): both sides
+/// only poll a status register and write whole bytes to the data register, single 32-bit
+/// volatile accesses, so the worst a race does is interleave characters of two lines.
+pub unsafe fn set_uart(base: u64, bcm2835_aux: bool) {
+    AUX.store(bcm2835_aux, Ordering::Relaxed);
     UART.store(base, Ordering::Relaxed);
 }
 
@@ -34,10 +38,19 @@ impl Write for Raw {
 }
 
 fn put(base: usize, b: u8) {
-    // SAFETY: `base` is the PL011 `set_uart`'s caller vouched for (shared with the host, see
-    // there); polling FR.TXFF (bit 5, offset 0x18) then writing DR (offset 0) sends one byte.
+    // PL011: wait while FR.TXFF (0x18 bit 5) is set; mini-UART: wait until AUX_MU_LSR_REG
+    // (0x14 further) bit 5 "transmitter empty" is set. Then the data register at +0.
+    // (status offset, the value bit 5 has when a byte may be written)
+    let (status, ready_bit) = if AUX.load(Ordering::Relaxed) {
+        (0x14, 1 << 5)
+    } else {
+        (0x18, 0)
+    };
+    // SAFETY: `base` is the UART `set_uart`'s caller vouched for, of this kind (shared with
+    // the host, see there); polling its status register then writing its data register sends
+    // one byte.
     unsafe {
-        while core::ptr::read_volatile((base + 0x18) as *const u32) & (1 << 5) != 0 {
+        while core::ptr::read_volatile((base + status) as *const u32) & (1 << 5) != ready_bit {
             core::hint::spin_loop();
         }
         core::ptr::write_volatile(base as *mut u32, u32::from(b));

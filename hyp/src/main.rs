@@ -47,7 +47,7 @@ use arm_sysregs::el2::accessors::{
     write_tpidr_el2, write_vtcr_el2, write_vttbr_el2,
 };
 use arm_sysregs::el2::registers::{HcrEl2, TpidrEl2, VtcrEl2, VttbrEl2};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use ffa_proxy::{Platform, Proxy};
 use pageown::Ownership;
 use spin::Mutex;
@@ -83,6 +83,10 @@ pub struct Config {
     pub hcr: u64,
     /// The parameters secondary CPUs enter with (the hyp's own stage-1, vectors).
     pub install: InstallParams,
+    /// The UART is a BCM2835 mini-UART (boot-info flag `UART_BCM2835_AUX`).
+    pub uart_aux: bool,
+    /// A firmware answers SMCs (boot-info flag `SMC_FIRMWARE`).
+    pub smc_firmware: bool,
     /// Test-only: the proxy refuses DIRECT_REQ2 (boot-info flag `DENY_REQ2`).
     pub deny_req2: bool,
 }
@@ -188,7 +192,22 @@ fn map_host_pages(
     Ok(())
 }
 
+/// Whether a firmware answers SMCs: the DT's `/psci` says `method = "smc"` (boot-info flag
+/// `SMC_FIRMWARE`), the SMCCC conduit rule Linux follows too. Without one (the Raspberry Pi:
+/// its CPUs have an EL3 but nothing installed there) an SMC would run into an empty EL3.
+static SMC_FIRMWARE: AtomicBool = AtomicBool::new(false);
+
+/// SMCCC's NOT_SUPPORTED (DEN0028 §5.2).
+const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
+
 fn forward_smc(x: &[u64; 18]) -> [u64; 18] {
+    if !SMC_FIRMWARE.load(Ordering::Relaxed) {
+        // Nobody to forward to: every call is unknown to a firmware that is not there (the
+        // FF-A proxy then reports FF-A absent, PSCI calls fail).
+        let mut r = [0u64; 18];
+        r[0] = SMCCC_NOT_SUPPORTED;
+        return r;
+    }
     let mut a = [0u64; 17];
     a.copy_from_slice(&x[1..]);
     smccc::smc64(x[0] as u32, a)
@@ -414,6 +433,8 @@ fn read_boot_info(x1: u64) -> Result<(Config, Range), HvcError> {
         hcr: bi.hcr,
         install: InstallParams::default(),
         deny_req2: bi.flags & hyp_abi::BootInfo::DENY_REQ2 != 0,
+        uart_aux: bi.flags & hyp_abi::BootInfo::UART_BCM2835_AUX != 0,
+        smc_firmware: bi.flags & hyp_abi::BootInfo::SMC_FIRMWARE != 0,
     };
     Ok((cfg, region))
 }
@@ -471,9 +492,11 @@ fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
     // SAFETY: TPIDR_EL2 holds this CPU's index for the hyp; nothing else reads it as anything
     // else, and the host cannot reach it.
     unsafe { write_tpidr_el2(TpidrEl2::from_bits_retain(boot as u64)) };
-    // SAFETY: `cfg.uart` is the console PL011 the boot-info page names, now mapped in the
-    // hyp's own stage-1 as device memory (`build_stage1`), shared with the host's driver.
-    unsafe { console::set_uart(cfg.uart) };
+    // SAFETY: `cfg.uart` is the console UART the boot-info page names (of the kind its flags
+    // say), now mapped in the hyp's own stage-1 as device memory (`build_stage1`), shared
+    // with the host's console.
+    unsafe { console::set_uart(cfg.uart, cfg.uart_aux) };
+    SMC_FIRMWARE.store(cfg.smc_firmware, Ordering::Relaxed);
     let mut carve = cfg.hyp.clone();
     carve.extend(cfg.secure.iter().copied());
     let own = Ownership::new(&cfg.ram, &carve);

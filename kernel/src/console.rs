@@ -9,9 +9,11 @@ use alloc::string::String;
 use catena_event::EventWriter;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicUsize, Ordering};
-use dtinfo::Range;
+use dtinfo::early::{StdoutUart, UartKind};
 
 static UART_BASE: AtomicUsize = AtomicUsize::new(0);
+/// 0: PL011; 1: BCM2835 mini-UART (see [`UartKind`]).
+static UART_KIND: AtomicUsize = AtomicUsize::new(0);
 /// Serialises the emergency path's whole lines against the locked path.
 static RAW_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 
@@ -19,19 +21,30 @@ static RAW_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 const UARTDR: usize = 0x00;
 const UARTFR: usize = 0x18;
 const FR_TXFF: u32 = 1 << 5;
+/// BCM2835 mini-UART: AUX_MU_IO_REG at the DT region's start, AUX_MU_LSR_REG 0x14 further,
+/// LSR bit 5 "transmitter empty" (the FIFO can take a byte) (BCM2835 ARM Peripherals 2.2.2).
+const AUX_MU_IO: usize = 0x00;
+const AUX_MU_LSR: usize = 0x14;
+const LSR_TX_EMPTY: u32 = 1 << 5;
 
 /// Remembers the stdout UART for the emergency path.
 ///
 /// # Safety
-/// `region`, if any, must be the DT's stdout PL011, mapped as Device memory by every page
-/// table the kernel will install (`mm` maps every DT device region) and reachable with the MMU
-/// off until then. The emergency path writes it without the driver's pointer; the driver and
-/// the hyp's console share it too (see `drivers/src/pl011.rs`).
-pub unsafe fn early_init(region: Option<Range>) {
-    if let Some(r) = region
-        && r.size >= 0x1000
-        && let Ok(base) = usize::try_from(r.base)
+/// `uart`, if any, must be the DT's stdout UART, mapped as Device memory by every page table
+/// the kernel will install (`mm` maps every DT device region) and reachable with the MMU off
+/// until then. The emergency path writes it without the driver's pointer; the driver and the
+/// hyp's console share it too (see `drivers/src/pl011.rs`).
+pub unsafe fn early_init(uart: Option<StdoutUart>) {
+    if let Some(u) = uart
+        && let Ok(base) = usize::try_from(u.region.base)
     {
+        UART_KIND.store(
+            match u.kind {
+                UartKind::Pl011 => 0,
+                UartKind::Bcm2835Aux => 1,
+            },
+            Ordering::Relaxed,
+        );
         UART_BASE.store(base, Ordering::Relaxed);
     }
 }
@@ -44,18 +57,33 @@ pub fn uart_base() -> Option<usize> {
     }
 }
 
+/// The stdout UART's kind (meaningful when [`uart_base`] is known).
+pub fn uart_kind() -> UartKind {
+    match UART_KIND.load(Ordering::Relaxed) {
+        0 => UartKind::Pl011,
+        _ => UartKind::Bcm2835Aux,
+    }
+}
+
 /// Lock-free writer straight to the UART registers.
 pub struct Emergency;
 
 impl Emergency {
-    fn put(base: usize, b: u8) {
-        // SAFETY: `base` is the UART `early_init`'s caller vouched for; volatile 32-bit
-        // accesses to FR and DR have no effect beyond sending the byte.
+    fn put(base: usize, kind: UartKind, b: u8) {
+        let (status, busy_mask, busy_when_set, data) = match kind {
+            UartKind::Pl011 => (UARTFR, FR_TXFF, true, UARTDR),
+            UartKind::Bcm2835Aux => (AUX_MU_LSR, LSR_TX_EMPTY, false, AUX_MU_IO),
+        };
+        // SAFETY: `base` is the UART `early_init`'s caller vouched for, of this kind; volatile
+        // 32-bit accesses to its status and data registers have no effect beyond sending the
+        // byte.
         unsafe {
-            while core::ptr::read_volatile((base + UARTFR) as *const u32) & FR_TXFF != 0 {
+            while (core::ptr::read_volatile((base + status) as *const u32) & busy_mask != 0)
+                == busy_when_set
+            {
                 core::hint::spin_loop();
             }
-            core::ptr::write_volatile((base + UARTDR) as *mut u32, u32::from(b));
+            core::ptr::write_volatile((base + data) as *mut u32, u32::from(b));
         }
     }
 }
@@ -65,11 +93,12 @@ impl Write for Emergency {
         let Some(base) = uart_base() else {
             return Ok(());
         };
+        let kind = uart_kind();
         for b in s.bytes() {
             if b == b'\n' {
-                Self::put(base, b'\r');
+                Self::put(base, kind, b'\r');
             }
-            Self::put(base, b);
+            Self::put(base, kind, b);
         }
         Ok(())
     }

@@ -106,6 +106,12 @@ fn boot_info(p: &dtinfo::Platform, region: Range, uart: u64) -> Result<BootInfo,
     bi.n_ram = spans(&ram, &mut bi.ram)?;
     bi.n_mmio = spans(&view.mmio, &mut bi.mmio)?;
     bi.n_secure = spans(&view.secure, &mut bi.secure)?;
+    if p.psci == Some(dtinfo::PsciMethod::Smc) {
+        bi.flags |= BootInfo::SMC_FIRMWARE;
+    }
+    if console::uart_kind() == dtinfo::early::UartKind::Bcm2835Aux {
+        bi.flags |= BootInfo::UART_BCM2835_AUX;
+    }
     if cfg!(feature = "test-hooks") && crate::init::boot::params().hyp_deny_req2 {
         bi.flags |= BootInfo::DENY_REQ2;
     }

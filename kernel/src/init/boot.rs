@@ -126,7 +126,7 @@ pub fn kernel_main(dtb_pa: usize, entry_el: u64, load_base: usize, bad_relocs: u
     let dtb: &'static [u8] = dtb;
     // SAFETY: the region is the DT's stdout-path device: every page table `mm` installs maps
     // each DT device region as Device memory, and until the first one the MMU is off.
-    unsafe { console::early_init(dtinfo::early::stdout_region(dtb)) };
+    unsafe { console::early_init(dtinfo::early::stdout_uart(dtb)) };
     let _ = writeln!(
         console::Emergency,
         "Catena: entered at EL{entry_el}, image at {load_base:#x}, DT at {dtb_pa:#x} ({} bytes)",

@@ -53,7 +53,7 @@ pub fn for_each_region(blob: &[u8], f: &mut dyn FnMut(RegionKind, Range)) -> Res
         } else if base_name != "cpus" && base_name != "chosen" {
             reg_iter(node, root_cells, None).for_each(|r| f(RegionKind::Device, r));
             if has_compatible(node, "simple-bus")
-                && let Some((windows, n)) = bus_windows(node)
+                && let Some((windows, n)) = bus_windows(node, root_cells.addr)
             {
                 let cells: Cells = cells_of(node);
                 for child in node.children() {
@@ -72,8 +72,48 @@ fn has_compatible(node: FdtNode<'_, '_>, compat: &str) -> bool {
         .is_some_and(|p| p.value.split(|b| *b == 0).any(|s| s == compat.as_bytes()))
 }
 
-/// The first MMIO region of the `/chosen/stdout-path` device, if any.
-pub fn stdout_region(blob: &[u8]) -> Option<Range> {
+/// The UARTs the kernel's emergency console can drive.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum UartKind {
+    /// Arm PL011 (`arm,pl011`): DR at 0x00, FR at 0x18 (PL011 TRM 3.3).
+    Pl011,
+    /// The BCM2835 auxiliary mini-UART (`brcm,bcm2835-aux-uart`): the DT's region starts at
+    /// AUX_MU_IO_REG; AUX_MU_LSR_REG is 0x14 further (BCM2835 ARM Peripherals, 2.2.2).
+    Bcm2835Aux,
+}
+
+impl UartKind {
+    /// The kind a `compatible` list names, if it is one of ours.
+    pub fn of(compat: &[&str]) -> Option<UartKind> {
+        compat.iter().find_map(|c| match *c {
+            "arm,pl011" => Some(UartKind::Pl011),
+            "brcm,bcm2835-aux-uart" => Some(UartKind::Bcm2835Aux),
+            _ => None,
+        })
+    }
+
+    /// Bytes of registers the console uses from the region's start.
+    pub fn span(self) -> u64 {
+        match self {
+            UartKind::Pl011 => 0x1c,
+            UartKind::Bcm2835Aux => 0x18,
+        }
+    }
+}
+
+/// The console UART `/chosen/stdout-path` names.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct StdoutUart {
+    /// Its first MMIO region, in CPU addresses.
+    pub region: Range,
+    /// What it is.
+    pub kind: UartKind,
+}
+
+/// The `/chosen/stdout-path` UART, if it is one the console can drive and its region holds
+/// the registers it uses. Devices directly under `/` and under a `simple-bus` child of `/`
+/// (translated through its `ranges`) are found.
+pub fn stdout_uart(blob: &[u8]) -> Option<StdoutUart> {
     let blob = crate::validate(blob).ok()?;
     let fdt = Fdt::new(blob).ok()?;
     let chosen = fdt.find_node("/chosen")?;
@@ -85,9 +125,26 @@ pub fn stdout_region(blob: &[u8]) -> Option<Range> {
         prop_str(fdt.find_node("/aliases")?, path)?
     };
     let node = fdt.find_node(path)?;
-    // Only devices directly under `/` are decoded this early.
-    let root_cells = cells_of(fdt.find_node("/")?);
-    reg_iter(node, root_cells, None).next()
+    let kind = node
+        .property("compatible")?
+        .value
+        .split(|b| *b == 0)
+        .filter_map(|c| core::str::from_utf8(c).ok())
+        .find_map(|c| UartKind::of(&[c]))?;
+    let root = fdt.find_node("/")?;
+    let root_cells = cells_of(root);
+    let parent_path = &path[..path.rfind('/')?];
+    let region = if parent_path.is_empty() {
+        reg_iter(node, root_cells, None).next()?
+    } else {
+        let parent = fdt.find_node(parent_path)?;
+        if parent_path[1..].contains('/') || !has_compatible(parent, "simple-bus") {
+            return None; // deeper buses are not decoded this early
+        }
+        let (windows, n) = bus_windows(parent, root_cells.addr)?;
+        reg_iter(node, cells_of(parent), Some(&windows[..n])).next()?
+    };
+    (region.size >= kind.span()).then_some(StdoutUart { region, kind })
 }
 
 /// The largest free range: `memory` minus `holes`, found without allocating.
@@ -163,10 +220,13 @@ mod tests {
         .unwrap();
         assert!(tpm, "platform-bus child translated through ranges");
         assert_eq!(
-            stdout_region(EL2_V3),
-            Some(Range {
-                base: 0x900_0000,
-                size: 0x1000
+            stdout_uart(EL2_V3),
+            Some(StdoutUart {
+                region: Range {
+                    base: 0x900_0000,
+                    size: 0x1000
+                },
+                kind: UartKind::Pl011
             })
         );
         assert!(for_each_region(&EL2_V3[..100], &mut |_, _| {}).is_err());

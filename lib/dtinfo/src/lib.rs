@@ -95,7 +95,34 @@ pub enum Gic {
     },
 }
 
-/// The architected timer's interrupts (GIC INTIDs), from `arm,armv8-timer`.
+/// The Raspberry Pi's interrupt controllers (no GIC): the BCM2836 per-core "local" controller
+/// (`brcm,bcm2836-l1-intc`: the architected timers, mailboxes, the GPU's cascade, the PMU)
+/// and the BCM2835 ARMCTRL controller behind it (`brcm,bcm2836-armctrl-ic`: the peripherals).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Bcm2836Intc {
+    /// The local controller's registers.
+    pub local: Range,
+    /// The ARMCTRL controller's registers, when the DT has one.
+    pub armctrl: Option<Range>,
+}
+
+/// Interrupt numbers on a BCM2836 platform: one flat space for both controllers, as the kernel
+/// numbers them (the DT's specifiers are per controller).
+pub mod bcm_irq {
+    /// Local controller interrupts 0..=9 keep their number (0 CNTPSIRQ, 1 CNTPNSIRQ,
+    /// 2 CNTHPIRQ, 3 CNTVIRQ, 4..=7 mailboxes, 8 GPU, 9 PMU: BCM2836 ARM-local peripherals,
+    /// "Core interrupt sources").
+    pub const LOCAL_COUNT: u32 = 10;
+    /// ARMCTRL interrupt (bank, n) is `ARMCTRL_BASE + bank * 32 + n` (bank 0: the basic
+    /// pending register's ARM interrupts, banks 1 and 2: GPU interrupts 0..=31 and 32..=63,
+    /// Linux's bcm2835 binding).
+    pub const ARMCTRL_BASE: u32 = 32;
+    /// The local controller's GPU interrupt: the ARMCTRL controller's cascade.
+    pub const GPU: u32 = 8;
+}
+
+/// The architected timer's interrupts (GIC INTIDs, or [`bcm_irq`] numbers), from
+/// `arm,armv8-timer` or `arm,armv7-timer` (the same timer in a 64-bit CPU's DT).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Timer {
     /// Secure physical timer.
@@ -115,6 +142,9 @@ pub struct Cpu {
     pub mpidr: u64,
     /// `enable-method`, if any.
     pub enable_method: Option<String>,
+    /// `cpu-release-addr` (spin-table: a 64-bit value whatever the cell count, as Linux
+    /// reads it), if any.
+    pub release_addr: Option<u64>,
 }
 
 /// A device node that becomes a platform device.
@@ -166,6 +196,8 @@ pub struct Platform {
     pub stdout_path: Option<String>,
     /// The interrupt controller.
     pub gic: Option<Gic>,
+    /// The Raspberry Pi's interrupt controllers, on a platform without a GIC.
+    pub bcm2836: Option<Bcm2836Intc>,
     /// The architected timer.
     pub timer: Option<Timer>,
     /// `/psci` method when the node is compatible with PSCI 0.2 or later.
@@ -269,10 +301,9 @@ fn regions(node: FdtNode<'_, '_>, cells: Cells, windows: Option<&[Window]>) -> V
 const MAX_WINDOWS: usize = 8;
 
 /// A `simple-bus` node's `ranges` as windows (`None`: no `ranges`, children are not
-/// CPU-addressable). The bus's parent is `/` with two address cells.
-fn bus_windows(bus: FdtNode<'_, '_>) -> Option<([Window; MAX_WINDOWS], usize)> {
+/// CPU-addressable). The bus's parent is `/`, with `parent_cells` address cells.
+fn bus_windows(bus: FdtNode<'_, '_>, parent_cells: usize) -> Option<([Window; MAX_WINDOWS], usize)> {
     let cells = cells_of(bus);
-    let parent_cells = 2usize;
     let r = bus.property("ranges")?;
     let mut out = [Window {
         child: 0,
@@ -303,19 +334,50 @@ fn bus_windows(bus: FdtNode<'_, '_>) -> Option<([Window; MAX_WINDOWS], usize)> {
     Some((out, n))
 }
 
-/// Interrupt specifiers → GIC INTIDs. Only GIC-style 3-cell (and 2-cell: type, number)
-/// specifiers are understood; anything else yields nothing rather than a guess.
-fn decode_irqs(raw: &[u8], cells: usize) -> Vec<u32> {
+/// What kind of interrupt controller an `interrupt-parent` is: how its specifiers read.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum IrqDomain {
+    /// A GIC (or anything else): GIC-style specifiers.
+    Gic,
+    /// `brcm,bcm2836-l1-intc`: <number flags>.
+    Bcm2836Local,
+    /// `brcm,bcm2836-armctrl-ic` / `brcm,bcm2835-armctrl-ic`: <bank number>.
+    Bcm2835Armctrl,
+}
+
+impl IrqDomain {
+    fn of(compat: &[&str]) -> IrqDomain {
+        if compat.contains(&"brcm,bcm2836-l1-intc") {
+            IrqDomain::Bcm2836Local
+        } else if compat
+            .iter()
+            .any(|c| *c == "brcm,bcm2836-armctrl-ic" || *c == "brcm,bcm2835-armctrl-ic")
+        {
+            IrqDomain::Bcm2835Armctrl
+        } else {
+            IrqDomain::Gic
+        }
+    }
+}
+
+/// Interrupt specifiers → interrupt numbers: GIC INTIDs for GIC-style 3-cell (and 2-cell:
+/// type, number) specifiers, [`bcm_irq`] numbers for the Raspberry Pi's controllers. Anything
+/// else yields nothing rather than a guess.
+fn decode_irqs(raw: &[u8], cells: usize, domain: IrqDomain) -> Vec<u32> {
     if !(2..=4).contains(&cells) {
         return Vec::new();
     }
     raw.chunks_exact(cells * 4)
         .filter_map(|c| {
-            let kind = be32(c)?;
-            let num = be32(&c[4..])?;
-            match kind {
-                0 if num < 988 => Some(num + 32), // SPI
-                1 if num < 16 => Some(num + 16),  // PPI
+            let a = be32(c)?;
+            let b = be32(&c[4..])?;
+            match (domain, a) {
+                (IrqDomain::Gic, 0) if b < 988 => Some(b + 32), // SPI
+                (IrqDomain::Gic, 1) if b < 16 => Some(b + 16),  // PPI
+                (IrqDomain::Bcm2836Local, n) if n < bcm_irq::LOCAL_COUNT => Some(n),
+                (IrqDomain::Bcm2835Armctrl, bank) if bank <= 2 && b < 32 => {
+                    Some(bcm_irq::ARMCTRL_BASE + bank * 32 + b)
+                }
                 _ => None,
             }
         })
@@ -374,18 +436,21 @@ impl Platform {
             bootargs: None,
             stdout_path: None,
             gic: None,
+            bcm2836: None,
             timer: None,
             psci: None,
             cpus: Vec::new(),
             devices: Vec::new(),
         };
 
-        // #interrupt-cells of an interrupt controller, by phandle.
-        let irq_cells = |phandle: Option<u32>| -> usize {
-            phandle
-                .and_then(|ph| fdt.find_phandle(ph))
+        // #interrupt-cells and kind of an interrupt controller, by phandle.
+        let irq_cells = |phandle: Option<u32>| -> (usize, IrqDomain) {
+            let node = phandle.and_then(|ph| fdt.find_phandle(ph));
+            let cells = node
                 .and_then(|n| prop_u32(n, "#interrupt-cells"))
-                .map_or(0, |c| c as usize)
+                .map_or(0, |c| c as usize);
+            let domain = node.map_or(IrqDomain::Gic, |n| IrqDomain::of(&str_list(n, "compatible")));
+            (cells, domain)
         };
 
         for node in root.children() {
@@ -433,9 +498,17 @@ impl Platform {
                         let Some(mpidr) = read_cells(reg.value, cells.addr) else {
                             continue;
                         };
+                        let release_addr = cpu.property("cpu-release-addr").and_then(|r| {
+                            match r.value.len() {
+                                8 => read_cells(r.value, 2),
+                                4 => read_cells(r.value, 1),
+                                _ => None,
+                            }
+                        });
                         p.cpus.push(Cpu {
                             mpidr,
                             enable_method: prop_str(cpu, "enable-method").map(String::from),
+                            release_addr,
                         });
                     }
                     continue;
@@ -458,9 +531,14 @@ impl Platform {
             let irq_parent = prop_u32(node, "interrupt-parent").or(root_irq_parent);
             let irqs = node
                 .property("interrupts")
-                .map(|prop| decode_irqs(prop.value, irq_cells(irq_parent)))
+                .map(|prop| {
+                    let (cells, domain) = irq_cells(irq_parent);
+                    decode_irqs(prop.value, cells, domain)
+                })
                 .unwrap_or_default();
-            if compat.contains(&"arm,armv8-timer") && irqs.len() >= 3 {
+            if (compat.contains(&"arm,armv8-timer") || compat.contains(&"arm,armv7-timer"))
+                && irqs.len() >= 3
+            {
                 p.timer = Some(Timer {
                     sec_phys: irqs[0],
                     phys: irqs[1],
@@ -504,7 +582,7 @@ impl Platform {
                 sml: sml_of(node),
             });
             if compat.contains(&"simple-bus") {
-                p.add_bus_children(node, irq_parent, &irq_cells);
+                p.add_bus_children(node, irq_parent, &irq_cells, root_cells.addr);
             }
         }
         if p.memory.is_empty() {
@@ -517,14 +595,16 @@ impl Platform {
         &mut self,
         bus: FdtNode<'_, '_>,
         irq_parent: Option<u32>,
-        irq_cells: &dyn Fn(Option<u32>) -> usize,
+        irq_cells: &dyn Fn(Option<u32>) -> (usize, IrqDomain),
+        parent_cells: usize,
     ) {
         let cells = cells_of(bus);
         // No `ranges` at all: children are not CPU-addressable.
-        let Some((windows, n)) = bus_windows(bus) else {
+        let Some((windows, n)) = bus_windows(bus, parent_cells) else {
             return;
         };
         let windows = &windows[..n];
+        let mut armctrl = None;
         for child in bus.children() {
             let compat = str_list(child, "compatible");
             if compat.is_empty() {
@@ -533,13 +613,32 @@ impl Platform {
             let parent = prop_u32(child, "interrupt-parent").or(irq_parent);
             let irqs = child
                 .property("interrupts")
-                .map(|prop| decode_irqs(prop.value, irq_cells(parent)))
+                .map(|prop| {
+                    let (cells, domain) = irq_cells(parent);
+                    decode_irqs(prop.value, cells, domain)
+                })
                 .unwrap_or_default();
+            let regs = regions(child, cells, Some(windows));
+            if child.property("interrupt-controller").is_some()
+                && is_enabled(child)
+                && let Some(first) = regs.first().copied()
+            {
+                match IrqDomain::of(&compat) {
+                    IrqDomain::Bcm2836Local if self.bcm2836.is_none() => {
+                        self.bcm2836 = Some(Bcm2836Intc {
+                            local: first,
+                            armctrl: None,
+                        });
+                    }
+                    IrqDomain::Bcm2835Armctrl => armctrl = armctrl.or(Some(first)),
+                    _ => {}
+                }
+            }
             self.devices.push(DtDevice {
                 name: child.name.into(),
                 path: alloc::format!("/{}/{}", bus.name, child.name),
                 compatible: compat.iter().map(|s| String::from(*s)).collect(),
-                regions: regions(child, cells, Some(windows)),
+                regions: regs,
                 irqs,
                 enabled: is_enabled(child),
                 secure_enabled: is_secure_enabled(child),
@@ -547,6 +646,9 @@ impl Platform {
                 gpio: gpio_of(child),
                 sml: sml_of(child),
             });
+        }
+        if let Some(b) = self.bcm2836.as_mut() {
+            b.armctrl = b.armctrl.or(armctrl);
         }
     }
 

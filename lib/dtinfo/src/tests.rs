@@ -281,7 +281,7 @@ fn nops_before_every_token_are_stripped_and_change_nothing() {
             v
         };
         assert_eq!(regions(&b), regions(blob));
-        assert_eq!(early::stdout_region(&b), early::stdout_region(blob));
+        assert_eq!(early::stdout_uart(&b), early::stdout_uart(blob));
         // Stripped once, there is nothing left to strip.
         let before = b.clone();
         assert_eq!(strip_nops(&mut b), Ok(0));
@@ -319,4 +319,106 @@ fn a_bad_blob_with_nops_is_refused_and_left_alone() {
 
 fn be32_at(b: &[u8], off: usize) -> usize {
     u32::from_be_bytes(b[off..off + 4].try_into().unwrap()) as usize
+}
+
+/// Debian's Raspberry Pi 3 Model B DT (testdata/raspi3b/README.md): one address cell, no GIC,
+/// everything behind `/soc`'s `ranges`.
+const RPI3B: &[u8] = include_bytes!("../../../testdata/raspi3b/bcm2837-rpi-3-b.dtb");
+
+#[test]
+fn the_raspberry_pi_3_is_found_without_a_gic() {
+    let p = Platform::parse(RPI3B).unwrap();
+    assert_eq!(p.gic, None);
+    assert_eq!(p.psci, None);
+    assert_eq!(
+        p.memory,
+        [Range {
+            base: 0,
+            size: 0x4000_0000
+        }]
+    );
+    // /memreserve/ keeps the spin-table page (QEMU's and the Pi firmware's stub).
+    assert!(p.reserved.contains(&Range {
+        base: 0,
+        size: 0x1000
+    }));
+    // Both controllers, translated through /soc's ranges (0x7e00_0000 -> 0x3f00_0000;
+    // 0x4000_0000 identity).
+    assert_eq!(
+        p.bcm2836,
+        Some(Bcm2836Intc {
+            local: Range {
+                base: 0x4000_0000,
+                size: 0x100
+            },
+            armctrl: Some(Range {
+                base: 0x3f00_b200,
+                size: 0x200
+            }),
+        })
+    );
+    // The armv7-timer node, its interrupts in the local controller's numbering: secure phys,
+    // non-secure phys, virtual, hyp.
+    assert_eq!(
+        p.timer,
+        Some(Timer {
+            sec_phys: 0,
+            phys: 1,
+            virt: 3,
+            hyp: Some(2)
+        })
+    );
+    // Four spin-table CPUs with their release addresses.
+    let cpus: Vec<(u64, Option<&str>, Option<u64>)> = p
+        .cpus
+        .iter()
+        .map(|c| (c.mpidr, c.enable_method.as_deref(), c.release_addr))
+        .collect();
+    assert_eq!(
+        cpus,
+        [
+            (0, Some("spin-table"), Some(0xd8)),
+            (1, Some("spin-table"), Some(0xe0)),
+            (2, Some("spin-table"), Some(0xe8)),
+            (3, Some("spin-table"), Some(0xf0)),
+        ]
+    );
+    // ARMCTRL specifiers (bank, n): the mini-UART is GPU interrupt 29 (bank 1).
+    let aux = p.device_at("/soc/serial@7e215040").unwrap();
+    assert_eq!(aux.irqs, [bcm_irq::ARMCTRL_BASE + 32 + 29]);
+    assert_eq!(
+        aux.regions,
+        [Range {
+            base: 0x3f21_5040,
+            size: 0x40
+        }]
+    );
+    // The console: the mini-UART (serial1), found before any allocation.
+    assert_eq!(
+        early::stdout_uart(RPI3B),
+        Some(early::StdoutUart {
+            region: Range {
+                base: 0x3f21_5040,
+                size: 0x40
+            },
+            kind: early::UartKind::Bcm2835Aux
+        })
+    );
+    let mut devices = Vec::new();
+    early::for_each_region(RPI3B, &mut |k, r| {
+        if k == early::RegionKind::Device {
+            devices.push(r)
+        }
+    })
+    .unwrap();
+    assert!(devices.contains(&Range {
+        base: 0x4000_0000,
+        size: 0x100
+    }));
+    assert!(devices.contains(&Range {
+        base: 0x3f21_5040,
+        size: 0x40
+    }));
+    // No CPU address is a bus address: nothing left untranslated at 0x7e...
+    assert!(devices.iter().all(|r| r.base >> 24 != 0x7e));
 }

@@ -356,7 +356,8 @@ pub struct BootInfo {
     pub n_secure: u64,
     /// See `n_secure`.
     pub secure: [Span; MAX_SECURE],
-    /// [`BootInfo::DENY_REQ2`] and nothing else.
+    /// [`BootInfo::DENY_REQ2`], [`BootInfo::UART_BCM2835_AUX`], [`BootInfo::SMC_FIRMWARE`] and
+    /// nothing else.
     pub flags: u64,
 }
 
@@ -365,6 +366,12 @@ impl BootInfo {
     /// proxy refuses FFA_MSG_SEND_DIRECT_REQ2 and FFA_FEATURES says so, as pKVM in Linux 7.3
     /// still does.
     pub const DENY_REQ2: u64 = 1 << 0;
+    /// The UART is a BCM2835 mini-UART (the Raspberry Pi's console), not a PL011.
+    pub const UART_BCM2835_AUX: u64 = 1 << 1;
+    /// A firmware answers SMCs (the DT's `/psci` has `method = "smc"`): the hyp forwards the
+    /// host's SMCs and speaks FF-A to it. Without the flag it forwards nothing and answers
+    /// SMCCC NOT_SUPPORTED itself.
+    pub const SMC_FIRMWARE: u64 = 1 << 2;
 }
 
 impl Default for BootInfo {
@@ -425,7 +432,10 @@ impl BootInfo {
         if self.magic != BOOT_INFO_MAGIC {
             return Err(BootInfoError::Magic);
         }
-        if self.flags & !BootInfo::DENY_REQ2 != 0 {
+        if self.flags
+            & !(BootInfo::DENY_REQ2 | BootInfo::UART_BCM2835_AUX | BootInfo::SMC_FIRMWARE)
+            != 0
+        {
             return Err(BootInfoError::Flags);
         }
         let cpus = counted(self.n_cpus, &self.cpus, "cpus")?;
@@ -592,8 +602,10 @@ pub fn relocate(image: &mut [u8], h: &HypHeader, base: u64) -> Result<usize, Ima
 /// The EL2 translation tables the boot stub installs before the hyp builds its own
 /// (pKVM's host-built hyp tables, replaced by `__pkvm_init`): 4 KiB granule, 39-bit VA from
 /// level 1; the `region` the hyp runs in (2 MiB aligned, within one GiB) as normal memory,
-/// executable, in 2 MiB blocks; the GiB holding the UART as device memory. `l2_pa` is where
-/// the level-2 table will be. Returns (level 1, level 2).
+/// executable, in 2 MiB blocks; the GiB holding the UART as device memory — or, when the UART
+/// shares the region's GiB (the Raspberry Pi's peripherals sit in its first GiB, beside RAM),
+/// the UART's 2 MiB block as device memory in the same level-2 table. `l2_pa` is where the
+/// level-2 table will be. Returns (level 1, level 2).
 pub fn early_tables(
     region: Span,
     uart: u64,
@@ -623,15 +635,20 @@ pub fn early_tables(
     if (end - 1) / GIB != g {
         return Err("hyp region crosses a GiB boundary");
     }
-    if uart / GIB == g {
-        return Err("the UART shares the hyp region's GiB");
+    let uart_block = uart / BLOCK * BLOCK;
+    if uart / GIB == g && uart_block >= region.base && uart_block < end {
+        return Err("the UART lies inside the hyp region");
     }
     if !l2_pa.is_multiple_of(4096) {
         return Err("level-2 table not page aligned");
     }
     let mut l1 = [0u64; 512];
     let mut l2 = [0u64; 512];
-    l1[(uart / GIB) as usize] = (uart / GIB * GIB) | DEVICE_BLOCK;
+    if uart / GIB == g {
+        l2[((uart_block % GIB) / BLOCK) as usize] = uart_block | DEVICE_BLOCK;
+    } else {
+        l1[(uart / GIB) as usize] = (uart / GIB * GIB) | DEVICE_BLOCK;
+    }
     l1[g as usize] = l2_pa | 0b11;
     let mut a = region.base;
     while a < end {
@@ -876,7 +893,7 @@ mod tests {
     }
 
     #[test]
-    fn the_early_tables_map_the_region_and_the_uart_s_gigabyte_only() {
+    fn the_early_tables_map_the_region_and_the_uart_only() {
         let region = Span {
             base: 0x4060_0000,
             size: 0x40_0000,
@@ -915,7 +932,21 @@ mod tests {
             )
             .is_err()
         );
-        assert!(early_tables(region, 0x4000_0000, 0x4070_0000).is_err());
+        // A UART inside the region is refused; one in the region's GiB but outside it (the
+        // Raspberry Pi: RAM and peripherals share GiB 0) gets its 2 MiB block in level 2.
+        assert!(early_tables(region, 0x4060_0000 + 0x1000, 0x4070_0000).is_err());
+        let pi_region = Span {
+            base: 0x0260_0000,
+            size: 0x80_0000,
+        };
+        let (l1, l2) = early_tables(pi_region, 0x3f21_5040, 0x02d0_0000).unwrap();
+        assert_eq!(l1.iter().filter(|e| **e != 0).count(), 1);
+        assert_eq!(l1[0], 0x02d0_0000 | 3);
+        let uart = l2[0x3f20_0000 / (2 << 20)];
+        assert_eq!(uart & !0x1f_ffff & ((1 << 48) - 1), 0x3f20_0000);
+        assert_eq!(uart >> 54 & 1, 1, "device: never executable");
+        assert_eq!(uart >> 2 & 7, 0, "Device-nGnRE attribute index");
+        assert_eq!(l2.iter().filter(|e| **e != 0).count(), 4 + 1);
     }
 
     #[test]
