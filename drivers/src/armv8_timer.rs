@@ -17,7 +17,12 @@ static INTERVAL: AtomicU64 = AtomicU64::new(0);
 pub const DRIVER: Driver = Driver {
     name: "armv8-timer",
     bus: "platform",
-    ids: &[MatchId::Compatible("arm,armv8-timer")],
+    // armv7-timer: the same architected timer, as 64-bit boards' DTs (the Raspberry Pi 3's)
+    // still name it.
+    ids: &[
+        MatchId::Compatible("arm,armv8-timer"),
+        MatchId::Compatible("arm,armv7-timer"),
+    ],
     probe,
     bound: None,
 };

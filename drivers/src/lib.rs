@@ -9,6 +9,7 @@
 extern crate alloc;
 
 pub mod armv8_timer;
+pub mod bcm2835_wdt;
 pub mod certs;
 pub mod efivar;
 pub mod ffa;
@@ -17,4 +18,5 @@ pub mod ima;
 pub mod irq;
 pub mod kapi;
 pub mod pl011;
+pub mod power;
 pub mod tpm;

@@ -107,6 +107,33 @@ hyp_secondary_entry:
     .endr
     eret
 
+// hyp_spin_entry: a spin-table CPU released by the host after the SpinCpu hypercall lands
+// here (EL2, MMU off, x0 = 0 from the board's spin loop). It looks up its MPIDR among the CPUs
+// the hyp expects (HYP_SPIN_MPIDR, cleaned to PoC) and takes its parameters' address from
+// HYP_SPIN_PARAMS; a CPU the hyp does not expect parks here for good.
+.global hyp_spin_entry
+hyp_spin_entry:
+    msr     daifset, #0xf
+    mrs     x1, mpidr_el1
+    ldr     x2, =0xff00ffffff
+    and     x1, x1, x2
+    adrp    x2, HYP_SPIN_MPIDR
+    add     x2, x2, :lo12:HYP_SPIN_MPIDR
+    mov     x3, #0
+1:  ldr     x4, [x2, x3, lsl #3]
+    cmp     x4, x1
+    b.eq    2f
+    add     x3, x3, #1
+    cmp     x3, #{max_cpus}
+    b.lo    1b
+3:  wfe
+    b       3b
+2:  adrp    x2, HYP_SPIN_PARAMS
+    add     x2, x2, :lo12:HYP_SPIN_PARAMS
+    ldr     x0, [x2, x3, lsl #3]
+    cbz     x0, 3b
+    b       hyp_secondary_entry
+
 .section .text.vectors, "ax"
 .balign 0x800
 .global hyp_vectors
@@ -127,4 +154,5 @@ hyp_vectors:
     host_entry = const offset_of!(InstallParams, host_entry),
     host_ctx = const offset_of!(InstallParams, host_ctx),
     cpu = const offset_of!(InstallParams, cpu),
+    max_cpus = const crate::MAX_CPUS,
 );

@@ -313,6 +313,7 @@ const HCALLS: [(Hvc, Hcall); Hvc::ALL.len()] = [
     (Hvc::Finalise, hc_finalise),
     (Hvc::FinaliseCpu, hc_finalise_cpu),
     (Hvc::LastFault, hc_last_fault),
+    (Hvc::SpinCpu, hc_spin_cpu),
 ];
 const _: () = {
     let mut i = 0;
@@ -676,34 +677,32 @@ fn smc(frame: &mut Frame) {
     frame.x[..18].copy_from_slice(&r);
 }
 
-/// PSCI CPU_ON from the host: the new CPU enters the hyp first (its own stage-1, vectors,
-/// stack, HCR and — after finalise — the stage-2), then the host's entry at EL1.
-fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
-    /// PSCI return codes (DEN0022 5.2.2).
-    const PSCI_INVALID_PARAMETERS: i64 = -2;
-    const PSCI_DENIED: i64 = -3;
-    let (target, entry, ctx) = (x[1] & 0xff_00ff_ffff, x[2], x[3]);
-    // One hold of the state lock from reading the install parameters to recording the CPU as
-    // started: a concurrent Finalise sees either the CPU (and waits for it) or has already
-    // put its stage-2 into the parameters the CPU enters with.
-    let mut g = STATE.lock();
-    let Some(st) = g.as_mut() else {
-        // Before Init the hyp cannot account for a CPU: one started now would never run
-        // under it. Refused rather than forwarded.
-        drop(g);
-        return ret(frame, &[PSCI_DENIED as u64]);
-    };
-    // A CPU the DT does not list, or more CPUs than the hyp has stacks for.
-    let Some(idx) = st
+/// Why a CPU cannot be prepared.
+enum PrepareError {
+    /// Before Init.
+    NotInitialised,
+    /// Not one of the DT's CPUs (or more than the hyp has stacks for).
+    UnknownCpu,
+}
+
+/// Records the parameters CPU `target` enters the hyp with (its own stage-1, vectors, stack,
+/// HCR and — after finalise — the stage-2; then the host's `entry` at EL1 with `ctx`), cleaned
+/// to the point of coherency for its MMU-off start; returns its index and their address.
+/// Runs under the state lock the caller holds.
+fn prepare_cpu(
+    st: &Option<State>,
+    target: u64,
+    entry: u64,
+    ctx: u64,
+) -> Result<(usize, u64), PrepareError> {
+    let st = st.as_ref().ok_or(PrepareError::NotInitialised)?;
+    let idx = st
         .cfg
         .cpus
         .iter()
         .position(|m| *m == target)
         .filter(|i| *i < MAX_CPUS)
-    else {
-        drop(g);
-        return ret(frame, &[PSCI_INVALID_PARAMETERS as u64]);
-    };
+        .ok_or(PrepareError::UnknownCpu)?;
     let mut boots = CPU_BOOTS.lock();
     let b = &mut boots.0[idx];
     *b = InstallParams {
@@ -715,10 +714,39 @@ fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
     };
     let pa = b as *const InstallParams as u64;
     arch::clean_to_poc(pa, size_of::<InstallParams>() as u64);
-    drop(boots);
-    unsafe extern "C" {
-        fn hyp_secondary_entry();
-    }
+    Ok((idx, pa))
+}
+
+unsafe extern "C" {
+    fn hyp_secondary_entry();
+    fn hyp_spin_entry();
+}
+
+/// PSCI CPU_ON from the host: the new CPU enters the hyp first (its own stage-1, vectors,
+/// stack, HCR and — after finalise — the stage-2), then the host's entry at EL1.
+fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
+    /// PSCI return codes (DEN0022 5.2.2).
+    const PSCI_INVALID_PARAMETERS: i64 = -2;
+    const PSCI_DENIED: i64 = -3;
+    let (target, entry, ctx) = (x[1] & 0xff_00ff_ffff, x[2], x[3]);
+    // One hold of the state lock from reading the install parameters to recording the CPU as
+    // started: a concurrent Finalise sees either the CPU (and waits for it) or has already
+    // put its stage-2 into the parameters the CPU enters with.
+    let mut g = STATE.lock();
+    let (idx, pa) = match prepare_cpu(&g, target, entry, ctx) {
+        Ok(p) => p,
+        // Before Init the hyp cannot account for a CPU: one started now would never run
+        // under it. Refused rather than forwarded.
+        Err(PrepareError::NotInitialised) => {
+            drop(g);
+            return ret(frame, &[PSCI_DENIED as u64]);
+        }
+        // A CPU the DT does not list, or more CPUs than the hyp has stacks for.
+        Err(PrepareError::UnknownCpu) => {
+            drop(g);
+            return ret(frame, &[PSCI_INVALID_PARAMETERS as u64]);
+        }
+    };
     // Reported before the forward: once the CPU runs, its own output may follow at once, and
     // the hyp shares no console lock with the host.
     console::event(catena_event::Kind::Hyp, |e| {
@@ -731,11 +759,51 @@ fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
     fwd[2] = hyp_secondary_entry as *const () as u64;
     fwd[3] = pa;
     let r = forward_smc(&fwd);
-    if r[0] == 0 {
+    if r[0] == 0
+        && let Some(st) = g.as_mut()
+    {
         let _ = st.fin.cpu_started(idx);
     }
     drop(g);
     frame.x[..18].copy_from_slice(&r);
+}
+
+/// The spin-table CPUs the hyp expects, by index: their MPIDR (`u64::MAX`: none expected)
+/// and the address of their parameters. `hyp_spin_entry` reads both with the MMU off.
+#[unsafe(no_mangle)]
+static HYP_SPIN_MPIDR: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(u64::MAX) }; MAX_CPUS];
+#[unsafe(no_mangle)]
+static HYP_SPIN_PARAMS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// `SpinCpu`: a spin-table CPU (no PSCI to trap) is made to enter the hyp first, like CPU_ON:
+/// the host writes the returned entry to the CPU's release address and wakes it. The CPU
+/// counts as started from here, so finalise waits for it.
+fn hc_spin_cpu(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
+    let (target, entry, ctx) = (frame.x[1] & 0xff_00ff_ffff, frame.x[2], frame.x[3]);
+    if target == mpidr() {
+        return Err(HvcError::BadConfig);
+    }
+    let (idx, pa) = prepare_cpu(st, target, entry, ctx).map_err(|e| match e {
+        PrepareError::NotInitialised => HvcError::Denied,
+        PrepareError::UnknownCpu => HvcError::BadConfig,
+    })?;
+    HYP_SPIN_PARAMS[idx].store(pa, Ordering::Release);
+    HYP_SPIN_MPIDR[idx].store(target, Ordering::Release);
+    for table in [&HYP_SPIN_PARAMS, &HYP_SPIN_MPIDR] {
+        arch::clean_to_poc(table[idx].as_ptr() as u64, 8);
+    }
+    if let Some(st) = st.as_mut() {
+        let _ = st.fin.cpu_started(idx);
+    }
+    console::event(catena_event::Kind::Hyp, |e| {
+        e.str("state", "cpu-on")
+            .str("method", "spin-table")
+            .hex("target", target)
+            .u64("cpu", idx as u64)
+            .hex("host_entry", entry)
+    });
+    ret(frame, &[0, hyp_spin_entry as *const () as u64]);
+    Ok(())
 }
 
 /// Memory written behind Rust's back (by the CPU as a stack, by the SPMC and the proxy through

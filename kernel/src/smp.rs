@@ -17,6 +17,23 @@ static ONLINE: AtomicU64 = AtomicU64::new(1);
 
 unsafe extern "C" {
     fn secondary_entry();
+    fn spin_table_entry();
+}
+
+/// The spin-table CPU being released without a hyp (see `entry.rs` `spin_table_entry`): its
+/// MPIDR (`u64::MAX`: none) and its boot block. Read with the MMU off.
+#[unsafe(no_mangle)]
+static SPIN_MPIDR: AtomicU64 = AtomicU64::new(u64::MAX);
+#[unsafe(no_mangle)]
+static SPIN_CTX: AtomicU64 = AtomicU64::new(0);
+
+/// How a secondary CPU is started.
+#[derive(Clone, Copy, Debug)]
+pub enum Method {
+    /// PSCI CPU_ON (trapped and rewritten by the hyp once it is installed).
+    Psci,
+    /// Spin-table: the entry written to this `cpu-release-addr`, then SEV.
+    SpinTable(u64),
 }
 
 /// This CPU's linear index (TPIDR_EL1, set at bring-up).
@@ -46,8 +63,8 @@ pub enum Started {
     Timeout,
 }
 
-/// Starts CPU `index` with `mpidr` and waits (bounded) for it to report in.
-pub fn start(index: usize, mpidr: u64) -> Started {
+/// Starts CPU `index` with `mpidr` the way `how` says and waits (bounded) for it to report in.
+pub fn start(index: usize, mpidr: u64, how: Method) -> Started {
     let Some(mmu) = mm::config() else {
         return Started::Refused("no kernel page table yet");
     };
@@ -71,13 +88,48 @@ pub fn start(index: usize, mpidr: u64) -> Started {
         size: size_of::<SecondaryBoot>() as u64,
     });
     let entry = secondary_entry as *const () as u64;
-    if let Err(e) = crate::arch::psci::cpu_on(mpidr, entry, ctx) {
-        return Started::Refused(match e {
-            smccc::psci::error::Error::AlreadyOn => "already-on",
-            smccc::psci::error::Error::InvalidParameters => "invalid-parameters",
-            smccc::psci::error::Error::NotSupported => "not-supported",
-            _ => "psci-error",
-        });
+    match how {
+        Method::Psci => {
+            if let Err(e) = crate::arch::psci::cpu_on(mpidr, entry, ctx) {
+                return Started::Refused(match e {
+                    smccc::psci::error::Error::AlreadyOn => "already-on",
+                    smccc::psci::error::Error::InvalidParameters => "invalid-parameters",
+                    smccc::psci::error::Error::NotSupported => "not-supported",
+                    _ => "psci-error",
+                });
+            }
+        }
+        Method::SpinTable(release) => {
+            // Under the hyp, the CPU enters the hyp first (it finds its parameters by MPIDR);
+            // without one, our own trampoline hands it its boot block.
+            let target = if crate::hyp::installed() {
+                let r = crate::hyp::hvc_call3(hyp_abi::Hvc::SpinCpu.id(), mpidr, entry, ctx);
+                if hyp_abi::HvcError::check(r[0]).is_err() {
+                    return Started::Refused("hyp-refused");
+                }
+                r[1]
+            } else {
+                SPIN_CTX.store(ctx, Ordering::Release);
+                SPIN_MPIDR.store(mpidr, Ordering::Release);
+                for v in [&SPIN_CTX, &SPIN_MPIDR] {
+                    mm::dcache_clean(Range {
+                        base: v.as_ptr() as u64,
+                        size: 8,
+                    });
+                }
+                spin_table_entry as *const () as u64
+            };
+            // SAFETY: `release` is the DT's cpu-release-addr for this CPU, checked by
+            // `Platform::spin_release_addr` (8-byte aligned, in reserved RAM the kernel never
+            // allocates, identity mapped); the board's spin loop polls it with its MMU off, so
+            // the line is cleaned to the point of coherency before the event that wakes it.
+            unsafe { core::ptr::write_volatile(release as *mut u64, target) };
+            mm::dcache_clean(Range {
+                base: release,
+                size: 8,
+            });
+            arch::dsb_sev();
+        }
     }
     let bit = 1u64 << index;
     if time::wait_until(1_000_000, || ONLINE.load(Ordering::Acquire) & bit != 0) {

@@ -139,6 +139,27 @@ primary_entry:
 9:  wfe
     b       9b
 
+// spin_table_entry: a spin-table CPU released without a hyp (x0 = 0 from the board's spin
+// loop, MMU off). The CPU whose MPIDR is in SPIN_MPIDR takes its boot block from SPIN_CTX
+// (both cleaned to PoC by the boot CPU); any other CPU waits here.
+.global spin_table_entry
+spin_table_entry:
+    msr     daifset, #0xf
+    mrs     x1, mpidr_el1
+    ldr     x2, =0xff00ffffff
+    and     x1, x1, x2
+1:  adrp    x2, SPIN_MPIDR
+    add     x2, x2, :lo12:SPIN_MPIDR
+    ldr     x3, [x2]
+    cmp     x3, x1
+    b.eq    2f
+    wfe
+    b       1b
+2:  adrp    x2, SPIN_CTX
+    add     x2, x2, :lo12:SPIN_CTX
+    ldr     x0, [x2]
+    b       secondary_entry
+
 .global secondary_entry
 secondary_entry:
     msr     daifset, #0xf

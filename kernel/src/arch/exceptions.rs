@@ -69,7 +69,9 @@ fn fixup_slot() -> &'static Fixup {
 #[unsafe(no_mangle)]
 extern "C" fn exception_handler(frame: &mut Frame, kind: u64) {
     if kind == IRQ_CURRENT_SPX {
-        crate::arch::gic::handle_irq();
+        if !crate::arch::gic::handle_irq() {
+            crate::arch::bcm2836::handle_irq();
+        }
         return;
     }
     let slot = fixup_slot();
@@ -216,8 +218,7 @@ pub fn finish_fail(reason: &str) -> ! {
     console::emit_emergency(catena_event::Kind::Done, |e| {
         e.str("status", "fail").str("reason", reason)
     });
-    crate::arch::psci::system_off();
-    halt()
+    crate::init::boot::power_off()
 }
 
 /// The panic path: report on the lock-free console and fail the boot.

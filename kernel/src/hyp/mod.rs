@@ -63,6 +63,15 @@ pub fn hvc_call(x0: u64, x1: u64) -> [u64; 4] {
     [r[0], r[1], r[2], r[3]]
 }
 
+/// A hypercall with three arguments (x1..x3); x0..x3 of the answer.
+pub fn hvc_call3(x0: u64, x1: u64, x2: u64, x3: u64) -> [u64; 4] {
+    let mut args = [0u64; 17];
+    args[..3].copy_from_slice(&[x1, x2, x3]);
+    // Hypercall IDs are SMCCC function IDs: 32 bits (lib/hyp-abi keeps them there).
+    let r = smccc::hvc64(x0 as u32, args);
+    [r[0], r[1], r[2], r[3]]
+}
+
 /// HCR_EL2 for the host: RW (EL1 is AArch64) and TSC (every host SMC traps to the hyp).
 const HCR_HOST: u64 = (1 << 31) | (1 << 19);
 

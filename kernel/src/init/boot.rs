@@ -204,6 +204,13 @@ pub fn kernel_main(dtb_pa: usize, entry_el: u64, load_base: usize, bad_relocs: u
     }
 
     console::emit(catena_event::Kind::Done, |e| e.str("status", "ok"));
+    power_off()
+}
+
+/// PSCI SYSTEM_OFF, else the board's own power-off (a driver registered it), else halt.
+/// Silent (no lock taken): failure paths call it too.
+pub fn power_off() -> ! {
     psci::system_off();
+    catena_drivers::power::off();
     exceptions::halt()
 }

@@ -114,14 +114,28 @@ initcall!(BOOTPARAMS = pure("bootparams") => bootparams_report);
 
 fn irqchip_init() -> Result<(), InitError> {
     let p = &boot().platform;
-    let desc = p.gic.ok_or(InitError::fatal("no-interrupt-controller"))?;
-    let version = gic::init(desc, p.cpus.len().max(1)).map_err(|e| {
-        log::error!("GIC: {e}");
-        InitError::fatal("gic-init")
-    })?;
-    console::emit(catena_event::Kind::Irqchip, |e| {
-        e.str("gic", if version == 3 { "v3" } else { "v2" })
-    });
+    let cpus = p.cpus.len().max(1);
+    if let Some(desc) = p.gic {
+        let version = gic::init(desc, cpus).map_err(|e| {
+            log::error!("GIC: {e}");
+            InitError::fatal("gic-init")
+        })?;
+        console::emit(catena_event::Kind::Irqchip, |e| {
+            e.str("gic", if version == 3 { "v3" } else { "v2" })
+        });
+    } else if let Some(desc) = p.bcm2836 {
+        crate::arch::bcm2836::init(desc, cpus).map_err(|e| {
+            log::error!("BCM2836: {e}");
+            InitError::fatal("irqchip-init")
+        })?;
+        console::emit(catena_event::Kind::Irqchip, |e| {
+            e.str("gic", "none")
+                .str("chip", "bcm2836-l1-intc")
+                .str("cascade", if desc.armctrl.is_some() { "bcm2836-armctrl-ic" } else { "none" })
+        });
+    } else {
+        return Err(InitError::fatal("no-interrupt-controller"));
+    }
     exceptions::irq_enable();
     Ok(())
 }
@@ -157,15 +171,30 @@ fn smp_init() -> Result<(), InitError> {
     let me = smp::mpidr();
     let cpus = &boot().platform.cpus;
     for (index, cpu) in cpus.iter().enumerate().filter(|(_, c)| c.mpidr != me) {
-        if cpu.enable_method.as_deref() != Some("psci") {
-            console::emit(catena_event::Kind::Cpu, |e| {
-                e.u64("id", index as u64)
-                    .hex("mpidr", cpu.mpidr)
-                    .str("state", "no-enable-method")
-            });
-            continue;
-        }
-        let state = match smp::start(index, cpu.mpidr) {
+        let how = match cpu.enable_method.as_deref() {
+            Some("psci") => smp::Method::Psci,
+            Some("spin-table") => match boot().platform.spin_release_addr(cpu) {
+                Ok(a) => smp::Method::SpinTable(a),
+                Err(why) => {
+                    log::warn!("cpu {index}: {why}");
+                    console::emit(catena_event::Kind::Cpu, |e| {
+                        e.u64("id", index as u64)
+                            .hex("mpidr", cpu.mpidr)
+                            .str("state", "bad-release-addr")
+                    });
+                    continue;
+                }
+            },
+            _ => {
+                console::emit(catena_event::Kind::Cpu, |e| {
+                    e.u64("id", index as u64)
+                        .hex("mpidr", cpu.mpidr)
+                        .str("state", "no-enable-method")
+                });
+                continue;
+            }
+        };
+        let state = match smp::start(index, cpu.mpidr, how) {
             smp::Started::Online => continue, // the CPU reports itself
             smp::Started::Refused(why) => why,
             smp::Started::Timeout => "timeout",
@@ -233,6 +262,12 @@ fn pl011_register() -> Result<(), InitError> {
         .map_err(|_| InitError::soft("driver-register"))
 }
 initcall!(PL011 = device("pl011", after [PLATFORM_POPULATE]) => pl011_register);
+
+fn bcm2835_wdt_register() -> Result<(), InitError> {
+    with_model(|m| m.register_driver(catena_drivers::bcm2835_wdt::DRIVER))?
+        .map_err(|_| InitError::soft("driver-register"))
+}
+initcall!(BCM2835_WDT = device("bcm2835_wdt", after [PLATFORM_POPULATE]) => bcm2835_wdt_register);
 
 fn armv8_timer_register() -> Result<(), InitError> {
     armv8_timer::set_hz(params().tick_hz);

@@ -681,6 +681,28 @@ impl Platform {
         self.device_at(self.stdout_path.as_deref()?)
     }
 
+    /// Where to release a spin-table CPU (`enable-method = "spin-table"`): its
+    /// `cpu-release-addr`, which must be 8-byte aligned and inside memory the OS does not
+    /// allocate (a `/memreserve/` or `/reserved-memory` range inside RAM: the board's spin
+    /// loop reads it), per Linux's arm64 booting.rst.
+    pub fn spin_release_addr(&self, cpu: &Cpu) -> Result<u64, &'static str> {
+        if cpu.enable_method.as_deref() != Some("spin-table") {
+            return Err("not a spin-table CPU");
+        }
+        let a = cpu.release_addr.ok_or("spin-table CPU without cpu-release-addr")?;
+        if !a.is_multiple_of(8) {
+            return Err("cpu-release-addr not 8-byte aligned");
+        }
+        let inside = |r: &Range| a >= r.base && a.checked_add(8).is_some_and(|e| e <= r.end());
+        if !self.memory.iter().any(inside) {
+            return Err("cpu-release-addr outside RAM");
+        }
+        if !self.reserved.iter().any(inside) {
+            return Err("cpu-release-addr not in reserved memory");
+        }
+        Ok(a)
+    }
+
     /// Total RAM in bytes.
     pub fn memory_size(&self) -> u64 {
         self.memory.iter().map(|r| r.size).sum()

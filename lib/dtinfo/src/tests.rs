@@ -383,6 +383,29 @@ fn the_raspberry_pi_3_is_found_without_a_gic() {
             (3, Some("spin-table"), Some(0xf0)),
         ]
     );
+    for c in &p.cpus {
+        assert_eq!(p.spin_release_addr(c), Ok(c.release_addr.unwrap()));
+    }
+    let bad = |release_addr: Option<u64>, method: &str| Cpu {
+        mpidr: 1,
+        enable_method: Some(method.into()),
+        release_addr,
+    };
+    assert!(p.spin_release_addr(&bad(Some(0xd8), "psci")).is_err());
+    assert!(p.spin_release_addr(&bad(None, "spin-table")).is_err());
+    assert!(p.spin_release_addr(&bad(Some(0xdc), "spin-table")).is_err(), "misaligned");
+    assert!(
+        p.spin_release_addr(&bad(Some(0x10_0000), "spin-table")).is_err(),
+        "RAM the kernel may allocate"
+    );
+    assert!(
+        p.spin_release_addr(&bad(Some(0x4000_0000), "spin-table")).is_err(),
+        "outside RAM"
+    );
+    assert!(
+        p.spin_release_addr(&bad(Some(0xff8), "spin-table")).is_ok(),
+        "last word of the reserved page"
+    );
     // ARMCTRL specifiers (bank, n): the mini-UART is GPU interrupt 29 (bank 1).
     let aux = p.device_at("/soc/serial@7e215040").unwrap();
     assert_eq!(aux.irqs, [bcm_irq::ARMCTRL_BASE + 32 + 29]);

@@ -35,16 +35,25 @@ pub enum Hvc {
     FinaliseCpu = 0xc600_0003,
     /// This CPU's stage-2 faults: x1 = how many, x2 = the IPA of the last. Never fails.
     LastFault = 0xc600_0004,
+    /// Init-only. Prepares a spin-table CPU (no PSCI; DT `enable-method = "spin-table"`) to
+    /// enter under the hyp: x1 = its MPIDR, x2 = the host's entry, x3 = its context id (x0 at
+    /// the entry, as PSCI CPU_ON). x0 = 0, x1 = the address the host writes to the CPU's
+    /// `cpu-release-addr`: the hyp's spin-table entry, which finds the CPU's parameters by its
+    /// MPIDR. Errors: `Denied` (not initialised, or finalise has begun: a CPU released after
+    /// finalise would enter wherever the then-untrusted host said), `BadConfig` (the MPIDR is
+    /// not one of the DT's CPUs, or is the calling CPU's).
+    SpinCpu = 0xc600_0005,
 }
 
 impl Hvc {
     /// Every hypercall, in ID order: the ID minus [`Hvc::FIRST`] is the index.
-    pub const ALL: [Hvc; 5] = [
+    pub const ALL: [Hvc; 6] = [
         Hvc::State,
         Hvc::Init,
         Hvc::Finalise,
         Hvc::FinaliseCpu,
         Hvc::LastFault,
+        Hvc::SpinCpu,
     ];
     /// The first ID.
     pub const FIRST: u64 = Hvc::State as u64;
@@ -56,7 +65,7 @@ impl Hvc {
 
     /// Refused once finalise has begun.
     pub const fn init_only(self) -> bool {
-        matches!(self, Hvc::Init | Hvc::Finalise)
+        matches!(self, Hvc::Init | Hvc::Finalise | Hvc::SpinCpu)
     }
 
     /// The hypercall with ID `x0`, if any.
@@ -978,7 +987,7 @@ mod tests {
         assert_eq!(Hvc::from_id(Hvc::FIRST - 1), None);
         assert_eq!(Hvc::from_id(Hvc::FIRST + Hvc::ALL.len() as u64), None);
         assert_eq!(Hvc::from_id(u64::MAX), None);
-        assert!(Hvc::Init.init_only() && Hvc::Finalise.init_only());
+        assert!(Hvc::Init.init_only() && Hvc::Finalise.init_only() && Hvc::SpinCpu.init_only());
         assert!(!Hvc::State.init_only() && !Hvc::FinaliseCpu.init_only());
         assert!(!Hvc::LastFault.init_only());
     }
