@@ -69,7 +69,10 @@ fn power_off() {
     if BASE.load(Ordering::Acquire) == 0 {
         return;
     }
-    write(PM_RSTS, read(PM_RSTS) | PM_PASSWORD | PM_RSTS_PARTITION_HALT);
+    write(
+        PM_RSTS,
+        read(PM_RSTS) | PM_PASSWORD | PM_RSTS_PARTITION_HALT,
+    );
     write(PM_WDOG, PM_PASSWORD | WDOG_TICKS);
     write(
         PM_RSTC,

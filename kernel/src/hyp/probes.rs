@@ -82,6 +82,11 @@ fn memory_targets() -> Vec<(&'static str, u64)> {
     if let Some(r) = tpm.and_then(|t| t.regions.first()) {
         t.push(("tpm-mmio", r.base + 0xf00));
     }
+    // Spin-table release addresses (lib/hyp-policy hides their pages): a write there could
+    // send a CPU still in the board's spin loop into EL2 at the host's address.
+    if let Some(a) = p.cpus.iter().find_map(|c| p.spin_release_addr(c).ok()) {
+        t.push(("spin-release", a));
+    }
     t
 }
 
@@ -151,6 +156,21 @@ pub fn hyp_probes() -> Result<(), InitError> {
             &format!("x0={r:#x}"),
         );
         ok = false;
+    }
+    // Releasing a spin-table CPU under the hyp is init-only too.
+    if p.cpus.iter().any(|c| p.spin_release_addr(c).is_ok()) {
+        let r = crate::hyp::hvc_call3(Hvc::SpinCpu.id(), 1, 0, 0)[0];
+        if HvcError::check(r) == Err(Some(HvcError::Denied)) {
+            probe_event("hvc-spincpu-after-finalise", me, "refused", "denied");
+        } else {
+            probe_event(
+                "hvc-spincpu-after-finalise",
+                me,
+                "leaked",
+                &format!("x0={r:#x}"),
+            );
+            ok = false;
+        }
     }
     // FF-A with a hyp page: refused by the proxy (or FF-A is absent altogether).
     ok &= ffa_probes(crate::hyp::region().map_or(0, |h| h.region.base));

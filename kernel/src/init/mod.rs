@@ -129,9 +129,14 @@ fn irqchip_init() -> Result<(), InitError> {
             InitError::fatal("irqchip-init")
         })?;
         console::emit(catena_event::Kind::Irqchip, |e| {
-            e.str("gic", "none")
-                .str("chip", "bcm2836-l1-intc")
-                .str("cascade", if desc.armctrl.is_some() { "bcm2836-armctrl-ic" } else { "none" })
+            e.str("gic", "none").str("chip", "bcm2836-l1-intc").str(
+                "cascade",
+                if desc.armctrl.is_some() {
+                    "bcm2836-armctrl-ic"
+                } else {
+                    "none"
+                },
+            )
         });
     } else {
         return Err(InitError::fatal("no-interrupt-controller"));

@@ -113,11 +113,17 @@ fn numbers_outside_both_controllers_are_refused() {
     let mut f = Fake::default();
     let mut c = Intc::new(&mut f, true, 4);
     assert_eq!(c.set_enabled(0, 10, true), Err(IntcError::Unknown));
-    assert_eq!(c.set_enabled(0, ARMCTRL_BASE + 96, true), Err(IntcError::Unknown));
+    assert_eq!(
+        c.set_enabled(0, ARMCTRL_BASE + 96, true),
+        Err(IntcError::Unknown)
+    );
     assert_eq!(c.set_enabled(0, 5, true), Err(IntcError::Unsupported));
     let mut g = Fake::default();
     let mut c = Intc::new(&mut g, false, 4);
-    assert_eq!(c.set_enabled(0, ARMCTRL_BASE, true), Err(IntcError::NoArmctrl));
+    assert_eq!(
+        c.set_enabled(0, ARMCTRL_BASE, true),
+        Err(IntcError::NoArmctrl)
+    );
     for n in [0, 9, ARMCTRL_BASE, ARMCTRL_BASE + 95] {
         assert_eq!(Irq::decode(n).map(Irq::number), Some(n));
     }

@@ -302,7 +302,10 @@ const MAX_WINDOWS: usize = 8;
 
 /// A `simple-bus` node's `ranges` as windows (`None`: no `ranges`, children are not
 /// CPU-addressable). The bus's parent is `/`, with `parent_cells` address cells.
-fn bus_windows(bus: FdtNode<'_, '_>, parent_cells: usize) -> Option<([Window; MAX_WINDOWS], usize)> {
+fn bus_windows(
+    bus: FdtNode<'_, '_>,
+    parent_cells: usize,
+) -> Option<([Window; MAX_WINDOWS], usize)> {
     let cells = cells_of(bus);
     let r = bus.property("ranges")?;
     let mut out = [Window {
@@ -449,7 +452,9 @@ impl Platform {
             let cells = node
                 .and_then(|n| prop_u32(n, "#interrupt-cells"))
                 .map_or(0, |c| c as usize);
-            let domain = node.map_or(IrqDomain::Gic, |n| IrqDomain::of(&str_list(n, "compatible")));
+            let domain = node.map_or(IrqDomain::Gic, |n| {
+                IrqDomain::of(&str_list(n, "compatible"))
+            });
             (cells, domain)
         };
 
@@ -498,13 +503,13 @@ impl Platform {
                         let Some(mpidr) = read_cells(reg.value, cells.addr) else {
                             continue;
                         };
-                        let release_addr = cpu.property("cpu-release-addr").and_then(|r| {
-                            match r.value.len() {
-                                8 => read_cells(r.value, 2),
-                                4 => read_cells(r.value, 1),
-                                _ => None,
-                            }
-                        });
+                        let release_addr =
+                            cpu.property("cpu-release-addr")
+                                .and_then(|r| match r.value.len() {
+                                    8 => read_cells(r.value, 2),
+                                    4 => read_cells(r.value, 1),
+                                    _ => None,
+                                });
                         p.cpus.push(Cpu {
                             mpidr,
                             enable_method: prop_str(cpu, "enable-method").map(String::from),
@@ -689,7 +694,9 @@ impl Platform {
         if cpu.enable_method.as_deref() != Some("spin-table") {
             return Err("not a spin-table CPU");
         }
-        let a = cpu.release_addr.ok_or("spin-table CPU without cpu-release-addr")?;
+        let a = cpu
+            .release_addr
+            .ok_or("spin-table CPU without cpu-release-addr")?;
         if !a.is_multiple_of(8) {
             return Err("cpu-release-addr not 8-byte aligned");
         }

@@ -393,13 +393,18 @@ fn the_raspberry_pi_3_is_found_without_a_gic() {
     };
     assert!(p.spin_release_addr(&bad(Some(0xd8), "psci")).is_err());
     assert!(p.spin_release_addr(&bad(None, "spin-table")).is_err());
-    assert!(p.spin_release_addr(&bad(Some(0xdc), "spin-table")).is_err(), "misaligned");
     assert!(
-        p.spin_release_addr(&bad(Some(0x10_0000), "spin-table")).is_err(),
+        p.spin_release_addr(&bad(Some(0xdc), "spin-table")).is_err(),
+        "misaligned"
+    );
+    assert!(
+        p.spin_release_addr(&bad(Some(0x10_0000), "spin-table"))
+            .is_err(),
         "RAM the kernel may allocate"
     );
     assert!(
-        p.spin_release_addr(&bad(Some(0x4000_0000), "spin-table")).is_err(),
+        p.spin_release_addr(&bad(Some(0x4000_0000), "spin-table"))
+            .is_err(),
         "outside RAM"
     );
     assert!(

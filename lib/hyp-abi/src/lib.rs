@@ -441,8 +441,7 @@ impl BootInfo {
         if self.magic != BOOT_INFO_MAGIC {
             return Err(BootInfoError::Magic);
         }
-        if self.flags
-            & !(BootInfo::DENY_REQ2 | BootInfo::UART_BCM2835_AUX | BootInfo::SMC_FIRMWARE)
+        if self.flags & !(BootInfo::DENY_REQ2 | BootInfo::UART_BCM2835_AUX | BootInfo::SMC_FIRMWARE)
             != 0
         {
             return Err(BootInfoError::Flags);

@@ -42,6 +42,21 @@ pub fn host_view(p: &Platform) -> HostView {
             .chain(p.reserved.iter().filter(|r| !p.reserved_mapped.contains(r)))
             .map(|r| (r.base, r.size)),
     );
+    // Spin-table release addresses: a CPU still in the board's spin loop after finalise would
+    // enter EL2 wherever the (then untrusted) host wrote there. Their pages leave the host
+    // whatever kind of reserved memory they are in.
+    for c in &p.cpus {
+        if let Ok(a) = p.spin_release_addr(c) {
+            let page = (a & !0xfff, 0x1000);
+            if !v
+                .secure
+                .iter()
+                .any(|r| r.0 <= page.0 && page.0 + page.1 <= r.0 + r.1)
+            {
+                v.secure.push(page);
+            }
+        }
+    }
     for d in &p.devices {
         // A device the DT gives to the secure world (`status = "disabled"`,
         // `secure-status = "okay"`): the firmware marks the TPM's TIS so when its TPM service
@@ -150,6 +165,27 @@ mod tests {
 
     const SECURE_TPM: &[u8] = include_bytes!("../../../testdata/qemu-virt/secure-gicv3-tpm.dtb");
     const EL2_V3: &[u8] = include_bytes!("../../../testdata/qemu-virt/el2-gicv3.dtb");
+    const RPI3B: &[u8] = include_bytes!("../../../testdata/raspi3b/bcm2837-rpi-3-b.dtb");
+
+    #[test]
+    fn spin_table_release_pages_leave_the_host() {
+        let mut p = Platform::parse(RPI3B).unwrap();
+        // RAM as U-Boot passes it on (the GPU's share cut off below the peripherals at
+        // 0x3f00_0000); the file says 1 GiB.
+        p.memory = alloc::vec![dtinfo::Range {
+            base: 0,
+            size: 0x3c00_0000
+        }];
+        // Here /memreserve/ already hides page 0; make it a mapped reservation (a buffer the
+        // host may reach) to see the release rule on its own.
+        let page0 = p.reserved[0];
+        p.reserved_mapped.push(page0);
+        let v = host_view(&p);
+        assert!(v.secure.contains(&(0, 0x1000)), "{:?}", v.secure);
+        // The Pi's controllers and peripherals stay the host's MMIO.
+        assert!(v.mmio.contains(&(0x4000_0000, 0x100)));
+        assert!(v.mmio.contains(&(0x3f21_5040, 0x40)));
+    }
 
     fn covers(v: &[Range], addr: u64) -> bool {
         v.iter().any(|&(b, s)| addr >= b && addr < b + s)

@@ -278,9 +278,9 @@ impl Config {
                 Some(BootPath::UbootFit) if s.tpm => {
                     bail!("scenario `{name}`: the FIT path's DT is made without a TPM")
                 }
-                Some(BootPath::Raspi3b) if s.firmware || s.tpm || s.flash || s.hooks => bail!(
+                Some(BootPath::Raspi3b) if s.firmware || s.tpm || s.flash => bail!(
                     "scenario `{name}`: the raspi3b board has no secure firmware, TPM or secure \
-                     flash, and boots the product Image"
+                     flash"
                 ),
                 _ => {}
             }

@@ -384,7 +384,15 @@ fn boot_files(
             let rpi = boards::rpi_files(root)?;
             config::BootFiles {
                 uboot: rpi.uboot,
-                disk: boards::rpi_sd(&dir, &images.image, &s.cmdline)?,
+                disk: boards::rpi_sd(
+                    &dir,
+                    if s.hooks {
+                        &images.image_hooks
+                    } else {
+                        &images.image
+                    },
+                    &s.cmdline,
+                )?,
                 fit: None,
                 dtb: Some(rpi.dtb),
             }
