@@ -48,7 +48,6 @@ fn the_pi_s_timer_and_uart_interrupts_land_on_their_registers() {
     // 2's timer control only.
     let virt = p.timer.unwrap().virt;
     c.set_enabled(2, virt, true).unwrap();
-    drop(c);
     assert_eq!(f.mem[&(true, local_timer_ctrl(2))], 1 << 3);
     for core in [0, 1, 3] {
         assert_eq!(f.mem[&(true, local_timer_ctrl(core))], 0);
@@ -58,12 +57,10 @@ fn the_pi_s_timer_and_uart_interrupts_land_on_their_registers() {
     let aux = p.device_at("/soc/serial@7e215040").unwrap().irqs[0];
     let mut c = Intc::new(&mut f, true, 4);
     c.set_enabled(0, aux, true).unwrap();
-    drop(c);
     assert_eq!(f.enabled, [0, 1 << 29, 0]);
     let mut c = Intc::new(&mut f, true, 4);
     c.set_enabled(0, aux, true).unwrap();
     c.set_enabled(0, aux, false).unwrap();
-    drop(c);
     assert_eq!(f.enabled, [0; 3]);
 }
 
@@ -72,30 +69,25 @@ fn pending_interrupts_are_found_through_the_cascade() {
     let mut f = Fake::default();
     let mut c = Intc::new(&mut f, true, 4);
     assert_eq!(c.pending(1), None, "nothing pending: spurious");
-    drop(c);
     // Core 1's virtual timer.
     f.mem.insert((true, local_irq_source(1)), 1 << 3);
     let mut c = Intc::new(&mut f, true, 4);
     assert_eq!(c.pending(1), Some(3));
     assert_eq!(c.pending(0), None, "per core");
-    drop(c);
     // GPU cascade: basic pending bit 8 says "look in pending 1", which has bit 29.
     f.mem.insert((true, local_irq_source(0)), 1 << GPU);
     f.mem.insert((false, ARM_PENDING[0]), 1 << 8);
     f.mem.insert((false, ARM_PENDING[1]), 1 << 29);
     let mut c = Intc::new(&mut f, true, 4);
     assert_eq!(c.pending(0), Some(ARMCTRL_BASE + 32 + 29));
-    drop(c);
     // A shortcut bit (basic bit 12 = GPU interrupt 10) wins over the summary bits.
     f.mem.insert((false, ARM_PENDING[0]), (1 << 12) | (1 << 8));
     let mut c = Intc::new(&mut f, true, 4);
     assert_eq!(c.pending(0), Some(ARMCTRL_BASE + 32 + 10));
-    drop(c);
     // An ARM basic interrupt (bank 0, bit 0: the ARM timer) first of all.
     f.mem.insert((false, ARM_PENDING[0]), 1 | (1 << 9));
     let mut c = Intc::new(&mut f, true, 4);
     assert_eq!(c.pending(0), Some(ARMCTRL_BASE));
-    drop(c);
     // Bank 2 through bit 9.
     f.mem.insert((false, ARM_PENDING[0]), 1 << 9);
     f.mem.insert((false, ARM_PENDING[2]), 1 << 30);

@@ -367,6 +367,73 @@ pub fn rpi_sd(dir: &Path, image: &Path, cmdline: &str) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
+    /// QEMU virt's fixed addresses (hw/arm/virt.c's memory map): none may appear in the
+    /// kernel or its drivers, which learn every address from the DT (both boards' DTs walk
+    /// through the same discovery: lib/dtinfo's tests).
+    const VIRT_ADDRESSES: [u64; 12] = [
+        0x0400_0000, // flash1
+        0x0800_0000, // GIC distributor
+        0x080a_0000, // GICv3 redistributors
+        0x0900_0000, // PL011
+        0x0901_0000, // PL031
+        0x0902_0000, // fw_cfg
+        0x0903_0000, // PL061
+        0x0904_0000, // secure PL011
+        0x0a00_0000, // virtio-mmio
+        0x0c00_0000, // platform bus
+        0x0e00_0000, // secure RAM
+        0x4000_0000, // RAM
+    ];
+
+    fn hex_literals(text: &str) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("0x") {
+            let digits: String = rest[i + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_hexdigit() || *c == '_')
+                .filter(|c| *c != '_')
+                .collect();
+            if let Ok(v) = u64::from_str_radix(&digits, 16) {
+                out.push(v);
+            }
+            rest = &rest[i + 2..];
+        }
+        out
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    #[test]
+    fn no_qemu_virt_address_in_the_kernel_or_its_drivers() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        for d in ["kernel/src", "drivers/src"] {
+            rust_files(&root.join(d), &mut files);
+        }
+        assert!(files.len() > 20, "found the sources");
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for v in hex_literals(&text) {
+                assert!(
+                    !VIRT_ADDRESSES.contains(&v),
+                    "{}: QEMU virt address {v:#x}; take it from the DT",
+                    f.display()
+                );
+            }
+        }
+        assert_eq!(hex_literals("a 0x0900_0000 b 0xd8"), [0x0900_0000, 0xd8]);
+    }
+
     #[test]
     fn the_versioned_linux_package_is_read_from_apt_cache() {
         let out = "linux-image-arm64\n  Depends: linux-image-6.1.0-57-arm64\n";

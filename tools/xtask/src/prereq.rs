@@ -121,6 +121,15 @@ pub const HOST_PACKAGES: &[HostPackage] = &[
         need: Need::RunTest,
     },
     HostPackage {
+        package: "device-tree-compiler",
+        program: "dtc",
+        version_arg: Some("--version"),
+        // mkimage compiles a FIT's source with dtc: only a Recommends of u-boot-tools, so a
+        // --no-install-recommends install lacks it.
+        min_version: None,
+        need: Need::RunTest,
+    },
+    HostPackage {
         package: "dosfstools",
         program: "mkfs.vfat",
         version_arg: None,
@@ -456,6 +465,20 @@ pub fn diagnose() -> (String, bool) {
             lines.push(package_line(p));
         }
     }
+    // The Raspberry Pi's U-Boot and DT: Debian arm64 packages, fetched, never installed.
+    let rpi = crate::boards::rpi_files_present(&crate::root());
+    groups[0].1.push(Line {
+        ok: rpi.is_some(),
+        what: "arm64 board files".into(),
+        detail: match rpi {
+            Some(f) => format!(
+                "{} and {} (from Debian's arm64 u-boot-rpi and linux-image)",
+                f.uboot.display(),
+                f.dtb.display()
+            ),
+            None => "missing; fetch: cargo xtask doctor --install (apt-get download, arm64)".into(),
+        },
+    });
     let mut s = String::from("Catena host prerequisites\n");
     let mut ready = true;
     for (need, lines) in &groups {
@@ -487,6 +510,7 @@ pub fn doctor(install: bool, with_fuzz: bool) -> Result<i32> {
     if install {
         ensure_rust()?;
         ensure(Need::RunTest)?;
+        crate::boards::rpi_files(&crate::root())?;
         if with_fuzz {
             ensure_fuzz()?;
         }
