@@ -4,7 +4,11 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = dtinfo::Platform::parse(data);
+    if let Ok(p) = dtinfo::Platform::parse(data) {
+        for c in &p.cpus {
+            let _ = p.spin_release_addr(c);
+        }
+    }
     let _ = dtinfo::early::for_each_region(data, &mut |_, _| {});
     let _ = dtinfo::early::stdout_uart(data);
     let mut copy = data.to_vec();
