@@ -13,19 +13,24 @@ extern crate alloc;
 
 use alloc::boxed::Box;
 use core::fmt;
-use tpm2_protocol::TpmWriter;
 use tpm2_protocol::basic::{TpmBuffer, TpmHandle, TpmUint16, TpmUint32};
 use tpm2_protocol::data::{
-    Tpm2bAuth, Tpm2bNonce, TpmAlgId, TpmCap, TpmRc, TpmSt, TpmSu, TpmaSession, TpmiYesNo,
-    TpmlDigestValues, TpmlPcrSelection, TpmsAuthCommand, TpmsPcrSelect, TpmsPcrSelection, TpmtHa,
-    TpmuCapabilities, TpmuHa,
+    Tpm2bAuth, Tpm2bData, Tpm2bDigest, Tpm2bNonce, Tpm2bPublic, Tpm2bSensitiveCreate, TpmAlgId,
+    TpmCap, TpmEccCurve, TpmRc, TpmSt, TpmSu, TpmaObject, TpmaSession, TpmiYesNo, TpmlDigestValues,
+    TpmlPcrSelection, TpmsAuthCommand, TpmsEccParms, TpmsEccPoint, TpmsPcrSelect, TpmsPcrSelection,
+    TpmsSchemeHash, TpmtEccScheme, TpmtHa, TpmtKdfScheme, TpmtPublic, TpmtSigScheme,
+    TpmtSymDefObject, TpmuAsymScheme, TpmuCapabilities, TpmuHa, TpmuPublicId, TpmuPublicParms,
+    TpmuSymKeyBits, TpmuSymMode,
 };
 use tpm2_protocol::frame::{
-    TpmFrame, TpmGetCapabilityCommand, TpmGetCapabilityResponse, TpmGetRandomCommand,
-    TpmGetRandomResponse, TpmPcrExtendCommand, TpmPcrExtendResponse, TpmPcrReadCommand,
-    TpmPcrReadResponse, TpmResponse, TpmSelfTestCommand, TpmSelfTestResponse, TpmStartupCommand,
-    TpmStartupResponse, TpmUnmarshalBody, tpm_marshal_command,
+    TpmCreatePrimaryCommand, TpmCreatePrimaryResponse, TpmFlushContextCommand,
+    TpmFlushContextResponse, TpmFrame, TpmGetCapabilityCommand, TpmGetCapabilityResponse,
+    TpmGetRandomCommand, TpmGetRandomResponse, TpmPcrExtendCommand, TpmPcrExtendResponse,
+    TpmPcrReadCommand, TpmPcrReadResponse, TpmQuoteCommand, TpmQuoteResponse, TpmResponse,
+    TpmSelfTestCommand, TpmSelfTestResponse, TpmStartupCommand, TpmStartupResponse,
+    TpmUnmarshalBody, tpm_marshal_command,
 };
+use tpm2_protocol::{TpmMarshal, TpmWriter};
 
 /// The largest command or response Catena exchanges (a CRB locality's data buffer is 3968
 /// bytes; the TIS has no limit of its own).
@@ -209,8 +214,28 @@ impl<T: Transport> Tpm<T> {
         self.t
     }
 
-    /// Sends `cmd` and returns the response body `R`, or the TPM's error code.
+    /// Sends `cmd` and returns the response body `R`, or the TPM's error code. The warnings
+    /// that mean "send it again" (TPM_RC_YIELDED, TPM_RC_TESTING, TPM_RC_RETRY: Part 2 §6.6.3;
+    /// swtpm answers RETRY to the first ECC command while its self-test runs) are retried a
+    /// bounded number of times, as Linux's `tpm_transmit` does.
     fn run<C: TpmFrame, R: TpmUnmarshalBody>(
+        &mut self,
+        cmd: &C,
+        sessions: &[TpmsAuthCommand],
+    ) -> Result<R, Error> {
+        const RC_YIELDED: u32 = 0x908;
+        const RC_TESTING: u32 = 0x90a;
+        const RC_RETRY: u32 = 0x922;
+        let mut tries = 0;
+        loop {
+            match self.run_once(cmd, sessions) {
+                Err(Error::Rc(RC_YIELDED | RC_TESTING | RC_RETRY)) if tries < 16 => tries += 1,
+                r => return r,
+            }
+        }
+    }
+
+    fn run_once<C: TpmFrame, R: TpmUnmarshalBody>(
         &mut self,
         cmd: &C,
         sessions: &[TpmsAuthCommand],
@@ -401,6 +426,163 @@ impl<T: Transport> Tpm<T> {
         }
         out[..got.len()].copy_from_slice(got);
         Ok(got.len())
+    }
+
+    /// Creates the attestation key: TPM2_CreatePrimary in the endorsement hierarchy with
+    /// [`ak_template`] (a restricted ECDSA P-256 signing key, as `tpm2_createak -G ecc` makes
+    /// it). A primary key is derived from the hierarchy's seed and the template, so the same
+    /// TPM gives the same AK every boot. Returns its transient handle and its public area.
+    pub fn create_ak(&mut self) -> Result<Ak, Error> {
+        let c = TpmCreatePrimaryCommand {
+            handles: [TpmHandle::new(TPM_RH_ENDORSEMENT)],
+            in_sensitive: Tpm2bSensitiveCreate::default(),
+            in_public: Tpm2bPublic {
+                inner: ak_template(),
+            },
+            outside_info: Tpm2bData::default(),
+            creation_pcr: TpmlPcrSelection::default(),
+        };
+        let r: TpmCreatePrimaryResponse = self.run(&c, &[password_session()])?;
+        let p = &r.out_public.inner;
+        let t = ak_template();
+        if p.object_type != t.object_type
+            || p.name_alg != t.name_alg
+            || p.object_attributes != t.object_attributes
+            || p.parameters != t.parameters
+        {
+            return Err(Error::Malformed(
+                "the AK is not the key the template asked for",
+            ));
+        }
+        let TpmuPublicId::Ecc(point) = &p.unique else {
+            return Err(Error::Malformed("the AK has no ECC point"));
+        };
+        if point.x.len() != 32 || point.y.len() != 32 {
+            return Err(Error::Malformed("the AK's point is not P-256"));
+        }
+        let mut public = alloc::vec![0u8; MAX_FRAME];
+        let n = {
+            let mut w = TpmWriter::new(&mut public);
+            r.out_public.marshal(&mut w).map_err(marshal_err)?;
+            w.len()
+        };
+        public.truncate(n);
+        let handle = r.handles[0].value();
+        Ok(Ak { handle, public })
+    }
+
+    /// TPM2_Quote: the AK signs the SHA-256 bank's PCRs in `pcrs` (a bit per PCR 0..=23) with
+    /// `nonce` as qualifying data. Returns the attestation structure and the signature, as
+    /// `tpm2_quote` writes them (`-m`, `-s`) and `tpm2_checkquote` reads them.
+    pub fn quote(&mut self, ak: u32, nonce: &[u8], pcrs: u32) -> Result<Quote, Error> {
+        if nonce.len() > 64 {
+            return Err(Error::Argument("nonce longer than a digest"));
+        }
+        let bits = pcrs.to_le_bytes();
+        let mut sel = TpmlPcrSelection::default();
+        sel.try_push(TpmsPcrSelection {
+            hash: TpmAlgId::Sha256,
+            pcr_select: TpmsPcrSelect::try_from(&bits[..3]).map_err(marshal_err)?,
+        })
+        .map_err(marshal_err)?;
+        let c = TpmQuoteCommand {
+            handles: [TpmHandle::new(ak)],
+            qualifying_data: Tpm2bData::try_from(nonce).map_err(marshal_err)?,
+            in_scheme: TpmtSigScheme::default(),
+            pcr_select: sel,
+        };
+        let r: TpmQuoteResponse = self.run(&c, &[password_session()])?;
+        // What was promised: a quote (TPM_ST_ATTEST_QUOTE) over our nonce, signed with ECDSA.
+        if r.quoted.inner.attest_type != TpmSt::AttestQuote {
+            return Err(Error::Malformed("the attestation is not a quote"));
+        }
+        if &r.quoted.inner.extra_data[..] != nonce {
+            return Err(Error::Malformed("the quote is over another nonce"));
+        }
+        let mut attest = alloc::vec![0u8; MAX_FRAME];
+        let n = {
+            let mut w = TpmWriter::new(&mut attest);
+            r.quoted.marshal(&mut w).map_err(marshal_err)?;
+            w.len()
+        };
+        // The TPM2B's size, then TPMS_ATTEST.
+        attest.truncate(n);
+        attest.drain(..2);
+        if r.signature.sig_alg != TpmAlgId::Ecdsa {
+            return Err(Error::Malformed("the quote is not signed with ECDSA"));
+        }
+        let mut signature = alloc::vec![0u8; 256];
+        let n = {
+            let mut w = TpmWriter::new(&mut signature);
+            r.signature.marshal(&mut w).map_err(marshal_err)?;
+            w.len()
+        };
+        signature.truncate(n);
+        Ok(Quote { attest, signature })
+    }
+
+    /// TPM2_FlushContext: frees a transient object (the AK once the quote is made).
+    pub fn flush(&mut self, handle: u32) -> Result<(), Error> {
+        let c = TpmFlushContextCommand {
+            handles: [],
+            flush_handle: TpmHandle::new(handle),
+        };
+        self.run::<_, TpmFlushContextResponse>(&c, &[]).map(|_| ())
+    }
+}
+
+/// TPM_RH_ENDORSEMENT (Part 2 §7.4).
+const TPM_RH_ENDORSEMENT: u32 = 0x4000_000b;
+
+/// The attestation key the TPM made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ak {
+    /// Its transient handle.
+    pub handle: u32,
+    /// Its public area as TPM2B_PUBLIC (what `tpm2_createak -u` writes).
+    pub public: alloc::vec::Vec<u8>,
+}
+
+/// A quote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quote {
+    /// TPMS_ATTEST (the TPM2B's contents).
+    pub attest: alloc::vec::Vec<u8>,
+    /// TPMT_SIGNATURE.
+    pub signature: alloc::vec::Vec<u8>,
+}
+
+/// The AK template: ECC NIST P-256, SHA-256 names, fixedTPM | fixedParent |
+/// sensitiveDataOrigin | userWithAuth | restricted | sign, ECDSA with SHA-256, no symmetric
+/// key, no KDF, an empty unique point (Part 2 §12.2; the attributes `tpm2_createak` gives an
+/// ECC AK).
+pub fn ak_template() -> TpmtPublic {
+    TpmtPublic {
+        object_type: TpmAlgId::Ecc,
+        name_alg: TpmAlgId::Sha256,
+        object_attributes: TpmaObject::FIXED_TPM
+            | TpmaObject::FIXED_PARENT
+            | TpmaObject::SENSITIVE_DATA_ORIGIN
+            | TpmaObject::USER_WITH_AUTH
+            | TpmaObject::RESTRICTED
+            | TpmaObject::SIGN_ENCRYPT,
+        auth_policy: Tpm2bDigest::default(),
+        parameters: TpmuPublicParms::Ecc(TpmsEccParms {
+            symmetric: TpmtSymDefObject {
+                algorithm: TpmAlgId::Null,
+                key_bits: TpmuSymKeyBits::Null,
+                mode: TpmuSymMode::Null,
+            },
+            scheme: TpmtEccScheme {
+                scheme: TpmAlgId::Ecdsa,
+                details: TpmuAsymScheme::Hash(TpmsSchemeHash {
+                    hash_alg: TpmAlgId::Sha256,
+                }),
+            },
+            curve_id: TpmEccCurve::NistP256,
+            kdf: TpmtKdfScheme::default(),
+        }),
+        unique: TpmuPublicId::Ecc(TpmsEccPoint::default()),
     }
 }
 

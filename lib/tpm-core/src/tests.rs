@@ -238,3 +238,118 @@ fn a_multi_bank_extend_carries_one_digest_per_bank() {
     );
     assert!(t.into_transport().sent.is_empty());
 }
+
+/// swtpm (a host prerequisite, as for every TPM scenario) on a unix socket: raw TPM commands,
+/// started with TPM2_Startup done, ended when dropped.
+struct Swtpm {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    sock: std::os::unix::net::UnixStream,
+}
+
+impl Swtpm {
+    fn start(name: &str) -> Swtpm {
+        let dir =
+            std::env::temp_dir().join(format!("catena-tpm-core-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tpm.sock");
+        let child = std::process::Command::new("swtpm")
+            .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
+            .arg("--tpmstate")
+            .arg(format!("dir={}", dir.display()))
+            .arg("--server")
+            .arg(format!("type=unixio,path={}", path.display()))
+            .spawn()
+            .expect("swtpm (cargo xtask doctor --install) runs");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let sock = loop {
+            if let Ok(s) = std::os::unix::net::UnixStream::connect(&path) {
+                break s;
+            }
+            assert!(std::time::Instant::now() < deadline, "swtpm did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Swtpm { child, dir, sock }
+    }
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Transport for &mut Swtpm {
+    fn transmit(&mut self, cmd: &[u8], rsp: &mut [u8]) -> Result<usize, &'static str> {
+        use std::io::{Read, Write};
+        self.sock.write_all(cmd).map_err(|_| "write")?;
+        self.sock
+            .read_exact(&mut rsp[..10])
+            .map_err(|_| "read header")?;
+        let n = be32(&rsp[2..]) as usize;
+        if !(10..=rsp.len()).contains(&n) {
+            return Err("response size");
+        }
+        self.sock
+            .read_exact(&mut rsp[10..n])
+            .map_err(|_| "read body")?;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_real_tpm_makes_an_ak_and_a_quote_a_verifier_accepts() {
+    let mut sw = Swtpm::start("quote");
+    let mut tpm = Tpm::new(&mut sw);
+    let ak = tpm.create_ak().unwrap();
+    // The same template and seed: the same key.
+    let again = tpm.create_ak().unwrap();
+    assert_eq!(ak.public, again.public);
+    tpm.flush(again.handle).unwrap();
+    tpm.pcr_extend_sha256(3, &[7u8; 32]).unwrap();
+    let nonce: Vec<u8> = (1..=32).collect();
+    let pcrs = 0x0fff; // 0..=11
+    let q = tpm.quote(ak.handle, &nonce, pcrs).unwrap();
+    let info = attest::check_quote(&ak.public, &q.attest, &q.signature, &nonce).unwrap();
+    assert_eq!(info.pcrs, pcrs);
+    let values: Vec<[u8; 32]> = (0..12)
+        .map(|i| {
+            tpm.pcr_read(ALG_SHA256, i)
+                .unwrap()
+                .as_bytes()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(info.pcr_digest, attest::pcr_digest(&values));
+    // What a verifier must refuse: another nonce, a flipped byte, another key's quote.
+    assert_eq!(
+        attest::check_quote(&ak.public, &q.attest, &q.signature, &[0; 32]),
+        Err(attest::Error::Nonce)
+    );
+    for i in [0, 10, q.attest.len() - 1] {
+        let mut bad = q.attest.clone();
+        bad[i] ^= 1;
+        assert_eq!(
+            attest::check_quote(&ak.public, &bad, &q.signature, &nonce),
+            Err(attest::Error::BadSignature),
+            "byte {i}"
+        );
+    }
+    let mut other = Swtpm::start("other");
+    let mut tpm2 = Tpm::new(&mut other);
+    let ak2 = tpm2.create_ak().unwrap();
+    assert_ne!(ak2.public, ak.public, "another TPM's endorsement seed");
+    assert_eq!(
+        attest::check_quote(&ak2.public, &q.attest, &q.signature, &nonce),
+        Err(attest::Error::BadSignature)
+    );
+    tpm.flush(ak.handle).unwrap();
+    assert!(matches!(
+        tpm.quote(ak.handle, &nonce, pcrs),
+        Err(Error::Rc(_))
+    ));
+}
