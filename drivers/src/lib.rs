@@ -9,6 +9,7 @@
 extern crate alloc;
 
 pub mod armv8_timer;
+pub mod attest;
 pub mod bcm2835_wdt;
 pub mod certs;
 pub mod efivar;

@@ -500,6 +500,8 @@ initcall!(IMA_INIT = late_sync("ima_init", after [DEFERRED_PROBE_FLUSH, TPM_DRIV
 /// "load_uefi_certs" within the level).
 fn measurements_report() -> Result<(), InitError> {
     catena_drivers::ima::report();
+    // The quote right after the export: its PCR 10 is the exported list's.
+    catena_drivers::attest::quote();
     Ok(())
 }
 initcall!(IMA_REPORT = late_sync("measurements_report", after [DEFERRED_PROBE_FLUSH]) => measurements_report);

@@ -123,6 +123,8 @@ kinds! {
         Certs = "certs",
         /// `cargo xtask bench tpm`'s kernel side ran (`calls`, `ok`).
         TpmBench = "tpm-bench",
+        /// The quote for a verifier: made (`state=quoted`, `pcrs`, `nonce`) or why not.
+        Attest = "attest",
     }
 }
 

@@ -329,6 +329,13 @@ fn scenario_args(
         std::fs::write(&path, nopped)?;
         args.extend(["-dtb".into(), path.display().to_string()]);
     }
+    if s.tpm {
+        // A fresh nonce per run for the kernel's quote (drivers/src/attest.rs).
+        args.extend([
+            "-fw_cfg".into(),
+            format!("name=opt/catena/nonce,string={}", fresh_nonce()?),
+        ]);
+    }
     let tpm = if s.tpm {
         let t = match tpm_state {
             Some(dir) => tpm::Swtpm::start(dir, true)?,
@@ -398,6 +405,14 @@ fn boot_files(
             }
         }
     })
+}
+
+/// 32 random bytes in hex (from the host's /dev/urandom).
+pub fn fresh_nonce() -> Result<String> {
+    use std::io::Read;
+    let mut b = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 /// A scenario's persistent state (its secure flash): `target/catena/state/STATE`, STATE

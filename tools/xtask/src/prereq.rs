@@ -105,6 +105,14 @@ pub const HOST_PACKAGES: &[HostPackage] = &[
         need: Need::RunTest,
     },
     HostPackage {
+        package: "tpm2-tools",
+        program: "tpm2_checkquote",
+        version_arg: Some("--version"),
+        // Verifies the exported quote (scenarios with `evidence_check`).
+        min_version: None,
+        need: Need::RunTest,
+    },
+    HostPackage {
         package: "u-boot-qemu",
         program: UBOOT_QEMU,
         version_arg: None,
