@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built images.
+#[derive(Clone, Debug)]
 pub struct Images {
     /// Flat arm64 Linux Image: the product, without test hooks.
     pub image: PathBuf,

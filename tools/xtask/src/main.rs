@@ -5,6 +5,7 @@
 //! - `cargo xtask test` — host tests, then every test scenario; `N passed, N failed`.
 //! - `cargo xtask doctor [--install]` — the host prerequisites, and installing them.
 
+mod attest;
 mod bench;
 mod boards;
 mod build;
@@ -125,6 +126,16 @@ enum Cmd {
         #[arg(long)]
         build_only: bool,
     },
+    /// Boot a scenario with a TPM and verify its attestation: the quote over this run's nonce,
+    /// both logs replayed, every event against the build's reference values and the policy.
+    /// Exit 0 trusted, 1 untrusted.
+    Attest {
+        /// The scenario (default `full`).
+        scenario: Option<String>,
+        /// Boot something other than what was built: `kernel` (one byte of the Image changed).
+        #[arg(long)]
+        tamper: Option<attest::Tamper>,
+    },
     /// Which host prerequisites are present, where, and how to install what is missing.
     Doctor {
         /// Install what `run` and `test` need (root: apt-get, never removing a package).
@@ -181,6 +192,7 @@ fn main() -> ExitCode {
             build_only,
         } => fuzz::run(&root(), target.as_deref(), seconds, build_only),
         Cmd::Doctor { install, with_fuzz } => prereq::doctor(install, with_fuzz),
+        Cmd::Attest { scenario, tamper } => attest::run(scenario.as_deref(), tamper),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -246,8 +258,10 @@ pub struct Prep<'a> {
     pub enroll: Option<&'a Path>,
 }
 
-struct RunParts {
+pub(crate) struct RunParts {
     args: Vec<String>,
+    /// The nonce given to the kernel's quote (TPM scenarios).
+    pub(crate) nonce: Option<String>,
     _tpm: Option<tpm::Swtpm>,
     /// For a scenario with `tpm_stop`: kill swtpm at that event.
     on_event: Option<runner::OnEvent>,
@@ -256,7 +270,7 @@ struct RunParts {
 /// QEMU's arguments for a scenario, and the processes beside it: for one with `tpm`, a fresh
 /// swtpm under `target/catena/state/NAME/tpm`; for one with `dt_nops`, its DT is made first
 /// (QEMU's own, dumped, with the NOPs added) and booted with `-dtb`.
-fn scenario_args(
+pub(crate) fn scenario_args(
     root: &Path,
     cfg: &config::Config,
     name: &str,
@@ -329,13 +343,17 @@ fn scenario_args(
         std::fs::write(&path, nopped)?;
         args.extend(["-dtb".into(), path.display().to_string()]);
     }
-    if s.tpm {
+    let nonce = if s.tpm {
         // A fresh nonce per run for the kernel's quote (drivers/src/attest.rs).
+        let n = fresh_nonce()?;
         args.extend([
             "-fw_cfg".into(),
-            format!("name=opt/catena/nonce,string={}", fresh_nonce()?),
+            format!("name=opt/catena/nonce,string={n}"),
         ]);
-    }
+        Some(n)
+    } else {
+        None
+    };
     let tpm = if s.tpm {
         let t = match tpm_state {
             Some(dir) => tpm::Swtpm::start(dir, true)?,
@@ -358,6 +376,7 @@ fn scenario_args(
     };
     Ok(RunParts {
         args,
+        nonce,
         _tpm: tpm,
         on_event,
     })
@@ -424,7 +443,7 @@ pub fn state_dir(root: &Path, name: &str, s: &config::Scenario) -> PathBuf {
 
 /// Boots a prepared scenario without echoing its console, with its timeout, its secure log
 /// and its on-event action: the outcome and QEMU's stderr.
-fn boot_quiet(
+pub(crate) fn boot_quiet(
     root: &Path,
     cfg: &config::Config,
     name: &str,

@@ -1,0 +1,89 @@
+//! `verifier`: checks exported evidence (`cargo xtask run ... --evidence DIR`, or `cargo
+//! xtask attest`, which runs this same check in-process) and prints one line per check, the
+//! verdict, and optionally a JSON report. Exit 0: trusted; 1: untrusted; 2: bad input.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(about = "Catena's attestation verifier")]
+struct Args {
+    /// The evidence folder: eventlog.bin, ima.bin, ak-pub.bin, quote-msg.bin, quote-sig.bin.
+    #[arg(long)]
+    evidence: PathBuf,
+    /// The nonce this verifier gave (hex).
+    #[arg(long)]
+    nonce: String,
+    /// The reference firmware.bin.
+    #[arg(long)]
+    firmware: Option<PathBuf>,
+    /// The reference kernel Image.
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// The reference boot loader (u-boot.bin) on the U-Boot path.
+    #[arg(long)]
+    bl33: Option<PathBuf>,
+    /// A command line the policy allows (repeatable).
+    #[arg(long)]
+    cmdline: Vec<String>,
+    /// Require Secure Boot on.
+    #[arg(long)]
+    require_secure_boot: bool,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn run(a: Args) -> Result<bool> {
+    let d = &a.evidence;
+    let e = verifier::Evidence {
+        eventlog: verifier::read(&d.join("eventlog.bin"))?,
+        ima: verifier::read(&d.join("ima.bin"))?,
+        ak_pub: verifier::read(&d.join("ak-pub.bin"))?,
+        quote_msg: verifier::read(&d.join("quote-msg.bin"))?,
+        quote_sig: verifier::read(&d.join("quote-sig.bin"))?,
+    };
+    let nonce = unhex(&a.nonce).context("--nonce is not hex")?;
+    let r = verifier::Reference {
+        firmware: a
+            .firmware
+            .as_deref()
+            .map(verifier::digest_file)
+            .transpose()?,
+        kernel: a.kernel.as_deref().map(verifier::digest_file).transpose()?,
+        bl33: a.bl33.as_deref().map(verifier::digest_file).transpose()?,
+        cmdlines: a.cmdline,
+        require_secure_boot: a.require_secure_boot,
+    };
+    let v = verifier::verify(&e, &nonce, &r);
+    for l in v.lines() {
+        println!("{l}");
+    }
+    if let Some(p) = &a.report {
+        std::fs::write(p, serde_json::to_string_pretty(&v.json())?)?;
+    }
+    Ok(v.trusted())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("verifier: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
