@@ -36,40 +36,59 @@ fn digest(path: &Path) -> Result<[u8; 32]> {
     verifier::digest_file(path)
 }
 
-/// Runs the boot and the verifier; 0 trusted, 1 untrusted.
-pub fn run(scenario: Option<&str>, tamper: Option<Tamper>) -> Result<i32> {
-    let root = root();
-    let cfg = config::Config::load(&root.join("qemu.toml"))?;
-    let name = scenario.unwrap_or("full");
+/// One attestation: the boot, the evidence in `target/catena/runs/attest-NAME/`, the verdict.
+pub struct Attested {
+    /// The verifier's verdict.
+    pub verdict: verifier::Verdict,
+    /// Reset to the end of the boot.
+    pub boot: std::time::Duration,
+    /// Reset to the verdict.
+    pub total: std::time::Duration,
+    /// Where the evidence and report.json are.
+    pub dir: std::path::PathBuf,
+}
+
+/// Boots `name` (with `tamper`) and verifies it against this build.
+pub fn attest(
+    root: &Path,
+    cfg: &config::Config,
+    images: &build::Images,
+    name: &str,
+    tamper: Option<Tamper>,
+) -> Result<Attested> {
     let s = cfg.scenario(name)?;
     if !s.tpm {
         bail!("`{name}` has no TPM (tpm = true in qemu.toml): nothing to attest");
     }
-    prereq::ensure_qemu()?;
-    let images = build::build(&root, false)?;
-    let dir = root.join("target/catena/runs/attest");
+    let suffix = if tamper.is_some() { "-tampered" } else { "" };
+    let dir = root.join(format!("target/catena/runs/attest-{name}{suffix}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
+    // The kernel this scenario boots, and what the verifier takes as its reference.
+    let reference_kernel = if s.hooks {
+        &images.image_hooks
+    } else {
+        &images.image
+    };
     let mut boot_images = images.clone();
     if tamper == Some(Tamper::Kernel) {
         let t = dir.join("Image-tampered");
-        let at = tamper_kernel(&images.image, &t)?;
+        let at = tamper_kernel(reference_kernel, &t)?;
         println!("xtask: booting a copy of the Image with byte {at:#x} changed");
-        boot_images.image = t;
+        if s.hooks {
+            boot_images.image_hooks = t;
+        } else {
+            boot_images.image = t;
+        }
     }
-    let mut parts = scenario_args(&root, &cfg, name, s, &boot_images, Prep::default())?;
+    let mut parts = scenario_args(root, cfg, name, s, &boot_images, Prep::default())?;
     let nonce = parts
         .nonce
         .clone()
         .context("no nonce was given to the kernel")?;
     let started = std::time::Instant::now();
-    let (o, _) = boot_quiet(&root, &cfg, name, s, &mut parts)?;
-    let booted = started.elapsed();
-    println!(
-        "xtask: `{name}` booted ({}) in {:.2} s",
-        o.status(),
-        booted.as_secs_f64()
-    );
+    let (o, _) = boot_quiet(root, cfg, name, s, &mut parts)?;
+    let boot = started.elapsed();
     let ev = evidence::collect(&o.events)?;
     evidence::write(&dir, &ev)?;
     let get = |n: &str| ev.get(n).cloned().unwrap_or_default();
@@ -82,7 +101,7 @@ pub fn run(scenario: Option<&str>, tamper: Option<Tamper>) -> Result<i32> {
     };
     let r = verifier::Reference {
         firmware: Some(digest(&images.firmware)?),
-        kernel: Some(digest(&images.image)?),
+        kernel: Some(digest(reference_kernel)?),
         bl33: match s.boot {
             Some(config::BootPath::Uboot | config::BootPath::UbootFit) => {
                 Some(digest(&prereq::program(prereq::UBOOT_QEMU)?.path)?)
@@ -96,22 +115,52 @@ pub fn run(scenario: Option<&str>, tamper: Option<Tamper>) -> Result<i32> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&nonce[i..i + 2], 16))
         .collect::<Result<_, _>>()?;
-    let v = verifier::verify(&e, &nonce_bytes, &r);
-    let verified = started.elapsed();
-    for l in v.lines() {
+    let verdict = verifier::verify(&e, &nonce_bytes, &r);
+    let total = started.elapsed();
+    std::fs::write(
+        dir.join("report.json"),
+        serde_json::to_string_pretty(&verdict.json())?,
+    )?;
+    Ok(Attested {
+        verdict,
+        boot,
+        total,
+        dir,
+    })
+}
+
+/// `cargo xtask attest`: prints every check and the verdict; 0 trusted, 1 untrusted.
+pub fn run(scenario: Option<&str>, tamper: Option<Tamper>) -> Result<i32> {
+    let root = root();
+    let cfg = config::Config::load(&root.join("qemu.toml"))?;
+    prereq::ensure_qemu()?;
+    let images = build::build(&root, true)?;
+    let name = scenario.unwrap_or("full");
+    let a = attest(&root, &cfg, &images, name, tamper)?;
+    for l in a.verdict.lines() {
         println!("verifier: {l}");
     }
-    let report = dir.join("report.json");
-    std::fs::write(&report, serde_json::to_string_pretty(&v.json())?)?;
     println!(
-        "xtask: report {}; reset to verdict {:.2} s (boot {:.2} s, verifier {:.3} s)",
-        report.display(),
-        verified.as_secs_f64(),
-        booted.as_secs_f64(),
-        (verified - booted).as_secs_f64()
+        "xtask: report {}; reset to verdict {:.2} s (boot {:.2} s, evidence and verifier {:.3} s)",
+        a.dir.join("report.json").display(),
+        a.total.as_secs_f64(),
+        a.boot.as_secs_f64(),
+        (a.total - a.boot).as_secs_f64()
     );
-    Ok(if v.trusted() { 0 } else { 1 })
+    Ok(if a.verdict.trusted() { 0 } else { 1 })
 }
+
+/// The attestations `cargo xtask test` makes: (scenario, tamper, the checks that must fail —
+/// none: trusted).
+pub const TEST_CASES: &[(&str, Option<Tamper>, &[&str])] = &[
+    ("full", None, &[]),
+    (
+        "full",
+        Some(Tamper::Kernel),
+        &["PCR8 EV_COMPACT_HASH linux (kernel)"],
+    ),
+    ("uboot", None, &[]),
+];
 
 #[cfg(test)]
 mod tests {

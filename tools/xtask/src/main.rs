@@ -817,6 +817,46 @@ fn test(host: bool, qemu: bool, only: &[String]) -> Result<i32> {
             }
         }
     }
+    if qemu && only.is_empty() {
+        let cfg = config::Config::load(&root.join("qemu.toml"))?;
+        let images = build::build(&root, true)?;
+        for (name, tamper, must_fail) in attest::TEST_CASES {
+            let label = match tamper {
+                Some(t) => format!("{name} --tamper {t:?}").to_lowercase(),
+                None => (*name).to_string(),
+            };
+            match attest::attest(&root, &cfg, &images, name, *tamper) {
+                Ok(a) => {
+                    let bad: Vec<&str> = a
+                        .verdict
+                        .checks
+                        .iter()
+                        .filter(|c| !c.ok)
+                        .map(|c| c.what.as_str())
+                        .collect();
+                    if bad == *must_fail {
+                        passed += 1;
+                        println!(
+                            "PASS attest {label}: {}",
+                            a.verdict.lines().last().cloned().unwrap_or_default()
+                        );
+                    } else {
+                        failed += 1;
+                        println!(
+                            "FAIL attest {label}: failed checks {bad:?}, expected {must_fail:?}"
+                        );
+                        for l in a.verdict.lines() {
+                            println!("     {l}");
+                        }
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("FAIL attest {label}: {e:#}");
+                }
+            }
+        }
+    }
     println!("{passed} passed, {failed} failed");
     Ok(if failed == 0 { 0 } else { 1 })
 }

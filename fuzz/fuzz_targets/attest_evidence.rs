@@ -1,0 +1,33 @@
+//! Evidence as a hostile guest could export it: the AK, the quote, its signature, the event
+//! log and the measurement list, cut from the fuzzer's bytes (four u16 lengths first). The
+//! quote check and the verifier must refuse or judge, never panic; a verdict on bytes that
+//! were never signed by a TPM can never be "trusted".
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 8 {
+        return;
+    }
+    let mut lens = [0usize; 4];
+    for (i, l) in lens.iter_mut().enumerate() {
+        *l = usize::from(u16::from_le_bytes([data[2 * i], data[2 * i + 1]]));
+    }
+    let mut rest = &data[8..];
+    let mut take = |n: usize| {
+        let n = n.min(rest.len());
+        let (a, b) = rest.split_at(n);
+        rest = b;
+        a.to_vec()
+    };
+    let e = verifier::Evidence {
+        ak_pub: take(lens[0]),
+        quote_msg: take(lens[1]),
+        quote_sig: take(lens[2]),
+        eventlog: take(lens[3]),
+        ima: rest.to_vec(),
+    };
+    let _ = attest::check_quote(&e.ak_pub, &e.quote_msg, &e.quote_sig, &[1; 32]);
+    let v = verifier::verify(&e, &[1; 32], &verifier::Reference::default());
+    assert!(!v.trusted(), "no reference values: never trusted");
+});
