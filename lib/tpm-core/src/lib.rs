@@ -13,22 +13,26 @@ extern crate alloc;
 
 use alloc::boxed::Box;
 use core::fmt;
+use tpm2_protocol::basic::TpmInt32;
 use tpm2_protocol::basic::{TpmBuffer, TpmHandle, TpmUint16, TpmUint32};
 use tpm2_protocol::data::{
-    Tpm2bAuth, Tpm2bData, Tpm2bDigest, Tpm2bNonce, Tpm2bPublic, Tpm2bSensitiveCreate, TpmAlgId,
-    TpmCap, TpmEccCurve, TpmRc, TpmSt, TpmSu, TpmaObject, TpmaSession, TpmiYesNo, TpmlDigestValues,
-    TpmlPcrSelection, TpmsAuthCommand, TpmsEccParms, TpmsEccPoint, TpmsPcrSelect, TpmsPcrSelection,
-    TpmsSchemeHash, TpmtEccScheme, TpmtHa, TpmtKdfScheme, TpmtPublic, TpmtSigScheme,
-    TpmtSymDefObject, TpmuAsymScheme, TpmuCapabilities, TpmuHa, TpmuPublicId, TpmuPublicParms,
-    TpmuSymKeyBits, TpmuSymMode,
+    Tpm2bAuth, Tpm2bData, Tpm2bDigest, Tpm2bEncryptedSecret, Tpm2bIdObject, Tpm2bNonce,
+    Tpm2bPublic, Tpm2bSensitiveCreate, TpmAlgId, TpmCap, TpmEccCurve, TpmRc, TpmSe, TpmSt, TpmSu,
+    TpmaObject, TpmaSession, TpmiYesNo, TpmlDigestValues, TpmlPcrSelection, TpmsAuthCommand,
+    TpmsEccParms, TpmsEccPoint, TpmsPcrSelect, TpmsPcrSelection, TpmsSchemeHash, TpmtEccScheme,
+    TpmtHa, TpmtKdfScheme, TpmtPublic, TpmtSigScheme, TpmtSymDefObject, TpmuAsymScheme,
+    TpmuCapabilities, TpmuHa, TpmuPublicId, TpmuPublicParms, TpmuSymKeyBits, TpmuSymMode,
 };
 use tpm2_protocol::frame::{
-    TpmCreatePrimaryCommand, TpmCreatePrimaryResponse, TpmFlushContextCommand,
-    TpmFlushContextResponse, TpmFrame, TpmGetCapabilityCommand, TpmGetCapabilityResponse,
-    TpmGetRandomCommand, TpmGetRandomResponse, TpmPcrExtendCommand, TpmPcrExtendResponse,
-    TpmPcrReadCommand, TpmPcrReadResponse, TpmQuoteCommand, TpmQuoteResponse, TpmResponse,
-    TpmSelfTestCommand, TpmSelfTestResponse, TpmStartupCommand, TpmStartupResponse,
-    TpmUnmarshalBody, tpm_marshal_command,
+    TpmActivateCredentialCommand, TpmActivateCredentialResponse, TpmCreatePrimaryCommand,
+    TpmCreatePrimaryResponse, TpmFlushContextCommand, TpmFlushContextResponse, TpmFrame,
+    TpmGetCapabilityCommand, TpmGetCapabilityResponse, TpmGetRandomCommand, TpmGetRandomResponse,
+    TpmNvReadCommand, TpmNvReadPublicCommand, TpmNvReadPublicResponse, TpmNvReadResponse,
+    TpmPcrExtendCommand, TpmPcrExtendResponse, TpmPcrReadCommand, TpmPcrReadResponse,
+    TpmPolicySecretCommand, TpmPolicySecretResponse, TpmQuoteCommand, TpmQuoteResponse,
+    TpmReadPublicCommand, TpmReadPublicResponse, TpmResponse, TpmSelfTestCommand,
+    TpmSelfTestResponse, TpmStartAuthSessionCommand, TpmStartAuthSessionResponse,
+    TpmStartupCommand, TpmStartupResponse, TpmUnmarshalBody, tpm_marshal_command,
 };
 use tpm2_protocol::{TpmMarshal, TpmWriter};
 
@@ -521,6 +525,113 @@ impl<T: Transport> Tpm<T> {
         Ok(Quote { attest, signature })
     }
 
+    /// TPM2_ReadPublic: an object's public area as TPM2B_PUBLIC (the EK's, at its persistent
+    /// handle).
+    pub fn read_public(&mut self, handle: u32) -> Result<alloc::vec::Vec<u8>, Error> {
+        let c = TpmReadPublicCommand {
+            handles: [TpmHandle::new(handle)],
+        };
+        let r: TpmReadPublicResponse = self.run(&c, &[])?;
+        let mut public = alloc::vec![0u8; MAX_FRAME];
+        let n = {
+            let mut w = TpmWriter::new(&mut public);
+            r.out_public.marshal(&mut w).map_err(marshal_err)?;
+            w.len()
+        };
+        public.truncate(n);
+        Ok(public)
+    }
+
+    /// An NV index's whole contents (TPM2_NV_ReadPublic for its size, then TPM2_NV_Read in
+    /// chunks, authorised by the index itself with an empty password, as the EK certificate's
+    /// index allows: TPMA_NV_AUTHREAD). Refused when larger than `max`.
+    pub fn nv_read_all(&mut self, index: u32, max: usize) -> Result<alloc::vec::Vec<u8>, Error> {
+        const CHUNK: u16 = 512;
+        let c = TpmNvReadPublicCommand {
+            handles: [TpmHandle::new(index)],
+        };
+        let r: TpmNvReadPublicResponse = self.run(&c, &[])?;
+        let size = usize::from(r.nv_public.inner.data_size.value());
+        if size > max {
+            return Err(Error::Malformed("NV index larger than allowed"));
+        }
+        let mut out = alloc::vec::Vec::with_capacity(size);
+        while out.len() < size {
+            let n = (size - out.len()).min(usize::from(CHUNK)) as u16;
+            let c = TpmNvReadCommand {
+                handles: [TpmHandle::new(index), TpmHandle::new(index)],
+                size: TpmUint16::new(n),
+                offset: TpmUint16::new(out.len() as u16),
+            };
+            let r: TpmNvReadResponse = self.run(&c, &[password_session()])?;
+            if r.data.len() != usize::from(n) {
+                return Err(Error::Malformed("NV_Read returned another size than asked"));
+            }
+            out.extend_from_slice(&r.data);
+        }
+        Ok(out)
+    }
+
+    /// TPM2_ActivateCredential (Part 3 §12.5): the TPM decrypts `credential` (made by a
+    /// verifier against the EK's public key and the AK's name) with the EK and releases the
+    /// secret only if the AK with that name is loaded in this TPM. The EK's authorisation is
+    /// its policy, PolicySecret(TPM_RH_ENDORSEMENT) (TCG EK Credential Profile §2.1.5): a
+    /// policy session, unbound and unsalted, used once.
+    pub fn activate_credential(
+        &mut self,
+        ak: u32,
+        ek: u32,
+        credential: &Credential,
+    ) -> Result<alloc::vec::Vec<u8>, Error> {
+        let nonce_caller = [0x5a; 16];
+        let c = TpmStartAuthSessionCommand {
+            handles: [TpmHandle::new(TPM_RH_NULL), TpmHandle::new(TPM_RH_NULL)],
+            nonce_caller: Tpm2bNonce::try_from(&nonce_caller[..]).map_err(marshal_err)?,
+            encrypted_salt: Tpm2bEncryptedSecret::default(),
+            session_type: TpmSe::Policy,
+            symmetric: TpmtSymDefObject {
+                algorithm: TpmAlgId::Null,
+                key_bits: TpmuSymKeyBits::Null,
+                mode: TpmuSymMode::Null,
+            },
+            auth_hash: TpmAlgId::Sha256,
+        };
+        let r: TpmStartAuthSessionResponse = self.run(&c, &[])?;
+        let session = r.handles[0].value();
+        let activated = (|| {
+            let c = TpmPolicySecretCommand {
+                handles: [TpmHandle::new(TPM_RH_ENDORSEMENT), TpmHandle::new(session)],
+                nonce_tpm: Tpm2bNonce::default(),
+                cp_hash_a: Tpm2bDigest::default(),
+                policy_ref: Tpm2bNonce::default(),
+                expiration: TpmInt32::new(0),
+            };
+            self.run::<_, TpmPolicySecretResponse>(&c, &[password_session()])?;
+            let c = TpmActivateCredentialCommand {
+                handles: [TpmHandle::new(ak), TpmHandle::new(ek)],
+                credential_blob: Tpm2bIdObject::try_from(&credential.blob[..])
+                    .map_err(marshal_err)?,
+                secret: Tpm2bEncryptedSecret::try_from(&credential.secret[..])
+                    .map_err(marshal_err)?,
+            };
+            // The AK (ADMIN role) with its empty password; the EK with the policy session,
+            // which ends with this command (continueSession clear).
+            let policy = TpmsAuthCommand {
+                session_handle: TpmHandle::new(session),
+                nonce: Tpm2bNonce::try_from(&nonce_caller[..]).map_err(marshal_err)?,
+                session_attributes: TpmaSession::default(),
+                hmac: Tpm2bAuth::default(),
+            };
+            let r: TpmActivateCredentialResponse = self.run(&c, &[password_session(), policy])?;
+            Ok(r.cert_info.to_vec())
+        })();
+        if activated.is_err() {
+            // The session is still loaded when a command before its last use failed.
+            let _ = self.flush(session);
+        }
+        activated
+    }
+
     /// TPM2_FlushContext: frees a transient object (the AK once the quote is made).
     pub fn flush(&mut self, handle: u32) -> Result<(), Error> {
         let c = TpmFlushContextCommand {
@@ -533,6 +644,50 @@ impl<T: Transport> Tpm<T> {
 
 /// TPM_RH_ENDORSEMENT (Part 2 §7.4).
 const TPM_RH_ENDORSEMENT: u32 = 0x4000_000b;
+/// TPM_RH_NULL.
+const TPM_RH_NULL: u32 = 0x4000_0007;
+/// The RSA-2048 EK's persistent handle (TCG EK Credential Profile §2.2.1.5; where
+/// `swtpm_setup --create-ek-cert` leaves it).
+pub const EK_RSA_HANDLE: u32 = 0x8101_0001;
+/// The NV index of the RSA-2048 EK certificate (TCG EK Credential Profile §2.2.1.5).
+pub const EK_RSA_CERT_INDEX: u32 = 0x01c0_0002;
+
+/// A credential a verifier made (TPM2_MakeCredential's output): the encrypted credential and
+/// the seed encrypted to the EK, each the TPM2B's contents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// TPM2B_ID_OBJECT's buffer.
+    pub blob: alloc::vec::Vec<u8>,
+    /// TPM2B_ENCRYPTED_SECRET's buffer.
+    pub secret: alloc::vec::Vec<u8>,
+}
+
+impl Credential {
+    /// Reads the file `tpm2_makecredential -o` writes: the magic 0xBADCC0DE and version 1
+    /// (big-endian u32s), then TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET. Every size checked.
+    pub fn parse(b: &[u8]) -> Result<Credential, Error> {
+        let bad = Error::Malformed;
+        if b.get(..8) != Some(&[0xba, 0xdc, 0xc0, 0xde, 0, 0, 0, 1][..]) {
+            return Err(bad("not a tpm2_makecredential file (magic, version 1)"));
+        }
+        let take = |b: &[u8], max: usize| -> Result<(alloc::vec::Vec<u8>, usize), Error> {
+            let n = usize::from(u16::from_be_bytes([
+                *b.first().ok_or(bad("truncated"))?,
+                *b.get(1).ok_or(bad("truncated"))?,
+            ]));
+            if n == 0 || n > max {
+                return Err(bad("a TPM2B of an impossible size"));
+            }
+            Ok((b.get(2..2 + n).ok_or(bad("truncated"))?.to_vec(), 2 + n))
+        };
+        let (blob, used) = take(&b[8..], 2 * (64 + 2))?;
+        let (secret, used2) = take(&b[8 + used..], 512)?;
+        if 8 + used + used2 != b.len() {
+            return Err(bad("trailing bytes"));
+        }
+        Ok(Credential { blob, secret })
+    }
+}
 
 /// The attestation key the TPM made.
 #[derive(Clone, Debug, PartialEq, Eq)]

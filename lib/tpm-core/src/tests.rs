@@ -253,6 +253,11 @@ impl Swtpm {
             std::env::temp_dir().join(format!("catena-tpm-core-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        Swtpm::start_in(&dir)
+    }
+
+    fn start_in(dir: &std::path::Path) -> Swtpm {
+        let dir = dir.to_path_buf();
         let path = dir.join("tpm.sock");
         let child = std::process::Command::new("swtpm")
             .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
@@ -352,4 +357,116 @@ fn a_real_tpm_makes_an_ak_and_a_quote_a_verifier_accepts() {
         tpm.quote(ak.handle, &nonce, pcrs),
         Err(Error::Rc(_))
     ));
+}
+
+/// A manufactured swtpm: `swtpm_setup --create-ek-cert` (a local CA in the temp folder) first,
+/// so the RSA EK sits at its persistent handle with its certificate in NV.
+fn manufactured(name: &str) -> Swtpm {
+    let dir =
+        std::env::temp_dir().join(format!("catena-tpm-core-ca-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("ca")).unwrap();
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("localca.conf"),
+        format!("statedir = {d}/ca\nsigningkey = {d}/ca/signkey.pem\nissuercert = {d}/ca/issuercert.pem\ncertserial = {d}/ca/certserial\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("setup.conf"),
+        format!("create_certs_tool = swtpm_localca\ncreate_certs_tool_config = {d}/localca.conf\ncreate_certs_tool_options = /etc/swtpm-localca.options\n"),
+    )
+    .unwrap();
+    let st = std::process::Command::new("swtpm_setup")
+        .args([
+            "--tpm2",
+            "--create-ek-cert",
+            "--overwrite",
+            "--pcr-banks",
+            "sha256",
+        ])
+        .arg("--tpmstate")
+        .arg(dir.join("state"))
+        .arg("--config")
+        .arg(dir.join("setup.conf"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("swtpm_setup (swtpm-tools) runs");
+    assert!(st.success());
+    let mut sw = Swtpm::start_in(&dir.join("state"));
+    sw.dir = dir;
+    sw
+}
+
+#[test]
+fn an_ak_proves_it_shares_a_tpm_with_the_ek() {
+    let mut sw = manufactured("credential");
+    let dir = sw.dir.clone();
+    let mut tpm = Tpm::new(&mut sw);
+    let ek = tpm.read_public(EK_RSA_HANDLE).unwrap();
+    let cert = tpm.nv_read_all(EK_RSA_CERT_INDEX, 4096).unwrap();
+    assert_eq!(cert.first(), Some(&0x30), "a DER certificate");
+    assert!(matches!(
+        tpm.nv_read_all(EK_RSA_CERT_INDEX, 16),
+        Err(Error::Malformed(_))
+    ));
+    let ak = tpm.create_ak().unwrap();
+    let name = attest::ak_key(&ak.public).unwrap().name;
+    std::fs::write(dir.join("ek.pub"), &ek).unwrap();
+    std::fs::write(dir.join("secret"), b"catena credential secret 32 byte").unwrap();
+    let make = |name: &[u8], out: &str| {
+        let hexname: std::string::String = name.iter().map(|b| format!("{b:02x}")).collect();
+        let st = std::process::Command::new("tpm2_makecredential")
+            .current_dir(&dir)
+            .args([
+                "-T", "none", "-u", "ek.pub", "-s", "secret", "-n", &hexname, "-o", out,
+            ])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("tpm2_makecredential runs");
+        assert!(st.success());
+        Credential::parse(&std::fs::read(dir.join(out)).unwrap()).unwrap()
+    };
+    let good = make(&name, "cred");
+    let secret = tpm
+        .activate_credential(ak.handle, EK_RSA_HANDLE, &good)
+        .unwrap();
+    assert_eq!(secret, b"catena credential secret 32 byte");
+    // A credential for another key's name is refused: the AK must be the one it names.
+    let mut other = name.clone();
+    other[5] ^= 1;
+    let bad = make(&other, "cred-other");
+    assert!(matches!(
+        tpm.activate_credential(ak.handle, EK_RSA_HANDLE, &bad),
+        Err(Error::Rc(_))
+    ));
+    // The policy session of a failed activation does not leak: it works again.
+    assert!(
+        tpm.activate_credential(ak.handle, EK_RSA_HANDLE, &good)
+            .is_ok()
+    );
+}
+
+#[test]
+fn credential_files_are_read_with_every_size_checked() {
+    let mut f = std::vec![0xba, 0xdc, 0xc0, 0xde, 0, 0, 0, 1];
+    f.extend_from_slice(&[0, 3, 1, 2, 3, 0, 2, 9, 9]);
+    let c = Credential::parse(&f).unwrap();
+    assert_eq!(
+        (c.blob.as_slice(), c.secret.as_slice()),
+        (&[1, 2, 3][..], &[9, 9][..])
+    );
+    for cut in 0..f.len() {
+        assert!(Credential::parse(&f[..cut]).is_err(), "cut {cut}");
+    }
+    let mut long = f.clone();
+    long.push(0);
+    assert!(Credential::parse(&long).is_err());
+    let mut v2 = f.clone();
+    v2[7] = 2;
+    assert!(Credential::parse(&v2).is_err());
+    let mut huge = std::vec![0xba, 0xdc, 0xc0, 0xde, 0, 0, 0, 1, 0xff, 0xff];
+    huge.extend(std::iter::repeat_n(0, 70000));
+    assert!(Credential::parse(&huge).is_err());
 }

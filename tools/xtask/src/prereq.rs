@@ -79,6 +79,15 @@ pub const HOST_PACKAGES: &[HostPackage] = &[
         need: Need::RunTest,
     },
     HostPackage {
+        package: "swtpm-tools",
+        program: "swtpm_setup",
+        version_arg: Some("--version"),
+        // Manufactures each run's TPM: an RSA EK at its persistent handle and its certificate
+        // in NV, signed by a local CA kept under target/ (the attestation's EK binding).
+        min_version: None,
+        need: Need::RunTest,
+    },
+    HostPackage {
         package: "openssl",
         program: "openssl",
         version_arg: Some("version"),
