@@ -6,6 +6,11 @@
 //! The nonce comes from fw_cfg `opt/catena/nonce` (hex, 8 to 64 bytes): `cargo xtask` writes
 //! a fresh one per run (`attest` uses the verifier's). Runs right after the measurement list
 //! is exported, so the quoted PCR 10 is the exported list's.
+//!
+//! The AK's binding to the TPM (Keylime's registration): the EK's public area and certificate
+//! are exported too (`ek-pub`, `ek-cert`); when fw_cfg carries a credential the verifier made
+//! against that EK for the AK's name (`opt/catena/credential`), TPM2_ActivateCredential
+//! recovers its secret (`credential-secret`), which only a TPM holding both keys can.
 
 use crate::kapi;
 use crate::tpm::{hex, with_tpm};
@@ -15,6 +20,8 @@ use catena_event::Kind;
 
 /// The fw_cfg file with the verifier's nonce.
 pub const NONCE_FILE: &str = "opt/catena/nonce";
+/// The fw_cfg file with a credential the verifier made (`tpm2_makecredential -o` format).
+pub const CREDENTIAL_FILE: &str = "opt/catena/credential";
 /// PCRs 0..=11 of the SHA-256 bank: the firmware's (0–9), the measurement list's (10), and 11.
 pub const QUOTED_PCRS: u32 = 0x0fff;
 
@@ -63,8 +70,26 @@ pub fn quote() {
             return;
         }
     };
+    // A credential the verifier made for this TPM's EK and AK (registration), if given.
+    let credential = crate::fwcfg::files(CREDENTIAL_FILE, 4096)
+        .into_iter()
+        .find(|(f, _)| f.name == CREDENTIAL_FILE)
+        .map(|(_, r)| {
+            r.map_err(|_| "unreadable")
+                .and_then(|b| tpm_core::Credential::parse(&b).map_err(|_| "malformed"))
+        });
     let made = with_tpm(|tpm| {
         let ak = tpm.create_ak()?;
+        let activated = credential.as_ref().map(|c| match c {
+            Ok(c) => tpm
+                .activate_credential(ak.handle, tpm_core::EK_RSA_HANDLE, c)
+                .map_err(|e| alloc::format!("{e}")),
+            Err(why) => Err(String::from(*why)),
+        });
+        // The EK and its certificate, where the TPM's manufacturer put them (absent on a TPM
+        // nobody manufactured: reported, not fatal).
+        let ek = tpm.read_public(tpm_core::EK_RSA_HANDLE).ok();
+        let ek_cert = tpm.nv_read_all(tpm_core::EK_RSA_CERT_INDEX, 4096).ok();
         let q = tpm.quote(ak.handle, &nonce, QUOTED_PCRS);
         // The AK is made again from the same seed next time: no need to keep a handle.
         let flushed = tpm.flush(ak.handle);
@@ -76,7 +101,7 @@ pub fn quote() {
         for p in [10u8, 11] {
             late.push((p, tpm.pcr_read(tpm_core::ALG_SHA256, p)?));
         }
-        Ok::<_, tpm_core::Error>((ak, q, late))
+        Ok::<_, tpm_core::Error>((ak, q, late, ek, ek_cert, activated))
     });
     match made {
         None => kapi::emit(Kind::Attest, |w| w.str("state", "no-tpm")),
@@ -84,7 +109,7 @@ pub fn quote() {
             w.str("state", "error")
                 .str("reason", &alloc::format!("{e}"))
         }),
-        Some(Ok((ak, q, late))) => {
+        Some(Ok((ak, q, late, ek, ek_cert, activated))) => {
             for (p, d) in late {
                 kapi::emit(Kind::TpmPcr, |w| {
                     w.u64("index", u64::from(p))
@@ -95,10 +120,38 @@ pub fn quote() {
             export("ak-pub", &ak.public);
             export("quote-msg", &q.attest);
             export("quote-sig", &q.signature);
+            if let Some(ek) = &ek {
+                export("ek-pub", ek);
+            }
+            if let Some(c) = &ek_cert {
+                export("ek-cert", c);
+            }
+            let credential = match &activated {
+                None => "none",
+                Some(Ok(secret)) => {
+                    export("credential-secret", secret);
+                    "activated"
+                }
+                Some(Err(_)) => "refused",
+            };
             kapi::emit(Kind::Attest, |w| {
-                w.str("state", "quoted")
+                let w = w
+                    .str("state", "quoted")
                     .str("pcrs", "sha256:0-11")
                     .str("nonce", &hex(&nonce))
+                    .str(
+                        "ek",
+                        if ek.is_some() && ek_cert.is_some() {
+                            "yes"
+                        } else {
+                            "no"
+                        },
+                    )
+                    .str("credential", credential);
+                match &activated {
+                    Some(Err(why)) => w.str("reason", why),
+                    _ => w,
+                }
             });
         }
     }

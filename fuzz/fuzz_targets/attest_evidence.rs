@@ -25,6 +25,9 @@ fuzz_target!(|data: &[u8]| {
         quote_msg: take(lens[1]),
         quote_sig: take(lens[2]),
         eventlog: take(lens[3]),
+        ek_pub: Vec::new(),
+        ek_cert: take(lens[3] / 2),
+        credential_secret: Vec::new(),
         ima: rest.to_vec(),
     };
     let _ = attest::check_quote(&e.ak_pub, &e.quote_msg, &e.quote_sig, &[1; 32]);

@@ -85,4 +85,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(n) = tis.execute(0, &cmd, &mut rsp) {
         assert!((10..=64).contains(&n));
     }
+    // The same bytes as a credential file from the verifier (fw_cfg opt/catena/credential).
+    if let Ok(c) = tpm_core::Credential::parse(data) {
+        assert!(c.blob.len() <= 132 && c.secret.len() <= 512);
+    }
 });

@@ -110,6 +110,20 @@ pub fn ak_key(tpm2b_public: &[u8]) -> Result<AkKey, Error> {
     })
 }
 
+/// The RSA modulus of an EK's public area (TPM2B_PUBLIC of an RSA key), to compare with its
+/// certificate's.
+pub fn rsa_modulus(tpm2b_public: &[u8]) -> Result<Vec<u8>, Error> {
+    let (p, rest) =
+        Tpm2bPublic::unmarshal(tpm2b_public).map_err(|_| Error::AkPublic("EK does not parse"))?;
+    if !rest.is_empty() || p.inner.object_type != TpmAlgId::Rsa {
+        return Err(Error::AkPublic("EK is not an RSA key"));
+    }
+    let TpmuPublicId::Rsa(n) = &p.inner.unique else {
+        return Err(Error::AkPublic("EK has no modulus"));
+    };
+    Ok(n.to_vec())
+}
+
 /// What a checked quote says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuoteInfo {

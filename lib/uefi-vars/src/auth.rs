@@ -112,7 +112,8 @@ pub fn signed_bytes(
     v
 }
 
-fn rsa_key(cert: &Certificate) -> Result<RsaPublicKey, &'static str> {
+/// The RSA public key of `cert` (2048 bits or more).
+pub fn rsa_key(cert: &Certificate) -> Result<RsaPublicKey, &'static str> {
     let spki = &cert.tbs_certificate.subject_public_key_info;
     if spki.algorithm.oid != rfc5912::RSA_ENCRYPTION {
         return Err("not an RSA key");
@@ -136,7 +137,7 @@ fn rsa_sha256_verify(key: &RsaPublicKey, msg: &[u8], sig: &[u8]) -> Result<(), &
 }
 
 /// Whether `issuer` signed `cert` (name and RSA-SHA256 signature).
-fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
+pub fn issued_by(cert: &Certificate, issuer: &Certificate) -> bool {
     if cert.tbs_certificate.issuer != issuer.tbs_certificate.subject
         || cert.signature_algorithm.oid != rfc5912::SHA_256_WITH_RSA_ENCRYPTION
     {

@@ -33,6 +33,11 @@ pub struct Reference {
     pub cmdlines: Vec<String>,
     /// The policy requires Secure Boot on (PCR 7's SecureBoot variable = 1).
     pub require_secure_boot: bool,
+    /// The CA EK certificates must chain to (DER; the root first, then intermediates).
+    pub ek_ca: Vec<Vec<u8>>,
+    /// The secret of the credential this verifier made for the EK and the AK (registration):
+    /// the guest must return it.
+    pub credential_secret: Option<Vec<u8>>,
 }
 
 /// The evidence, as the guest exported it.
@@ -48,6 +53,12 @@ pub struct Evidence {
     pub quote_msg: Vec<u8>,
     /// TPMT_SIGNATURE.
     pub quote_sig: Vec<u8>,
+    /// TPM2B_PUBLIC of the EK.
+    pub ek_pub: Vec<u8>,
+    /// The EK certificate (DER), from the TPM's NV.
+    pub ek_cert: Vec<u8>,
+    /// What TPM2_ActivateCredential returned.
+    pub credential_secret: Vec<u8>,
 }
 
 /// One check.
@@ -204,6 +215,7 @@ pub fn verify(e: &Evidence, nonce: &[u8], r: &Reference) -> Verdict {
             q.pcrs == 0x0fff,
         );
     }
+    check_ek(&mut v, e, r);
     let log = match tcglog::parse(&e.eventlog) {
         Ok(l) => Some(l),
         Err(tcglog::Malformed(why)) => {
@@ -266,6 +278,93 @@ pub fn verify(e: &Evidence, nonce: &[u8], r: &Reference) -> Verdict {
     check_firmware_events(&mut v, &log, r);
     check_list(&mut v, &list, &pcrs);
     v
+}
+
+/// The AK's binding: the EK certificate chains to the CA, its key is the TPM's EK, and the
+/// credential made for that EK and the AK's name came back activated.
+fn check_ek(v: &mut Verdict, e: &Evidence, r: &Reference) {
+    use der::Decode;
+    use x509_cert::Certificate;
+    let ca: Vec<Certificate> = r
+        .ek_ca
+        .iter()
+        .filter_map(|d| Certificate::from_der(d).ok())
+        .collect();
+    let cert = Certificate::from_der(&e.ek_cert);
+    let chained = match &cert {
+        Err(_) => Err("the EK certificate does not parse".to_string()),
+        Ok(_) if ca.is_empty() => Err("no CA to check it against".to_string()),
+        Ok(c) => {
+            // Leaf -> the last intermediate -> ... -> the root, each signature checked.
+            let mut cur = c;
+            let mut ok = true;
+            for issuer in ca.iter().rev() {
+                if !uefi_vars::auth::issued_by(cur, issuer) {
+                    ok = false;
+                    break;
+                }
+                cur = issuer;
+            }
+            if ok {
+                Ok(format!(
+                    "issued by {}, chained to the root",
+                    c.tbs_certificate.issuer
+                ))
+            } else {
+                Err(format!(
+                    "issued by {}: does not chain to the CA",
+                    c.tbs_certificate.issuer
+                ))
+            }
+        }
+    };
+    match chained {
+        Ok(a) => v.push(
+            "EK certificate",
+            "signed by the TPM vendor's CA (swtpm local CA)",
+            a,
+            true,
+        ),
+        Err(a) => v.push(
+            "EK certificate",
+            "signed by the TPM vendor's CA (swtpm local CA)",
+            a,
+            false,
+        ),
+    }
+    let cert_n = cert
+        .ok()
+        .and_then(|c| uefi_vars::auth::rsa_key(&c).ok())
+        .map(|k| rsa::traits::PublicKeyParts::n(&k).to_bytes_be());
+    let ek_n = attest::rsa_modulus(&e.ek_pub).ok();
+    v.push(
+        "EK public key",
+        "the certificate's key",
+        match (&cert_n, &ek_n) {
+            (Some(a), Some(b)) if a == b => "the same RSA-2048 modulus".to_string(),
+            (_, None) => "no EK public area".to_string(),
+            _ => "another key".to_string(),
+        },
+        cert_n.is_some() && cert_n == ek_n,
+    );
+    match &r.credential_secret {
+        Some(s) => v.push(
+            "AK bound to the EK (credential activation)",
+            format!("the secret made for the EK and the AK's name: {}", hex(s)),
+            if e.credential_secret.is_empty() {
+                "none returned".into()
+            } else {
+                hex(&e.credential_secret)
+            },
+            *s == e.credential_secret,
+        ),
+        None => v.push(
+            "AK bound to the EK (credential activation)",
+            "a credential made and activated (registration)",
+            "not attempted",
+            false,
+        ),
+    }
 }
 
 fn check_firmware_events(v: &mut Verdict, log: &tcglog::Log<'_>, r: &Reference) {

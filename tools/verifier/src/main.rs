@@ -31,6 +31,13 @@ struct Args {
     /// Require Secure Boot on.
     #[arg(long)]
     require_secure_boot: bool,
+    /// A CA certificate (DER) EK certificates must chain to: the root first, then
+    /// intermediates (repeatable).
+    #[arg(long)]
+    ek_ca: Vec<PathBuf>,
+    /// The secret of the credential made for this TPM's EK and AK (registration).
+    #[arg(long)]
+    credential_secret: Option<PathBuf>,
     /// Write the JSON report here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -54,6 +61,9 @@ fn run(a: Args) -> Result<bool> {
         ak_pub: verifier::read(&d.join("ak-pub.bin"))?,
         quote_msg: verifier::read(&d.join("quote-msg.bin"))?,
         quote_sig: verifier::read(&d.join("quote-sig.bin"))?,
+        ek_pub: verifier::read(&d.join("ek-pub.bin")).unwrap_or_default(),
+        ek_cert: verifier::read(&d.join("ek-cert.bin")).unwrap_or_default(),
+        credential_secret: verifier::read(&d.join("credential-secret.bin")).unwrap_or_default(),
     };
     let nonce = unhex(&a.nonce).context("--nonce is not hex")?;
     let r = verifier::Reference {
@@ -66,6 +76,16 @@ fn run(a: Args) -> Result<bool> {
         bl33: a.bl33.as_deref().map(verifier::digest_file).transpose()?,
         cmdlines: a.cmdline,
         require_secure_boot: a.require_secure_boot,
+        ek_ca: a
+            .ek_ca
+            .iter()
+            .map(|p| verifier::read(p))
+            .collect::<Result<_>>()?,
+        credential_secret: a
+            .credential_secret
+            .as_deref()
+            .map(verifier::read)
+            .transpose()?,
     };
     let v = verifier::verify(&e, &nonce, &r);
     for l in v.lines() {

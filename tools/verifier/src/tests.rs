@@ -22,6 +22,9 @@ fn evidence() -> Evidence {
         ak_pub: file("ak-pub.bin"),
         quote_msg: file("quote-msg.bin"),
         quote_sig: file("quote-sig.bin"),
+        ek_pub: file("ek-pub.bin"),
+        ek_cert: file("ek-cert.bin"),
+        credential_secret: file("credential-secret.bin"),
     }
 }
 
@@ -36,6 +39,8 @@ fn reference() -> Reference {
         bl33: None,
         cmdlines: vec!["loglevel=info".into()],
         require_secure_boot: false,
+        ek_ca: vec![file("ca-root.der"), file("ca-issuer.der")],
+        credential_secret: Some(file("registration-secret.bin")),
     }
 }
 
@@ -151,4 +156,47 @@ fn malformed_evidence_is_refused_without_a_panic() {
     }
     let e = Evidence::default();
     assert!(!verify(&e, &[], &Reference::default()).trusted());
+}
+
+#[test]
+fn an_ak_not_bound_to_a_genuine_ek_is_untrusted() {
+    // Another CA (the issuer alone as root does not chain; an empty list has nothing).
+    let mut r = reference();
+    r.ek_ca = vec![file("ca-issuer.der"), file("ca-root.der")];
+    assert_eq!(
+        failed(&verify(&evidence(), &nonce(), &r)),
+        ["EK certificate"]
+    );
+    let mut r = reference();
+    r.ek_ca.clear();
+    assert_eq!(
+        failed(&verify(&evidence(), &nonce(), &r)),
+        ["EK certificate"]
+    );
+    // An EK that is not the certificate's key.
+    let mut e = evidence();
+    let n = e.ek_pub.len();
+    e.ek_pub[n - 10] ^= 1;
+    assert_eq!(
+        failed(&verify(&e, &nonce(), &reference())),
+        ["EK public key"]
+    );
+    // No activation, or another secret: the AK's binding is unproven.
+    let mut e = evidence();
+    e.credential_secret.clear();
+    assert_eq!(
+        failed(&verify(&e, &nonce(), &reference())),
+        ["AK bound to the EK (credential activation)"]
+    );
+    let mut r = reference();
+    r.credential_secret = None;
+    assert_eq!(
+        failed(&verify(&evidence(), &nonce(), &r)),
+        ["AK bound to the EK (credential activation)"]
+    );
+    // A certificate whose signature was altered.
+    let mut e = evidence();
+    let n = e.ek_cert.len();
+    e.ek_cert[n - 5] ^= 1;
+    assert!(failed(&verify(&e, &nonce(), &reference())).contains(&"EK certificate".to_string()));
 }

@@ -1,4 +1,6 @@
-//! `cargo xtask attest [SCENARIO] [--tamper kernel]`: one boot and the verifier together.
+//! `cargo xtask attest [SCENARIO] [--tamper kernel]`: two boots and the verifier together —
+//! registration (the EK, its certificate and the AK exported; a credential made for them),
+//! then the attestation (the credential activated, the quote over this run's nonce).
 //! The verifier (`tools/verifier`) gets this run's nonce, the evidence the guest exported, and
 //! reference values from this build (the SHA-256 of `firmware.bin` and of the `Image`, the
 //! scenario's command line as the policy's); it prints one line per check and the verdict and
@@ -40,6 +42,8 @@ fn digest(path: &Path) -> Result<[u8; 32]> {
 pub struct Attested {
     /// The verifier's verdict.
     pub verdict: verifier::Verdict,
+    /// The registration: its boot and the credential made.
+    pub registration: std::time::Duration,
     /// Reset to the end of the boot.
     pub boot: std::time::Duration,
     /// Reset to the verdict.
@@ -81,7 +85,49 @@ pub fn attest(
             boot_images.image = t;
         }
     }
-    let mut parts = scenario_args(root, cfg, name, s, &boot_images, Prep::default())?;
+    // Registration (Keylime's registrar step, once per TPM): a boot on a freshly manufactured
+    // TPM exports its EK, EK certificate and AK; the verifier makes a credential against that
+    // EK for that AK's name (tpm2_makecredential, offline). The AK is a primary key, so the
+    // same TPM makes the same AK at the next boot, which must activate the credential.
+    let tpm_dir = dir.join("tpm");
+    let registration_started = std::time::Instant::now();
+    let mut reg = scenario_args(
+        root,
+        cfg,
+        name,
+        s,
+        images,
+        Prep {
+            tpm_state: Some(&tpm_dir),
+            ..Prep::default()
+        },
+    )?;
+    let (o, _) = boot_quiet(root, cfg, name, s, &mut reg)?;
+    drop(reg);
+    let first = evidence::collect(&o.events)?;
+    let secret: Vec<u8> = {
+        let h = crate::fresh_nonce()?;
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16))
+            .collect::<Result<_, _>>()?
+    };
+    let cred = dir.join("credential.bin");
+    make_credential(&dir, &first, &secret, &cred)?;
+    let registration = registration_started.elapsed();
+    // Attestation: the boot that is judged, with this verifier's nonce and the credential.
+    let mut parts = scenario_args(
+        root,
+        cfg,
+        name,
+        s,
+        &boot_images,
+        Prep {
+            tpm_state: Some(&tpm_dir),
+            credential: Some(&cred),
+            ..Prep::default()
+        },
+    )?;
     let nonce = parts
         .nonce
         .clone()
@@ -91,6 +137,7 @@ pub fn attest(
     let boot = started.elapsed();
     let ev = evidence::collect(&o.events)?;
     evidence::write(&dir, &ev)?;
+    std::fs::write(dir.join("nonce.hex"), &nonce)?;
     let get = |n: &str| ev.get(n).cloned().unwrap_or_default();
     let e = verifier::Evidence {
         eventlog: get("eventlog"),
@@ -98,6 +145,9 @@ pub fn attest(
         ak_pub: get("ak-pub"),
         quote_msg: get("quote-msg"),
         quote_sig: get("quote-sig"),
+        ek_pub: get("ek-pub"),
+        ek_cert: get("ek-cert"),
+        credential_secret: get("credential-secret"),
     };
     let r = verifier::Reference {
         firmware: Some(digest(&images.firmware)?),
@@ -110,6 +160,8 @@ pub fn attest(
         },
         cmdlines: vec![s.cmdline.clone()],
         require_secure_boot: false,
+        ek_ca: ek_ca()?,
+        credential_secret: Some(secret),
     };
     let nonce_bytes: Vec<u8> = (0..nonce.len())
         .step_by(2)
@@ -123,10 +175,79 @@ pub fn attest(
     )?;
     Ok(Attested {
         verdict,
+        registration,
         boot,
         total,
         dir,
     })
+}
+
+/// The CA's certificates as DER (openssl converts swtpm_localca's PEM files), root first.
+fn ek_ca() -> Result<Vec<Vec<u8>>> {
+    crate::tpm::ca_certs()
+        .iter()
+        .map(|pem| {
+            let out = prereq::program("openssl")?
+                .command()
+                .args(["x509", "-outform", "der", "-in"])
+                .arg(pem)
+                .output()
+                .context("running openssl x509")?;
+            if !out.status.success() || out.stdout.is_empty() {
+                bail!("openssl could not read {}", pem.display());
+            }
+            Ok(out.stdout)
+        })
+        .collect()
+}
+
+/// The verifier's side of registration: the EK's public area and the AK's name from the
+/// first boot's evidence, and `tpm2_makecredential -T none` (offline) wrapping `secret` for
+/// them into `out`.
+fn make_credential(
+    dir: &Path,
+    ev: &std::collections::BTreeMap<String, Vec<u8>>,
+    secret: &[u8],
+    out: &Path,
+) -> Result<()> {
+    let ek = ev
+        .get("ek-pub")
+        .context("registration: the TPM exported no EK")?;
+    let ak = ev
+        .get("ak-pub")
+        .context("registration: the TPM exported no AK")?;
+    let name = ::attest::ak_key(ak)
+        .map_err(|e| anyhow::anyhow!("registration: {e}"))?
+        .name;
+    let name_hex: String = name.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(dir.join("registration-ek.pub"), ek)?;
+    std::fs::write(dir.join("registration-secret"), secret)?;
+    let tool = prereq::program("tpm2_checkquote")?
+        .path
+        .with_file_name("tpm2_makecredential");
+    let st = std::process::Command::new(&tool)
+        .current_dir(dir)
+        .args([
+            "-T",
+            "none",
+            "-u",
+            "registration-ek.pub",
+            "-s",
+            "registration-secret",
+            "-n",
+        ])
+        .arg(&name_hex)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .with_context(|| format!("running {}", tool.display()))?;
+    if !st.status.success() {
+        bail!(
+            "tpm2_makecredential failed: {}",
+            String::from_utf8_lossy(&st.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 /// `cargo xtask attest`: prints every check and the verdict; 0 trusted, 1 untrusted.
@@ -141,8 +262,9 @@ pub fn run(scenario: Option<&str>, tamper: Option<Tamper>) -> Result<i32> {
         println!("verifier: {l}");
     }
     println!(
-        "xtask: report {}; reset to verdict {:.2} s (boot {:.2} s, evidence and verifier {:.3} s)",
+        "xtask: report {}; registration {:.2} s (once per TPM); reset to verdict {:.2} s (boot {:.2} s, evidence and verifier {:.3} s)",
         a.dir.join("report.json").display(),
+        a.registration.as_secs_f64(),
         a.total.as_secs_f64(),
         a.boot.as_secs_f64(),
         (a.total - a.boot).as_secs_f64()

@@ -256,6 +256,8 @@ pub struct Prep<'a> {
     pub fresh: bool,
     /// Enrolment files to hand to the guest (`run --enroll DIR`).
     pub enroll: Option<&'a Path>,
+    /// A credential for the kernel to activate (`attest`'s second boot).
+    pub credential: Option<&'a Path>,
 }
 
 pub(crate) struct RunParts {
@@ -283,6 +285,7 @@ pub(crate) fn scenario_args(
         tpm_state,
         fresh,
         enroll,
+        credential,
     } = opts;
     let flash = if s.flash {
         Some(flash::prepare(
@@ -350,6 +353,12 @@ pub(crate) fn scenario_args(
             "-fw_cfg".into(),
             format!("name=opt/catena/nonce,string={n}"),
         ]);
+        if let Some(c) = credential {
+            args.extend([
+                "-fw_cfg".into(),
+                format!("name=opt/catena/credential,file={}", c.display()),
+            ]);
+        }
         Some(n)
     } else {
         None
@@ -561,6 +570,7 @@ fn run(a: RunArgs) -> Result<i32> {
             tpm_state: tpm_state.as_deref(),
             fresh: fresh_state,
             enroll: enroll.as_deref(),
+            credential: None,
         },
     )?;
     let args = &parts.args;

@@ -10,6 +10,69 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The local CA that signs every run's EK certificate (`swtpm_localca`, its files kept under
+/// `target/catena/state/tpm-ca`, made on first use): what a verifier trusts EK certificates by.
+pub fn ca_dir() -> PathBuf {
+    crate::root().join("target/catena/state/tpm-ca")
+}
+
+/// The CA's certificates, root first (`swtpm-localca-rootca-cert.pem`, `issuercert.pem`).
+pub fn ca_certs() -> [PathBuf; 2] {
+    let d = ca_dir().join("ca");
+    [
+        d.join("swtpm-localca-rootca-cert.pem"),
+        d.join("issuercert.pem"),
+    ]
+}
+
+/// Manufactures a TPM in `dir` as a vendor would (`swtpm_setup --create-ek-cert`): the RSA-2048
+/// EK at 0x81010001 with its certificate in NV 0x01c00002 (and the ECC ones), signed by the
+/// project's local CA; all four PCR banks active (the firmware's log lists them).
+fn manufacture(dir: &Path) -> Result<()> {
+    let ca = ca_dir();
+    std::fs::create_dir_all(ca.join("ca"))?;
+    let d = ca.display();
+    std::fs::write(
+        ca.join("localca.conf"),
+        format!(
+            "statedir = {d}/ca\nsigningkey = {d}/ca/signkey.pem\nissuercert = {d}/ca/issuercert.pem\ncertserial = {d}/ca/certserial\n"
+        ),
+    )?;
+    let localca = prereq::program("swtpm_setup")?
+        .path
+        .with_file_name("swtpm_localca");
+    std::fs::write(
+        ca.join("setup.conf"),
+        format!(
+            "create_certs_tool = {}\ncreate_certs_tool_config = {d}/localca.conf\ncreate_certs_tool_options = /etc/swtpm-localca.options\n",
+            localca.display()
+        ),
+    )?;
+    let out = prereq::program("swtpm_setup")?
+        .command()
+        .args([
+            "--tpm2",
+            "--create-ek-cert",
+            "--overwrite",
+            "--pcr-banks",
+            "sha1,sha256,sha384,sha512",
+        ])
+        .arg("--tpmstate")
+        .arg(dir)
+        .arg("--config")
+        .arg(ca.join("setup.conf"))
+        .output()
+        .context("running swtpm_setup")?;
+    if !out.status.success() {
+        bail!(
+            "swtpm_setup failed: {}{}",
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 /// A running swtpm.
 pub struct Swtpm {
     child: Arc<Mutex<Child>>,
@@ -27,6 +90,9 @@ impl Swtpm {
             let _ = std::fs::remove_dir_all(dir);
         }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        if !dir.join("tpm2-00.permall").exists() {
+            manufacture(dir)?;
+        }
         let socket = dir.join("swtpm.sock");
         // A socket left by an earlier run would end the wait below before swtpm listens.
         let _ = std::fs::remove_file(&socket);
