@@ -63,6 +63,11 @@ pub fn key(keyring: &str, der: &[u8]) {
     add(Entry::buf(keyring, der));
 }
 
+/// The list in IMA's binary format (what `evidence name=ima` exports).
+pub fn encoded() -> Vec<u8> {
+    ima::encode(&IMA.lock().entries)
+}
+
 fn add(e: Entry) {
     let mut g = IMA.lock();
     if g.active {

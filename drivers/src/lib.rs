@@ -8,6 +8,7 @@
 
 extern crate alloc;
 
+pub mod agent;
 pub mod armv8_timer;
 pub mod attest;
 pub mod bcm2835_wdt;
@@ -18,6 +19,7 @@ pub mod fwcfg;
 pub mod ima;
 pub mod irq;
 pub mod kapi;
+pub mod net;
 pub mod pl011;
 pub mod power;
 pub mod tpm;

@@ -1,11 +1,20 @@
 //! Evidence as a hostile guest could export it: the AK, the quote, its signature, the event
 //! log and the measurement list, cut from the fuzzer's bytes (four u16 lengths first). The
 //! quote check and the verifier must refuse or judge, never panic; a verdict on bytes that
-//! were never signed by a TPM can never be "trusted".
+//! were never signed by a TPM can never be "trusted". The same bytes as a verifier's answer
+//! to the agent (`attest::wire`).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    // The agent's reading of a verifier's answers and of its address.
+    let text = String::from_utf8_lossy(data);
+    for key in ["nonce", "credential", "verdict"] {
+        if let Some(v) = attest::wire::json_str(&text, key) {
+            let _ = attest::wire::unhex(v);
+        }
+    }
+    let _ = attest::wire::parse_server(&text);
     if data.len() < 8 {
         return;
     }

@@ -129,6 +129,14 @@ pub fn event_log() -> Option<alloc::vec::Vec<u8>> {
     Some(b)
 }
 
+/// The firmware's log as exported: its events, without the zero padding after them.
+pub fn event_log_exported() -> Option<alloc::vec::Vec<u8>> {
+    let bytes = event_log()?;
+    let log = tcglog::parse(&bytes).ok()?;
+    let end = log_end(&bytes, &log);
+    Some(bytes[..end].to_vec())
+}
+
 /// The measured-boot check: the firmware's log parsed (every size checked), replayed in
 /// SHA-256, and compared with the TPM's PCRs 0–9; reported as `eventlog state=ok ...
 /// replay=match` or which PCR differs. Also exports the log (`evidence` events) for the

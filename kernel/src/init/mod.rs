@@ -268,6 +268,12 @@ fn pl011_register() -> Result<(), InitError> {
 }
 initcall!(PL011 = device("pl011", after [PLATFORM_POPULATE]) => pl011_register);
 
+fn virtio_net_register() -> Result<(), InitError> {
+    with_model(|m| m.register_driver(catena_drivers::net::DRIVER))?
+        .map_err(|_| InitError::soft("driver-register"))
+}
+initcall!(VIRTIO_NET = device("virtio_net", after [PLATFORM_POPULATE]) => virtio_net_register);
+
 fn bcm2835_wdt_register() -> Result<(), InitError> {
     with_model(|m| m.register_driver(catena_drivers::bcm2835_wdt::DRIVER))?
         .map_err(|_| InitError::soft("driver-register"))
@@ -502,6 +508,18 @@ fn measurements_report() -> Result<(), InitError> {
     catena_drivers::ima::report();
     // The quote right after the export: its PCR 10 is the exported list's.
     catena_drivers::attest::quote();
+    // The agent, when a verifier is named: registration, nonce, activation, quote, verdict over
+    // the network.
+    if let Some(v) = params().verifier {
+        match attest::wire::parse_server(v) {
+            Some(server) => catena_drivers::agent::run(server),
+            None => console::emit(catena_event::Kind::Attest, |e| {
+                e.str("state", "error")
+                    .str("via", "network")
+                    .str("reason", "catena.verifier is not A.B.C.D:PORT")
+            }),
+        }
+    }
     Ok(())
 }
 initcall!(IMA_REPORT = late_sync("measurements_report", after [DEFERRED_PROBE_FLUSH]) => measurements_report);

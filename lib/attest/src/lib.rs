@@ -213,3 +213,70 @@ pub fn pcr_digest(values: &[[u8; 32]]) -> [u8; 32] {
     }
     h.finalize().into()
 }
+
+/// The agent's side of the verifier protocol (docs/measured-boot.md): reading what the
+/// verifier answers, strictly.
+pub mod wire {
+    use alloc::format;
+    use alloc::vec::Vec;
+
+    /// The string value of `"key"` in a flat JSON object, if it is there.
+    pub fn json_str<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+        let pat = format!("\"{key}\":\"");
+        let start = json.find(&pat)? + pat.len();
+        let end = json[start..].find('"')? + start;
+        Some(&json[start..end])
+    }
+
+    /// Decodes hex (even length, hex digits only).
+    pub fn unhex(s: &str) -> Option<Vec<u8>> {
+        if !s.len().is_multiple_of(2) {
+            return None;
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+            .collect()
+    }
+
+    /// Parses the verifier's address, `A.B.C.D:PORT` (`catena.verifier=`).
+    pub fn parse_server(s: &str) -> Option<([u8; 4], u16)> {
+        let (ip, port) = s.split_once(':')?;
+        let mut a = [0u8; 4];
+        let mut parts = ip.split('.');
+        for o in a.iter_mut() {
+            *o = parts.next()?.parse().ok()?;
+        }
+        if parts.next().is_some() {
+            return None;
+        }
+        Some((a, port.parse().ok().filter(|p| *p != 0)?))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use alloc::vec;
+
+        #[test]
+        fn the_verifier_s_answers_are_read_strictly() {
+            assert_eq!(json_str("{\"nonce\":\"00ff\"}", "nonce"), Some("00ff"));
+            assert_eq!(json_str("{\"nonce\":1}", "nonce"), None);
+            assert_eq!(json_str("{\"nonce\":\"00ff", "nonce"), None);
+            assert_eq!(unhex("00ff"), Some(vec![0, 255]));
+            assert_eq!(unhex("0g"), None);
+            assert_eq!(unhex("abc"), None);
+            assert_eq!(parse_server("10.0.2.2:8080"), Some(([10, 0, 2, 2], 8080)));
+            for bad in [
+                "10.0.2:1",
+                "10.0.2.2.1:1",
+                "10.0.2.2",
+                "10.0.2.2:0",
+                "10.0.2.256:1",
+                "a.b.c.d:1",
+            ] {
+                assert_eq!(parse_server(bad), None, "{bad}");
+            }
+        }
+    }
+}

@@ -106,6 +106,9 @@ pub struct Params<'a> {
     /// Default `late_sync`, after the deferred-probe flush that binds the TPM; `late` puts
     /// it before the flush, where it finds no TPM (Linux's IMA before IMA_INIT_LATE_SYNC).
     pub tpm_consumer_late: bool,
+    /// `catena.verifier=A.B.C.D:PORT`: the attestation verifier the agent reaches over the
+    /// network at the end of boot (checked where it is used).
+    pub verifier: Option<&'a str>,
     /// `catena.efivar_ops=OP,OP,...` (test hook): variable operations run at `late_sync`, each
     /// reported (`set:Name=value`, `get:Name`, `del:Name`, `list`).
     pub efivar_ops: Vec<EfivarOp<'a>>,
@@ -133,6 +136,7 @@ impl Default for Params<'_> {
             efivar_bench: None,
             certs_bench: false,
             efivar_ops: Vec::new(),
+            verifier: None,
             unknown: Vec::new(),
             invalid: Vec::new(),
         }
@@ -317,6 +321,8 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 "late_sync" => p.certs_late = false,
                 _ => bad("expected late|late_sync"),
             },
+            ("catena.verifier", Some(v)) if v.contains(':') => p.verifier = Some(v),
+            ("catena.verifier", Some(_)) => bad("expected A.B.C.D:PORT"),
             ("catena.tpm_consumer", Some(v)) => match v {
                 "late" => p.tpm_consumer_late = true,
                 "late_sync" => p.tpm_consumer_late = false,
@@ -334,6 +340,7 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 | "catena.tick_proof"
                 | "catena.ffa_bench"
                 | "catena.tpm_consumer"
+                | "catena.verifier"
                 | "catena.load_uefi_certs"
                 | "catena.tpm_bench"
                 | "catena.tpm_bench_fw"

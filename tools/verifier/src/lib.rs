@@ -280,6 +280,34 @@ pub fn verify(e: &Evidence, nonce: &[u8], r: &Reference) -> Verdict {
     v
 }
 
+/// Registration's check, before a credential is made for an EK: its certificate chains to
+/// the CA and carries its key. `Err` names what failed.
+pub fn registration(ek_pub: &[u8], ek_cert: &[u8], ek_ca: &[Vec<u8>]) -> Result<(), String> {
+    let mut v = Verdict::default();
+    let e = Evidence {
+        ek_pub: ek_pub.to_vec(),
+        ek_cert: ek_cert.to_vec(),
+        ..Evidence::default()
+    };
+    let r = Reference {
+        ek_ca: ek_ca.to_vec(),
+        credential_secret: Some(Vec::new()),
+        ..Reference::default()
+    };
+    check_ek(&mut v, &e, &r);
+    let bad: Vec<String> = v
+        .checks
+        .iter()
+        .filter(|c| !c.ok && !c.what.starts_with("AK bound"))
+        .map(|c| format!("{}: {}", c.what, c.actual))
+        .collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(bad.join("; "))
+    }
+}
+
 /// The AK's binding: the EK certificate chains to the CA, its key is the TPM's EK, and the
 /// credential made for that EK and the AK's name came back activated.
 fn check_ek(v: &mut Verdict, e: &Evidence, r: &Reference) {

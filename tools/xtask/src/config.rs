@@ -84,7 +84,7 @@ pub enum Expect {
 }
 
 /// A boot scenario.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// One line for humans.

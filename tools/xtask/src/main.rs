@@ -23,6 +23,7 @@ mod timing;
 mod tpm;
 mod trace;
 mod varstore;
+mod verifier_server;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -135,6 +136,10 @@ enum Cmd {
         /// Boot something other than what was built: `kernel` (one byte of the Image changed).
         #[arg(long)]
         tamper: Option<attest::Tamper>,
+        /// Over the network in one boot: the guest's agent talks to the verifier on
+        /// 127.0.0.1 (virtio-net, QEMU user networking) instead of fw_cfg and two boots.
+        #[arg(long)]
+        net: bool,
     },
     /// Which host prerequisites are present, where, and how to install what is missing.
     Doctor {
@@ -192,7 +197,11 @@ fn main() -> ExitCode {
             build_only,
         } => fuzz::run(&root(), target.as_deref(), seconds, build_only),
         Cmd::Doctor { install, with_fuzz } => prereq::doctor(install, with_fuzz),
-        Cmd::Attest { scenario, tamper } => attest::run(scenario.as_deref(), tamper),
+        Cmd::Attest {
+            scenario,
+            tamper,
+            net,
+        } => attest::run(scenario.as_deref(), tamper, net),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -830,12 +839,20 @@ fn test(host: bool, qemu: bool, only: &[String]) -> Result<i32> {
     if qemu && only.is_empty() {
         let cfg = config::Config::load(&root.join("qemu.toml"))?;
         let images = build::build(&root, true)?;
-        for (name, tamper, must_fail) in attest::TEST_CASES {
-            let label = match tamper {
+        for (name, tamper, net, must_fail) in attest::TEST_CASES {
+            let mut label = match tamper {
                 Some(t) => format!("{name} --tamper {t:?}").to_lowercase(),
                 None => (*name).to_string(),
             };
-            match attest::attest(&root, &cfg, &images, name, *tamper) {
+            if *net {
+                label.push_str(" --net");
+            }
+            let attested = if *net {
+                attest::attest_net(&root, &cfg, &images, name, *tamper)
+            } else {
+                attest::attest(&root, &cfg, &images, name, *tamper)
+            };
+            match attested {
                 Ok(a) => {
                     let bad: Vec<&str> = a
                         .verdict
