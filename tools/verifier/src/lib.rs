@@ -33,6 +33,9 @@ pub struct Reference {
     pub cmdlines: Vec<String>,
     /// The policy requires Secure Boot on (PCR 7's SecureBoot variable = 1).
     pub require_secure_boot: bool,
+    /// The Secure Boot variables as enrolled (name, contents: the EFI_SIGNATURE_LISTs; empty
+    /// when not set), when the verifier knows them; each PCR 7 variable must match.
+    pub secure_boot_vars: Option<Vec<(String, Vec<u8>)>>,
     /// The CA EK certificates must chain to (DER; the root first, then intermediates).
     pub ek_ca: Vec<Vec<u8>>,
     /// The secret of the credential this verifier made for the EK and the AK (registration):
@@ -491,12 +494,30 @@ fn check_firmware_events(v: &mut Verdict, log: &tcglog::Log<'_>, r: &Reference) 
                             ok,
                         );
                     } else {
-                        v.push(
-                            format!("{what} {name}"),
-                            expected,
-                            format!("{} bytes, digest {}", value.len(), hex(d)),
-                            ok,
-                        );
+                        // Against the reference contents (PK, KEK, db, dbx as enrolled), when
+                        // the verifier has them: a changed dbx is named here.
+                        let mut actual =
+                            format!("{} bytes, SHA-256 {}", value.len(), hex(&sha256(value)));
+                        if let Some(vars) = &r.secure_boot_vars {
+                            match vars.iter().find(|(n, _)| *n == name) {
+                                Some((_, want)) => {
+                                    expected = format!(
+                                        "{} bytes, SHA-256 {} (as enrolled), digest of the data",
+                                        want.len(),
+                                        hex(&sha256(want))
+                                    );
+                                    ok &= want.as_slice() == value;
+                                }
+                                None => {
+                                    expected = "no such variable in the reference".into();
+                                    ok = false;
+                                }
+                            }
+                        }
+                        if d != own {
+                            actual.push_str(", digest of something else");
+                        }
+                        v.push(format!("{what} {name}"), expected, actual, ok);
                     }
                 }
                 None => v.push(what.clone(), "UEFI_VARIABLE_DATA", "malformed", false),

@@ -76,6 +76,7 @@ fn run(a: Args) -> Result<bool> {
         bl33: a.bl33.as_deref().map(verifier::digest_file).transpose()?,
         cmdlines: a.cmdline,
         require_secure_boot: a.require_secure_boot,
+        secure_boot_vars: None,
         ek_ca: a
             .ek_ca
             .iter()

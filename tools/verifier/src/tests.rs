@@ -39,9 +39,18 @@ fn reference() -> Reference {
         bl33: None,
         cmdlines: vec!["loglevel=info".into()],
         require_secure_boot: false,
+        secure_boot_vars: Some(not_enrolled()),
         ek_ca: vec![file("ca-root.der"), file("ca-issuer.der")],
         credential_secret: Some(file("registration-secret.bin")),
     }
+}
+
+/// `full` enrols nothing: PK, KEK, db and dbx are measured empty.
+fn not_enrolled() -> Vec<(String, Vec<u8>)> {
+    ["PK", "KEK", "db", "dbx"]
+        .iter()
+        .map(|n| (n.to_string(), Vec::new()))
+        .collect()
 }
 
 fn failed(v: &Verdict) -> Vec<String> {
@@ -199,4 +208,24 @@ fn an_ak_not_bound_to_a_genuine_ek_is_untrusted() {
     let n = e.ek_cert.len();
     e.ek_cert[n - 5] ^= 1;
     assert!(failed(&verify(&e, &nonce(), &reference())).contains(&"EK certificate".to_string()));
+}
+
+#[test]
+fn a_secure_boot_database_other_than_the_reference_is_named() {
+    // The reference says dbx revokes something; the machine's dbx is empty.
+    let mut r = reference();
+    let mut vars = not_enrolled();
+    vars[3].1 = vec![0x26; 76];
+    r.secure_boot_vars = Some(vars);
+    assert_eq!(
+        failed(&verify(&evidence(), &nonce(), &r)),
+        ["PCR7 EV_EFI_VARIABLE_DRIVER_CONFIG dbx"]
+    );
+    // A variable the reference does not list.
+    let mut r = reference();
+    r.secure_boot_vars = Some(not_enrolled()[..3].to_vec());
+    assert_eq!(
+        failed(&verify(&evidence(), &nonce(), &r)),
+        ["PCR7 EV_EFI_VARIABLE_DRIVER_CONFIG dbx"]
+    );
 }

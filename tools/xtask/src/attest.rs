@@ -160,6 +160,7 @@ pub fn attest(
         },
         cmdlines: vec![s.cmdline.clone()],
         require_secure_boot: false,
+        secure_boot_vars: secure_boot_reference(s),
         ek_ca: ek_ca()?,
         credential_secret: Some(secret),
     };
@@ -180,6 +181,21 @@ pub fn attest(
         total,
         dir,
     })
+}
+
+/// What the verifier expects in PCR 7: a scenario that enrols nothing has PK, KEK, db and dbx
+/// empty (measured as such); one that enrols is not given a reference yet (its variables are
+/// checked against their own data only).
+fn secure_boot_reference(s: &config::Scenario) -> Option<Vec<(String, Vec<u8>)>> {
+    match s.enroll {
+        None => Some(
+            ["PK", "KEK", "db", "dbx"]
+                .iter()
+                .map(|n| (n.to_string(), Vec::new()))
+                .collect(),
+        ),
+        Some(_) => None,
+    }
 }
 
 /// The CA's certificates as DER (openssl converts swtpm_localca's PEM files), root first.
@@ -309,6 +325,7 @@ pub fn attest_net(
         },
         cmdlines: vec![s.cmdline.clone()],
         require_secure_boot: false,
+        secure_boot_vars: secure_boot_reference(&s),
         ek_ca: ek_ca()?,
         credential_secret: None,
     };
