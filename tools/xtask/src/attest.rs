@@ -17,7 +17,14 @@ use std::path::Path;
 pub enum Tamper {
     /// The kernel Image with one byte changed.
     Kernel,
+    /// A command line outside the policy (one harmless word added: `catena.tick_hz=200`).
+    Cmdline,
+    /// A replayed quote: the guest quotes over an old nonce, not the verifier's fresh one.
+    Nonce,
 }
+
+/// The word `--tamper cmdline` adds to the command line the policy allows.
+const EXTRA_WORD: &str = "catena.tick_hz=200";
 
 /// The byte changed by `--tamper kernel`: the first character of the kernel's first console
 /// message, which it prints before anything depends on it.
@@ -116,11 +123,15 @@ pub fn attest(
     make_credential(&dir, &first, &secret, &cred)?;
     let registration = registration_started.elapsed();
     // Attestation: the boot that is judged, with this verifier's nonce and the credential.
+    let mut boot_s = s.clone();
+    if tamper == Some(Tamper::Cmdline) {
+        boot_s.cmdline = format!("{} {EXTRA_WORD}", s.cmdline).trim().to_string();
+    }
     let mut parts = scenario_args(
         root,
         cfg,
         name,
-        s,
+        &boot_s,
         &boot_images,
         Prep {
             tpm_state: Some(&tpm_dir),
@@ -128,16 +139,23 @@ pub fn attest(
             ..Prep::default()
         },
     )?;
-    let nonce = parts
+    let given = parts
         .nonce
         .clone()
         .context("no nonce was given to the kernel")?;
     let started = std::time::Instant::now();
-    let (o, _) = boot_quiet(root, cfg, name, s, &mut parts)?;
+    let (o, _) = boot_quiet(root, cfg, name, &boot_s, &mut parts)?;
     let boot = started.elapsed();
     let ev = evidence::collect(&o.events)?;
     evidence::write(&dir, &ev)?;
-    std::fs::write(dir.join("nonce.hex"), &nonce)?;
+    std::fs::write(dir.join("nonce.hex"), &given)?;
+    // The verifier's nonce: the one the guest was given, unless the quote is a replay of an
+    // older exchange (`--tamper nonce`: the verifier has moved on to a fresh one).
+    let nonce = if tamper == Some(Tamper::Nonce) {
+        crate::fresh_nonce()?
+    } else {
+        given
+    };
     let get = |n: &str| ev.get(n).cloned().unwrap_or_default();
     let e = verifier::Evidence {
         eventlog: get("eventlog"),
@@ -301,10 +319,17 @@ pub fn attest_net(
     }
     let listener = crate::verifier_server::Server::bind()?;
     let port = listener.local_addr()?.port();
+    if tamper == Some(Tamper::Nonce) {
+        bail!("--tamper nonce: over the network the verifier hands out the nonce itself");
+    }
     let mut s = s0.clone();
     s.cmdline = format!("{} catena.verifier=10.0.2.2:{port}", s0.cmdline)
         .trim()
         .to_string();
+    let allowed = s.cmdline.clone();
+    if tamper == Some(Tamper::Cmdline) {
+        s.cmdline = format!("{} {EXTRA_WORD}", s.cmdline);
+    }
     s.qemu_args.extend(
         [
             "-netdev",
@@ -323,7 +348,7 @@ pub fn attest_net(
             }
             _ => None,
         },
-        cmdlines: vec![s.cmdline.clone()],
+        cmdlines: vec![allowed],
         require_secure_boot: false,
         secure_boot_vars: secure_boot_reference(&s),
         ek_ca: ek_ca()?,
@@ -431,6 +456,13 @@ pub const TEST_CASES: &[(&str, Option<Tamper>, bool, &[&str])] = &[
         &["PCR8 EV_COMPACT_HASH linux (kernel)"],
     ),
     ("uboot", None, false, &[]),
+    (
+        "full",
+        Some(Tamper::Cmdline),
+        false,
+        &["PCR1 EV_PLATFORM_CONFIG_FLAGS (command line)"],
+    ),
+    ("full", Some(Tamper::Nonce), false, &["quote"]),
     ("full", None, true, &[]),
     (
         "full",
