@@ -21,6 +21,9 @@ pub enum Tamper {
     Cmdline,
     /// A replayed quote: the guest quotes over an old nonce, not the verifier's fresh one.
     Nonce,
+    /// A dbx other than the enrolled one (a scenario that enrols: the machine's dbx updated
+    /// with a revocation list the verifier's reference does not have).
+    Dbx,
 }
 
 /// The word `--tamper cmdline` adds to the command line the policy allows.
@@ -98,18 +101,28 @@ pub fn attest(
     // same TPM makes the same AK at the next boot, which must activate the credential.
     let tpm_dir = dir.join("tpm");
     let registration_started = std::time::Instant::now();
+    // It also enrols the Secure Boot keys of a scenario that enrols (on fresh flash), so that
+    // the judged boot's firmware measures them.
+    let mut reg_s = s.clone();
+    if tamper == Some(Tamper::Dbx) {
+        if s.enroll.is_none() {
+            bail!("--tamper dbx: `{name}` enrols no Secure Boot keys");
+        }
+        reg_s.enroll = Some(config::Enroll::DbxUpdate);
+    }
     let mut reg = scenario_args(
         root,
         cfg,
         name,
-        s,
+        &reg_s,
         images,
         Prep {
             tpm_state: Some(&tpm_dir),
+            fresh: s.flash,
             ..Prep::default()
         },
     )?;
-    let (o, _) = boot_quiet(root, cfg, name, s, &mut reg)?;
+    let (o, _) = boot_quiet(root, cfg, name, &reg_s, &mut reg)?;
     drop(reg);
     let first = evidence::collect(&o.events)?;
     let secret: Vec<u8> = {
@@ -124,6 +137,8 @@ pub fn attest(
     let registration = registration_started.elapsed();
     // Attestation: the boot that is judged, with this verifier's nonce and the credential.
     let mut boot_s = s.clone();
+    // Enrolled already (and kept in the flash): not again.
+    boot_s.enroll = None;
     if tamper == Some(Tamper::Cmdline) {
         boot_s.cmdline = format!("{} {EXTRA_WORD}", s.cmdline).trim().to_string();
     }
@@ -177,8 +192,8 @@ pub fn attest(
             _ => None,
         },
         cmdlines: vec![s.cmdline.clone()],
-        require_secure_boot: false,
-        secure_boot_vars: secure_boot_reference(s),
+        require_secure_boot: s.enroll.is_some(),
+        secure_boot_vars: secure_boot_reference(root, name, s)?,
         ek_ca: ek_ca()?,
         credential_secret: Some(secret),
     };
@@ -202,18 +217,29 @@ pub fn attest(
 }
 
 /// What the verifier expects in PCR 7: a scenario that enrols nothing has PK, KEK, db and dbx
-/// empty (measured as such); one that enrols is not given a reference yet (its variables are
-/// checked against their own data only).
-fn secure_boot_reference(s: &config::Scenario) -> Option<Vec<(String, Vec<u8>)>> {
-    match s.enroll {
-        None => Some(
-            ["PK", "KEK", "db", "dbx"]
-                .iter()
-                .map(|n| (n.to_string(), Vec::new()))
-                .collect(),
-        ),
+/// empty (measured as such); one that enrols the standard keys has the payloads of its PKI's
+/// signed updates (`PK.auth` ... `dbx.auth`, made per state by `cargo xtask varstore pki`).
+fn secure_boot_reference(
+    root: &Path,
+    name: &str,
+    s: &config::Scenario,
+) -> Result<Option<Vec<(String, Vec<u8>)>>> {
+    let vars = ["PK", "KEK", "db", "dbx"];
+    Ok(match s.enroll {
+        None => Some(vars.iter().map(|n| (n.to_string(), Vec::new())).collect()),
+        Some(config::Enroll::Standard) => {
+            let pki = crate::state_dir(root, name, s).join("pki");
+            let mut out = Vec::new();
+            for v in vars {
+                let auth = std::fs::read(pki.join(format!("{v}.auth")))?;
+                let a = uefi_vars::auth::parse_auth2(&auth)
+                    .map_err(|e| anyhow::anyhow!("{v}.auth: {e}"))?;
+                out.push((v.to_string(), a.payload.to_vec()));
+            }
+            Some(out)
+        }
         Some(_) => None,
-    }
+    })
 }
 
 /// The CA's certificates as DER (openssl converts swtpm_localca's PEM files), root first.
@@ -350,7 +376,7 @@ pub fn attest_net(
         },
         cmdlines: vec![allowed],
         require_secure_boot: false,
-        secure_boot_vars: secure_boot_reference(&s),
+        secure_boot_vars: secure_boot_reference(root, name, &s)?,
         ek_ca: ek_ca()?,
         credential_secret: None,
     };
@@ -463,6 +489,13 @@ pub const TEST_CASES: &[(&str, Option<Tamper>, bool, &[&str])] = &[
         &["PCR1 EV_PLATFORM_CONFIG_FLAGS (command line)"],
     ),
     ("full", Some(Tamper::Nonce), false, &["quote"]),
+    ("secure-boot", None, false, &[]),
+    (
+        "secure-boot",
+        Some(Tamper::Dbx),
+        false,
+        &["PCR7 EV_EFI_VARIABLE_DRIVER_CONFIG dbx"],
+    ),
     ("full", None, true, &[]),
     (
         "full",

@@ -173,6 +173,8 @@ pub enum Enroll {
     /// Those, then a db of four certificates and a dbx revoking three of them (by
     /// certificate, TBS hash and file hash).
     Revocations,
+    /// The standard four, then only the revoking dbx (a dbx change, for `attest --tamper dbx`).
+    DbxUpdate,
 }
 
 /// The `varstore-powercut` campaign: after `setup`, boot N = 1, 2, ... with the flash's power

@@ -338,6 +338,7 @@ pub(crate) fn scenario_args(
                 config::Enroll::Standard => &[],
                 config::Enroll::WithRefused => &varstore::REFUSED,
                 config::Enroll::Revocations => &varstore::REVOCATIONS,
+                config::Enroll::DbxUpdate => &varstore::REVOCATIONS[1..],
             };
             args.extend(varstore::enroll_args(&dir, extra)?);
         }
