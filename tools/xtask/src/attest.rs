@@ -216,6 +216,9 @@ pub fn attest(
     })
 }
 
+/// Secure Boot variables by name, with their contents.
+type SecureBootVars = Vec<(String, Vec<u8>)>;
+
 /// What the verifier expects in PCR 7: a scenario that enrols nothing has PK, KEK, db and dbx
 /// empty (measured as such); one that enrols the standard keys has the payloads of its PKI's
 /// signed updates (`PK.auth` ... `dbx.auth`, made per state by `cargo xtask varstore pki`).
@@ -223,7 +226,7 @@ fn secure_boot_reference(
     root: &Path,
     name: &str,
     s: &config::Scenario,
-) -> Result<Option<Vec<(String, Vec<u8>)>>> {
+) -> Result<Option<SecureBootVars>> {
     let vars = ["PK", "KEK", "db", "dbx"];
     Ok(match s.enroll {
         None => Some(vars.iter().map(|n| (n.to_string(), Vec::new())).collect()),
