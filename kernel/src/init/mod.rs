@@ -19,7 +19,7 @@
 //! | late_sync   | deferred_report                | report what is still deferred             |
 //! | late_sync   | hyp_probes, ffa_bench          | their parameters (test-hooks image only)  |
 //!
-//! Levels without initcalls (fs, rootfs today) still run and are reported.
+//! Levels without initcalls (fs today) still run and are reported.
 
 pub mod boot;
 
@@ -267,6 +267,60 @@ fn pl011_register() -> Result<(), InitError> {
         .map_err(|_| InitError::soft("driver-register"))
 }
 initcall!(PL011 = device("pl011", after [PLATFORM_POPULATE]) => pl011_register);
+
+/// `rootfs` initcall (Linux's `populate_rootfs`): the initramfs the loader named in `/chosen`,
+/// read with `lib/cpio` (every field checked) and each program in it validated with
+/// `lib/elf-load` against the user address range. A malformed archive is reported and the
+/// boot goes on without it.
+fn populate_rootfs() -> Result<(), InitError> {
+    let Some(r) = boot().platform.initrd else {
+        console::emit(catena_event::Kind::Initramfs, |e| e.str("state", "absent"));
+        return Ok(());
+    };
+    let Ok(len) = usize::try_from(r.size) else {
+        return Err(InitError::soft("initramfs-size"));
+    };
+    // SAFETY: the loader's initramfs, named by /chosen: RAM the kernel maps (its identity map
+    // covers all RAM) and never allocates (dtinfo reports it reserved, so the heap avoids it);
+    // nothing writes it, and only this shared view is made of it.
+    let bytes: &'static [u8] = unsafe { core::slice::from_raw_parts(r.base as *const u8, len) };
+    let entries = match cpio::parse(bytes) {
+        Ok(e) => e,
+        Err(cpio::Malformed(why)) => {
+            console::emit(catena_event::Kind::Initramfs, |e| {
+                e.str("state", "malformed").str("reason", why)
+            });
+            return Ok(());
+        }
+    };
+    let mut files = 0u64;
+    for f in entries.iter().filter(|f| f.is_file()) {
+        files += 1;
+        let elf = f
+            .data
+            .starts_with(b"\x7fELF")
+            .then(|| elf_load::parse(f.data, &elf_load::USER));
+        console::emit(catena_event::Kind::InitramfsFile, |e| {
+            let e = e.str("name", f.name).u64("size", f.data.len() as u64);
+            match &elf {
+                None => e,
+                Some(Ok(p)) => e
+                    .str("elf", "ok")
+                    .hex("entry", p.entry)
+                    .u64("segments", p.segments.len() as u64),
+                Some(Err(elf_load::Malformed(why))) => e.str("elf", "refused").str("reason", why),
+            }
+        });
+    }
+    console::emit(catena_event::Kind::Initramfs, |e| {
+        e.str("state", "ok")
+            .u64("files", files)
+            .u64("bytes", r.size)
+            .hex("base", r.base)
+    });
+    Ok(())
+}
+initcall!(ROOTFS = rootfs("populate_rootfs") => populate_rootfs);
 
 fn virtio_net_register() -> Result<(), InitError> {
     with_model(|m| m.register_driver(catena_drivers::net::DRIVER))?

@@ -50,7 +50,12 @@ pub fn for_each_region(blob: &[u8], f: &mut dyn FnMut(RegionKind, Range)) -> Res
             for child in node.children() {
                 reg_iter(child, cells, None).for_each(|r| f(RegionKind::Reserved, r));
             }
-        } else if base_name != "cpus" && base_name != "chosen" {
+        } else if base_name == "chosen" {
+            // The initramfs is RAM the kernel must not allocate before it has read it.
+            if let Some(r) = crate::initrd_of(node) {
+                f(RegionKind::Reserved, r);
+            }
+        } else if base_name != "cpus" {
             reg_iter(node, root_cells, None).for_each(|r| f(RegionKind::Device, r));
             if has_compatible(node, "simple-bus")
                 && let Some((windows, n)) = bus_windows(node, root_cells.addr)

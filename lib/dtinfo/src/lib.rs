@@ -194,6 +194,9 @@ pub struct Platform {
     pub bootargs: Option<String>,
     /// `/chosen/stdout-path` resolved to a node path (options after `:` dropped).
     pub stdout_path: Option<String>,
+    /// The initramfs the loader put in RAM (`/chosen` `linux,initrd-start` / `-end`), when
+    /// both are there, the start below the end.
+    pub initrd: Option<Range>,
     /// The interrupt controller.
     pub gic: Option<Gic>,
     /// The Raspberry Pi's interrupt controllers, on a platform without a GIC.
@@ -398,6 +401,24 @@ fn is_secure_enabled(node: FdtNode<'_, '_>) -> bool {
     }
 }
 
+/// `/chosen`'s `linux,initrd-start` and `-end`: each one or two cells (Linux reads either,
+/// `drivers/of/fdt.c`), the end after the start.
+fn initrd_of(chosen: FdtNode<'_, '_>) -> Option<Range> {
+    let read = |name: &str| {
+        let v = chosen.property(name)?.value;
+        match v.len() {
+            4 => read_cells(v, 1),
+            8 => read_cells(v, 2),
+            _ => None,
+        }
+    };
+    let (start, end) = (read("linux,initrd-start")?, read("linux,initrd-end")?);
+    (end > start).then_some(Range {
+        base: start,
+        size: end - start,
+    })
+}
+
 fn sml_of(node: FdtNode<'_, '_>) -> Option<Range> {
     let b = node.property("linux,sml-base")?.value;
     let s = node.property("linux,sml-size")?.value;
@@ -438,6 +459,7 @@ impl Platform {
             reserved_mapped: Vec::new(),
             bootargs: None,
             stdout_path: None,
+            initrd: None,
             gic: None,
             bcm2836: None,
             timer: None,
@@ -478,6 +500,7 @@ impl Platform {
                     p.stdout_path = prop_str(node, "stdout-path")
                         .map(|s| s.split(':').next().unwrap_or(s))
                         .map(|s| resolve_alias(&fdt, s));
+                    p.initrd = initrd_of(node);
                     continue;
                 }
                 "reserved-memory" => {

@@ -450,3 +450,27 @@ fn the_raspberry_pi_3_is_found_without_a_gic() {
     // No CPU address is a bus address: nothing left untranslated at 0x7e...
     assert!(devices.iter().all(|r| r.base >> 24 != 0x7e));
 }
+
+/// QEMU virt with `-initrd` (5000 bytes): the loader's /chosen names it with one cell each.
+const EL2_INITRD: &[u8] = include_bytes!("../../../testdata/qemu-virt/el2-gicv3-initrd.dtb");
+
+#[test]
+fn the_initramfs_is_found_and_kept_from_the_heap() {
+    let p = Platform::parse(EL2_INITRD).unwrap();
+    assert_eq!(
+        p.initrd,
+        Some(Range {
+            base: 0x4800_0000,
+            size: 5000
+        })
+    );
+    let mut reserved = Vec::new();
+    early::for_each_region(EL2_INITRD, &mut |k, r| {
+        if k == early::RegionKind::Reserved {
+            reserved.push(r)
+        }
+    })
+    .unwrap();
+    assert!(reserved.contains(&p.initrd.unwrap()), "not free RAM");
+    assert_eq!(Platform::parse(RPI3B).unwrap().initrd, None);
+}

@@ -53,6 +53,16 @@ pub struct Program {
     pub segments: Vec<Segment>,
 }
 
+/// Catena's user address range: 384 to 448 GiB of the 39-bit space the kernel's translation
+/// uses, above every physical address its identity map covers on the machines it runs on
+/// (RAM and the DT's devices; QEMU virt's high PCIe windows start at 256 GiB and are not
+/// mapped by the kernel).
+pub const USER: Limits = Limits {
+    base: 0x60_0000_0000,
+    end: 0x70_0000_0000,
+    max_segments: 8,
+};
+
 const PAGE: u64 = 4096;
 const EHDR: usize = 64;
 const PHDR: usize = 56;

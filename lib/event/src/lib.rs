@@ -125,6 +125,11 @@ kinds! {
         TpmBench = "tpm-bench",
         /// The quote for a verifier: made (`state=quoted`, `pcrs`, `nonce`) or why not.
         Attest = "attest",
+        /// The initramfs: read (`state=ok files= bytes=`), absent, or refused (`reason`).
+        Initramfs = "initramfs",
+        /// One file of the initramfs (`name`, `size`, and for a program `elf=ok entry=` or
+        /// `elf=refused reason=`).
+        InitramfsFile = "initramfs-file",
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Images {
     pub elf_hooks: PathBuf,
     /// The EL3 firmware, flat, for `-bios`.
     pub firmware: PathBuf,
+    /// The initramfs (newc cpio): the user programs of `userland/`.
+    pub initramfs: PathBuf,
 }
 
 /// Linux arm64 Image header: magic "ARM\x64" at 0x38, image_size at 0x10
@@ -143,13 +145,54 @@ pub fn build(root: &Path, quiet: bool) -> Result<Images> {
         );
     }
     println!("xtask: {} {} bytes", rel(root, &firmware), fw.len());
+    let initramfs = initramfs(root, quiet)?;
     Ok(Images {
         image,
         elf,
         image_hooks,
         elf_hooks,
         firmware,
+        initramfs,
     })
+}
+
+/// The user programs: (package, name in `bin/`).
+const USER_PROGRAMS: &[(&str, &str)] = &[("catena-user-hello", "hello")];
+
+/// The user programs, each built as a static ELF at the user range (debug info stripped),
+/// packed with `lib/cpio` as Linux packs an initramfs (`bin/NAME`).
+fn initramfs(root: &Path, quiet: bool) -> Result<PathBuf> {
+    let out = root.join("target/catena");
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for (package, name) in USER_PROGRAMS {
+        let elf = cargo_build(root, package, quiet, false, &[])?;
+        let stripped = out.join(format!("user-{name}"));
+        let status = Command::new(prereq::llvm_tool("llvm-objcopy")?)
+            .arg("--strip-debug")
+            .arg(&elf)
+            .arg(&stripped)
+            .status()?;
+        if !status.success() {
+            bail!("llvm-objcopy failed on {}", elf.display());
+        }
+        files.push((format!("bin/{name}"), std::fs::read(&stripped)?));
+    }
+    let mut entries: Vec<(&str, u32, &[u8])> = vec![("bin", cpio::S_IFDIR | 0o755, &[])];
+    entries.extend(
+        files
+            .iter()
+            .map(|(n, d)| (n.as_str(), cpio::S_IFREG | 0o755, d.as_slice())),
+    );
+    let archive = cpio::write(&entries);
+    let path = out.join("initramfs.cpio");
+    std::fs::write(&path, &archive)?;
+    println!(
+        "xtask: {} {} bytes ({} programs)",
+        rel(root, &path),
+        archive.len(),
+        files.len()
+    );
+    Ok(path)
 }
 
 /// QEMU virt's secure flash (`-bios`).

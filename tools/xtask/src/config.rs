@@ -146,6 +146,9 @@ pub struct Scenario {
     pub evidence_check: bool,
     /// Boot through U-Boot instead of straight into the kernel (`docs/boards.md`).
     pub boot: Option<BootPath>,
+    /// Hand the kernel the initramfs (`-initrd`; QEMU's loader names it in `/chosen`).
+    #[serde(default)]
+    pub initrd: bool,
 }
 
 /// A boot path through U-Boot.
@@ -270,6 +273,12 @@ impl Config {
                 // Dumping the DT would connect QEMU to swtpm, which ends when QEMU does.
                 bail!("scenario `{name}`: `tpm` and `dt_nops` do not go together");
             }
+            if s.initrd && (s.firmware || s.boot.is_some()) {
+                bail!(
+                    "scenario `{name}`: `initrd` needs QEMU's own loader (the firmware does not \
+                     load an initramfs yet)"
+                );
+            }
             match s.boot {
                 Some(BootPath::Uboot | BootPath::UbootFit) if !s.firmware => bail!(
                     "scenario `{name}`: the virt U-Boot path runs under our firmware \
@@ -360,6 +369,9 @@ impl Config {
             ]),
             (true, None) => args.extend(["-bios".into(), images.firmware.display().to_string()]),
             (false, _) => {}
+        }
+        if scenario.initrd {
+            args.extend(["-initrd".into(), images.initramfs.display().to_string()]);
         }
         if interactive {
             args.extend(["-serial".into(), "mon:stdio".into()]);
@@ -454,6 +466,7 @@ mod tests {
             image_hooks: "Image-hooks".into(),
             elf_hooks: "kernel-hooks.elf".into(),
             firmware: "firmware.bin".into(),
+            initramfs: "initramfs.cpio".into(),
         };
         let args = cfg.qemu_args(el2, &images, Path::new("s.log"), false, None);
         assert!(!args.contains(&"-bios".to_string()));

@@ -318,6 +318,7 @@ mod tests {
             enroll: None,
             evidence_check: false,
             boot: None,
+            initrd: false,
         }
     }
 
