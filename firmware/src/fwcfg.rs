@@ -50,7 +50,8 @@ impl fwcfg::Ram for NsDram {
         // SAFETY: `fwcfg::load_kernel` writes only inside [lowest, ram_end), which
         // `load_kernel` below takes from the DT's DRAM range after the DT slot, and
         // `fwcfg::load_bl33` only inside [BL33_BASE, ram_end) of the DRAM range `load_bl33`
-        // below found; the normal world is not running, so the firmware is its only user.
+        // below found, and `fwcfg::load_initrd` only inside [after the kernel, ram_end) of the
+        // same range; the normal world is not running, so the firmware is its only user.
         unsafe {
             core::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len());
         }
@@ -85,6 +86,28 @@ pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
     // other CPU is released.
     let mut fw = unsafe { FwCfg::new(base) };
     fwcfg::load_kernel(&mut fw, &mut NsDram(()), lowest, ram.end())
+}
+
+/// Loads the `-initrd` file, if fw_cfg carries one, on the first 2 MiB boundary at or after
+/// `lowest` (the end of the kernel's image, .bss included) in the DRAM range that holds the
+/// DT slot (the checks: `lib/fwcfg`, host-tested).
+pub fn load_initrd(p: &Platform, lowest: u64) -> Result<Option<fwcfg::LoadedInitrd>, String> {
+    let Some(base) = p
+        .compatible("qemu,fw-cfg-mmio")
+        .and_then(|d| d.regions.first())
+        .map(|r| r.base as usize)
+    else {
+        return Ok(None);
+    };
+    let ram = p
+        .memory
+        .iter()
+        .find(|r| r.base <= crate::platform::DTB_ADDR && crate::platform::DTB_ADDR < r.end())
+        .ok_or("no DRAM range holds the DTB")?;
+    // SAFETY: as in `load_kernel`: the DT's fw_cfg block, used only by the boot CPU before
+    // any other CPU is released.
+    let mut fw = unsafe { FwCfg::new(base) };
+    fwcfg::load_initrd(&mut fw, &mut NsDram(()), lowest, ram.end())
 }
 
 /// Loads a raw BL33 (`opt/catena/bl33`, U-Boot), if fw_cfg carries one, at

@@ -172,6 +172,9 @@ pub fn clear_boot_ready() {
     arch::dsb_sev();
 }
 
+/// The initramfs loaded from fw_cfg (base, size), to name in the DT.
+static INITRD: spin::Once<(u64, u64)> = spin::Once::new();
+
 /// PSCI state, shared by all CPUs.
 pub static PSCI: spin::Once<spin::Mutex<Psci>> = spin::Once::new();
 /// One flag per CPU: released by CPU_ON.
@@ -284,6 +287,36 @@ extern "C" fn fw_main() -> ! {
                     k.cmdline.as_bytes(),
                     k.cmdline.as_bytes(),
                 );
+                // The initramfs after the kernel's whole image (its header's image_size
+                // covers .bss, which the kernel zeroes); PCR 9, U-Boot's booti convention
+                // (EV_COMPACT_HASH, "initrd").
+                let image_size = image
+                    .get(0x10..0x18)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes)
+                    .unwrap_or(k.size)
+                    .max(k.size);
+                match fwcfg::load_initrd(&platform, k.entry + image_size) {
+                    Ok(Some(rd)) => {
+                        let mut bytes = alloc::vec![0u8; rd.size as usize];
+                        // SAFETY: the initrd fw_cfg just loaded at rd.base, rd.size bytes of
+                        // normal-world RAM inside the range `load_initrd` checked.
+                        unsafe { arch::read_shared(rd.base as usize, &mut bytes) };
+                        measure::event(9, tcglog::ev::COMPACT_HASH, &bytes, b"initrd");
+                        console::event(catena_event::FwEvent::Payload, |e| {
+                            e.str("source", "fw_cfg")
+                                .str("kind", "initrd")
+                                .hex("base", rd.base)
+                                .u64("size", rd.size)
+                        });
+                        INITRD.call_once(|| (rd.base, rd.size));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        fwlog!("initrd from fw_cfg: {e}");
+                        fail("bad-initrd");
+                    }
+                }
                 (k.entry, Some(k.cmdline))
             }
             Ok(None) => {
@@ -318,6 +351,12 @@ extern "C" fn fw_main() -> ! {
     let mm_buffer = services.vars.then_some(platform::MM_BUFFER);
     if let Err(e) = dt::edit(slot, bootargs.as_deref(), tpm_edit.as_ref(), mm_buffer) {
         fwlog!("device tree edit: {e}");
+        fail("dt-edit");
+    }
+    if let Some((base, size)) = INITRD.get()
+        && let Err(e) = dt::set_initrd(slot, *base, *size)
+    {
+        fwlog!("device tree edit (initrd): {e}");
         fail("dt-edit");
     }
     if measure::active() {

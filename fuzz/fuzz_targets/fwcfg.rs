@@ -1,5 +1,5 @@
 //! fw_cfg as an untrusted host could fill it: every item (signature, sizes, the file
-//! directory, the kernel-base file, the Image, the BL33 file) from the fuzzer's bytes. The loader must refuse
+//! directory, the kernel-base file, the Image, the BL33 file, the initrd) from the fuzzer's bytes. The loader must refuse
 //! or load, never panic, and never write outside the RAM it was given.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -54,4 +54,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = fwcfg::load_kernel(&mut io, &mut Ram, LOWEST, END);
     // A BL33 file whose directory entry claims any size: loaded inside RAM or refused.
     let _ = fwcfg::load_bl33(&mut io, &mut Ram, LOWEST, END);
+    // An initrd of any announced size: loaded inside RAM or refused.
+    let _ = fwcfg::load_initrd(&mut io, &mut Ram, LOWEST, END);
 });

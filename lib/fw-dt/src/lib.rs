@@ -220,5 +220,38 @@ pub fn edit(
     Ok(())
 }
 
+/// Names the initramfs the firmware loaded in `/chosen` (`linux,initrd-start` and
+/// `linux,initrd-end`, two cells each, as Linux reads them), writing the tree back into `slot`.
+pub fn set_initrd(slot: &mut [u8], base: u64, size: u64) -> Result<(), String> {
+    let end = base.checked_add(size).ok_or("initrd wraps")?;
+    let total = total_size(slot)?;
+    let fdt = Fdt::new(&slot[..total]).map_err(|e| alloc::format!("dtoolkit: {e:?}"))?;
+    let mut tree = DeviceTree::from_fdt(&fdt);
+    let chosen = match tree.find_node_mut("/chosen") {
+        Some(c) => c,
+        None => tree
+            .root
+            .add_child_mut(DeviceTreeNode::new("chosen").map_err(|e| alloc::format!("{e:?}"))?),
+    };
+    for (name, v) in [("linux,initrd-start", base), ("linux,initrd-end", end)] {
+        chosen.remove_property(name);
+        chosen.add_property(prop(name, [(v >> 32) as u32, v as u32])?);
+    }
+    let out = tree.to_dtb();
+    if out.len() > slot.len() {
+        return Err(alloc::format!(
+            "edited DT is {} bytes, the slot {}",
+            out.len(),
+            slot.len()
+        ));
+    }
+    slot[..out.len()].copy_from_slice(&out);
+    let p = Platform::parse(&slot[..out.len()]).map_err(|e| alloc::format!("edited DT: {e}"))?;
+    if p.initrd.map(|r| (r.base, r.size)) != Some((base, size)) {
+        return Err("the edited DT does not name the initrd".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

@@ -129,3 +129,19 @@ fn the_event_log_is_named_on_the_tpm_node_and_reserved() {
     let size = node.property("linux,sml-size").unwrap();
     assert_eq!(size.value(), &[0, 1, 0, 0]);
 }
+
+#[test]
+fn the_initrd_is_named_in_chosen() {
+    let mut s = slot();
+    set_initrd(&mut s, 0x4400_0000, 0x1_2345).unwrap();
+    let total = u32::from_be_bytes(s[4..8].try_into().unwrap()) as usize;
+    let p = dtinfo::Platform::parse(&s[..total]).unwrap();
+    assert_eq!(
+        p.initrd,
+        Some(dtinfo::Range {
+            base: 0x4400_0000,
+            size: 0x1_2345
+        })
+    );
+    assert!(set_initrd(&mut s, u64::MAX, 2).is_err());
+}

@@ -30,6 +30,10 @@ pub mod sel {
     pub const CMDLINE_DATA: u16 = 0x15;
     /// The file directory.
     pub const FILE_DIR: u16 = 0x19;
+    /// Initrd size, LE32 (`-initrd`).
+    pub const INITRD_SIZE: u16 = 0x0b;
+    /// Initrd bytes.
+    pub const INITRD_DATA: u16 = 0x12;
 }
 
 /// A fw_cfg file (`-fw_cfg name=opt/catena/kernel-base,string=0x48000000`) that moves the
@@ -162,6 +166,61 @@ pub fn number_file(io: &mut dyn FwCfgIo, name: &[u8]) -> Result<Option<u64>, Str
             String::from_utf8_lossy(&buf[..n])
         )),
     }
+}
+
+/// The largest initramfs accepted.
+pub const INITRD_MAX: u32 = 256 << 20;
+
+/// An initramfs loaded from fw_cfg.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedInitrd {
+    /// Where it was put (2 MiB aligned).
+    pub base: u64,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Loads the `-initrd` file, if fw_cfg carries one, at the first 2 MiB boundary at or above
+/// `lowest` (after the kernel), wholly below `ram_end`. `Ok(None)`: no initrd. Too large, or
+/// not fitting: an error, and nothing is written.
+pub fn load_initrd(
+    io: &mut dyn FwCfgIo,
+    ram: &mut dyn Ram,
+    lowest: u64,
+    ram_end: u64,
+) -> Result<Option<LoadedInitrd>, String> {
+    let size = read_u32(io, sel::INITRD_SIZE);
+    if size == 0 {
+        return Ok(None);
+    }
+    if size > INITRD_MAX {
+        return Err(format!("-initrd: {size} bytes, more than {INITRD_MAX}"));
+    }
+    let base = lowest
+        .checked_add((2 << 20) - 1)
+        .map(|v| v & !((2 << 20) - 1))
+        .ok_or("-initrd: no room")?;
+    if base
+        .checked_add(u64::from(size))
+        .is_none_or(|e| e > ram_end)
+    {
+        return Err(format!(
+            "-initrd: {size} bytes do not fit at {base:#x} below {ram_end:#x}"
+        ));
+    }
+    io.select(sel::INITRD_DATA);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut off = 0u64;
+    while off < u64::from(size) {
+        let n = (u64::from(size) - off).min(chunk.len() as u64) as usize;
+        io.read(&mut chunk[..n]);
+        ram.write(base + off, &chunk[..n]);
+        off += n as u64;
+    }
+    Ok(Some(LoadedInitrd {
+        base,
+        size: u64::from(size),
+    }))
 }
 
 /// A raw normal-world boot loader (U-Boot's `u-boot.bin`) to run instead of the `-kernel`

@@ -255,3 +255,29 @@ fn a_bl33_is_loaded_raw_where_asked_and_bad_ones_write_nothing() {
         assert!(m.0.is_empty(), "nothing written for a refused BL33");
     }
 }
+
+#[test]
+fn an_initrd_lands_on_the_next_2_mib_boundary_and_bad_ones_write_nothing() {
+    let rd: Vec<u8> = (0..5000u32).map(|i| (i % 13) as u8).collect();
+    let mut io = qemu(&image(0x1000, 0), "", &[]);
+    io.items
+        .insert(sel::INITRD_SIZE, (rd.len() as u32).to_le_bytes().to_vec());
+    io.items.insert(sel::INITRD_DATA, rd.clone());
+    let mut m = ram();
+    let after_kernel = LOWEST + 0x12_3456;
+    let l = load_initrd(&mut io, &mut m, after_kernel, RAM_END)
+        .unwrap()
+        .unwrap();
+    assert_eq!(l.base, (after_kernel + 0x1f_ffff) & !0x1f_ffff);
+    assert_eq!(m.bytes(l.base, rd.len()), rd);
+    // None given; too large; not fitting below the end of RAM.
+    let mut none = qemu(&image(0x1000, 0), "", &[]);
+    assert_eq!(load_initrd(&mut none, &mut m, LOWEST, RAM_END), Ok(None));
+    let mut huge = qemu(&image(0x1000, 0), "", &[]);
+    huge.items
+        .insert(sel::INITRD_SIZE, (INITRD_MAX + 1).to_le_bytes().to_vec());
+    let mut fresh = ram();
+    assert!(load_initrd(&mut huge, &mut fresh, LOWEST, RAM_END).is_err());
+    assert!(load_initrd(&mut io, &mut fresh, RAM_END - 4096, RAM_END).is_err());
+    assert!(fresh.0.is_empty(), "nothing written for a refused initrd");
+}

@@ -29,6 +29,8 @@ pub struct Reference {
     pub kernel: Option<[u8; 32]>,
     /// SHA-256 of the BL33 (U-Boot), when the firmware ran one.
     pub bl33: Option<[u8; 32]>,
+    /// SHA-256 of the initramfs (PCR 9), when the firmware loaded one.
+    pub initrd: Option<[u8; 32]>,
     /// Command lines the policy allows (PCR 1).
     pub cmdlines: Vec<String>,
     /// The policy requires Secure Boot on (PCR 7's SecureBoot variable = 1).
@@ -435,6 +437,9 @@ fn check_firmware_events(v: &mut Verdict, log: &tcglog::Log<'_>, r: &Reference) 
                     r.bl33,
                     d,
                 );
+            }
+            (9, ev::COMPACT_HASH) if ev.data == b"initrd" => {
+                reference(v, &format!("{what} initrd"), "the initramfs", r.initrd, d);
             }
             (8, ev::COMPACT_HASH) if ev.data == b"linux" => {
                 kernel_seen = true;

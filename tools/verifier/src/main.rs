@@ -25,6 +25,9 @@ struct Args {
     /// The reference boot loader (u-boot.bin) on the U-Boot path.
     #[arg(long)]
     bl33: Option<PathBuf>,
+    /// The reference initramfs.
+    #[arg(long)]
+    initrd: Option<PathBuf>,
     /// A command line the policy allows (repeatable).
     #[arg(long)]
     cmdline: Vec<String>,
@@ -74,6 +77,7 @@ fn run(a: Args) -> Result<bool> {
             .transpose()?,
         kernel: a.kernel.as_deref().map(verifier::digest_file).transpose()?,
         bl33: a.bl33.as_deref().map(verifier::digest_file).transpose()?,
+        initrd: a.initrd.as_deref().map(verifier::digest_file).transpose()?,
         cmdlines: a.cmdline,
         require_secure_boot: a.require_secure_boot,
         secure_boot_vars: None,

@@ -37,6 +37,7 @@ fn reference() -> Reference {
         firmware: Some(unhex32(&file("firmware.sha256"))),
         kernel: Some(unhex32(&file("kernel.sha256"))),
         bl33: None,
+        initrd: None,
         cmdlines: vec!["loglevel=info".into()],
         require_secure_boot: false,
         secure_boot_vars: Some(not_enrolled()),

@@ -199,6 +199,11 @@ pub fn attest(
             }
             _ => None,
         },
+        initrd: if s.initrd {
+            Some(digest(&images.initramfs)?)
+        } else {
+            None
+        },
         cmdlines: vec![s.cmdline.clone()],
         require_secure_boot: s.enroll.is_some(),
         secure_boot_vars: secure_boot_reference(root, name, s)?,
@@ -384,6 +389,11 @@ pub fn attest_net(
                 Some(digest(&prereq::program(prereq::UBOOT_QEMU)?.path)?)
             }
             _ => None,
+        },
+        initrd: if s.initrd {
+            Some(digest(&images.initramfs)?)
+        } else {
+            None
         },
         cmdlines: vec![allowed],
         require_secure_boot: false,

@@ -273,10 +273,10 @@ impl Config {
                 // Dumping the DT would connect QEMU to swtpm, which ends when QEMU does.
                 bail!("scenario `{name}`: `tpm` and `dt_nops` do not go together");
             }
-            if s.initrd && (s.firmware || s.boot.is_some()) {
+            if s.initrd && s.boot.is_some() {
                 bail!(
-                    "scenario `{name}`: `initrd` needs QEMU's own loader (the firmware does not \
-                     load an initramfs yet)"
+                    "scenario `{name}`: `initrd` goes to QEMU's loader or our firmware (fw_cfg), \
+                     not yet through U-Boot"
                 );
             }
             match s.boot {
