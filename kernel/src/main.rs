@@ -19,6 +19,7 @@ mod init;
 mod kapi;
 mod mm;
 mod smp;
+mod user;
 
 /// Entered from `entry.rs` on the boot CPU at EL1, MMU off, on the boot stack.
 #[unsafe(no_mangle)]

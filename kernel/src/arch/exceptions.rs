@@ -68,6 +68,11 @@ fn fixup_slot() -> &'static Fixup {
 
 #[unsafe(no_mangle)]
 extern "C" fn exception_handler(frame: &mut Frame, kind: u64) {
+    if kind == trapframe::vector::SYNC_LOWER_A64 {
+        // A process at EL0: a syscall, or its fault (crate::user ends it).
+        crate::user::trap(frame);
+        return;
+    }
     if kind == IRQ_CURRENT_SPX {
         if !crate::arch::gic::handle_irq() {
             crate::arch::bcm2836::handle_irq();
@@ -128,7 +133,7 @@ pub fn probe_read(addr: u64) -> Result<u64, u64> {
     }
 }
 
-fn read_esr_far() -> (u64, u64) {
+pub fn read_esr_far() -> (u64, u64) {
     use arm_sysregs::el1::accessors::{read_esr_el1, read_far_el1};
     (read_esr_el1().bits(), read_far_el1().bits())
 }

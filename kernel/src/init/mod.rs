@@ -268,6 +268,13 @@ fn pl011_register() -> Result<(), InitError> {
 }
 initcall!(PL011 = device("pl011", after [PLATFORM_POPULATE]) => pl011_register);
 
+static INITRAMFS: spin::Once<&'static [u8]> = spin::Once::new();
+
+/// The initramfs as the loader handed it over, once `populate_rootfs` ran.
+pub fn initramfs() -> Option<&'static [u8]> {
+    INITRAMFS.get().copied()
+}
+
 /// `rootfs` initcall (Linux's `populate_rootfs`): the initramfs the loader named in `/chosen`,
 /// read with `lib/cpio` (every field checked) and each program in it validated with
 /// `lib/elf-load` against the user address range. A malformed archive is reported and the
@@ -284,6 +291,7 @@ fn populate_rootfs() -> Result<(), InitError> {
     // covers all RAM) and never allocates (dtinfo reports it reserved, so the heap avoids it);
     // nothing writes it, and only this shared view is made of it.
     let bytes: &'static [u8] = unsafe { core::slice::from_raw_parts(r.base as *const u8, len) };
+    INITRAMFS.call_once(|| bytes);
     let entries = match cpio::parse(bytes) {
         Ok(e) => e,
         Err(cpio::Malformed(why)) => {
@@ -321,6 +329,13 @@ fn populate_rootfs() -> Result<(), InitError> {
     Ok(())
 }
 initcall!(ROOTFS = rootfs("populate_rootfs") => populate_rootfs);
+
+/// `late_sync`: the initramfs's programs at EL0, one after another (run to completion).
+fn run_userland() -> Result<(), InitError> {
+    crate::user::run_all();
+    Ok(())
+}
+initcall!(USERLAND = late_sync("run_userland", after [DEFERRED_PROBE_FLUSH]) => run_userland);
 
 fn virtio_net_register() -> Result<(), InitError> {
     with_model(|m| m.register_driver(catena_drivers::net::DRIVER))?

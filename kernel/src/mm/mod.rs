@@ -271,31 +271,28 @@ pub struct MapStats {
     pub devices: usize,
 }
 
-/// Builds the kernel's identity map and switches to it.
-pub fn init_final(platform: &Platform) -> Result<MapStats, &'static str> {
+/// What the kernel maps of itself and the platform, identity (start, end, attributes): the
+/// image by section, all RAM, every enabled DT device and the GIC. Every process's table holds
+/// the same, privileged-only (no EL0 access, never executable at EL0).
+pub fn kernel_regions(platform: &Platform) -> (alloc::vec::Vec<(u64, u64, A)>, MapStats) {
     let (start, text_end, rodata_end, end) = image_layout();
-    let mut map = IdMap::with_asid(ASID, 1, El1And0);
-    let mut put = |s: u64, e: u64, flags: A| -> Result<(), &'static str> {
-        if s >= e {
-            return Ok(());
+    let mut out = alloc::vec::Vec::new();
+    let mut put = |s: u64, e: u64, flags: A| {
+        if s < e {
+            out.push((s, e, flags));
         }
-        if e > 1 << VA_BITS {
-            return Err("region beyond the 39-bit address space");
-        }
-        map.map_range(&MemoryRegion::new(s as usize, e as usize), flags)
-            .map_err(|_| "aarch64-paging refused a mapping")
     };
-    put(start, text_end, NORMAL | A::READ_ONLY | A::UXN)?;
+    put(start, text_end, NORMAL | A::READ_ONLY | A::UXN);
     put(
         text_end,
         rodata_end,
         NORMAL | A::READ_ONLY | A::PXN | A::UXN,
-    )?;
-    put(rodata_end, end, NORMAL | A::PXN | A::UXN)?;
+    );
+    put(rodata_end, end, NORMAL | A::PXN | A::UXN);
     let mut stats = MapStats::default();
     for r in dtinfo::subtract(&platform.memory, &[image_range()]) {
         let (s, e) = page_round(r);
-        put(s as u64, e as u64, NORMAL | A::PXN | A::UXN)?;
+        put(s as u64, e as u64, NORMAL | A::PXN | A::UXN);
         stats.ram += r.size;
     }
     let gic_regions = match platform.gic {
@@ -319,8 +316,22 @@ pub fn init_final(platform: &Platform) -> Result<MapStats, &'static str> {
             continue; // a "device" inside RAM is not mapped as device memory
         }
         let (s, e) = page_round(r);
-        put(s as u64, e as u64, DEVICE)?;
+        put(s as u64, e as u64, DEVICE);
         stats.devices += 1;
+    }
+    (out, stats)
+}
+
+/// Builds the kernel's identity map and switches to it.
+pub fn init_final(platform: &Platform) -> Result<MapStats, &'static str> {
+    let mut map = IdMap::with_asid(ASID, 1, El1And0);
+    let (regions, stats) = kernel_regions(platform);
+    for (s, e, flags) in regions {
+        if e > 1 << VA_BITS {
+            return Err("region beyond the 39-bit address space");
+        }
+        map.map_range(&MemoryRegion::new(s as usize, e as usize), flags)
+            .map_err(|_| "aarch64-paging refused a mapping")?;
     }
     // SAFETY: the new map covers the image (text executable), all RAM, and every device the
     // kernel touches (the console, the GIC), with the same memory types as the early map, so

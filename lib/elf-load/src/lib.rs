@@ -190,5 +190,14 @@ pub fn parse(elf: &[u8], limits: &Limits) -> Result<Program, Malformed> {
     Ok(Program { entry, segments })
 }
 
+/// Whether `[start, start + len)` lies wholly inside one of `ranges` (start, end): what a
+/// syscall's pointer and length from EL0 must satisfy before the kernel reads them.
+pub fn inside(ranges: &[(u64, u64)], start: u64, len: u64) -> bool {
+    let Some(end) = start.checked_add(len) else {
+        return false;
+    };
+    ranges.iter().any(|&(lo, hi)| start >= lo && end <= hi)
+}
+
 #[cfg(test)]
 mod tests;

@@ -158,3 +158,19 @@ fn every_rule_is_enforced() {
         assert!(parse(&ok[..cut], &LIMITS).is_err(), "cut {cut}");
     }
 }
+
+#[test]
+fn user_pointers_must_lie_inside_one_mapping() {
+    let r = [(0x1000, 0x3000), (0x8000, 0x9000)];
+    assert!(inside(&r, 0x1000, 0x2000));
+    assert!(inside(&r, 0x8fff, 1));
+    assert!(inside(&r, 0x2000, 0), "an empty range inside a mapping");
+    assert!(!inside(&r, 0x2fff, 2), "past the end");
+    assert!(
+        !inside(&r, 0x2000, 0x7000),
+        "across two mappings and the hole"
+    );
+    assert!(!inside(&r, 0xfff, 2), "before the start");
+    assert!(!inside(&r, u64::MAX, 2), "wraps");
+    assert!(!inside(&[], 0x1000, 1));
+}

@@ -127,6 +127,9 @@ kinds! {
         Attest = "attest",
         /// The initramfs: read (`state=ok files= bytes=`), absent, or refused (`reason`).
         Initramfs = "initramfs",
+        /// A user process ended (`name`, `pid`, `state=exited code= writes=` or
+        /// `state=killed reason=`).
+        Process = "process",
         /// One file of the initramfs (`name`, `size`, and for a program `elf=ok entry=` or
         /// `elf=refused reason=`).
         InitramfsFile = "initramfs-file",

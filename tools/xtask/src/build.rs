@@ -157,7 +157,11 @@ pub fn build(root: &Path, quiet: bool) -> Result<Images> {
 }
 
 /// The user programs: (package, name in `bin/`).
-const USER_PROGRAMS: &[(&str, &str)] = &[("catena-user-hello", "hello")];
+const USER_PROGRAMS: &[(&str, &str)] = &[
+    ("catena-user-hello", "hello"),
+    ("catena-user-probe", "probe"),
+    ("catena-user-crash", "crash"),
+];
 
 /// The user programs, each built as a static ELF at the user range (debug info stripped),
 /// packed with `lib/cpio` as Linux packs an initramfs (`bin/NAME`).
