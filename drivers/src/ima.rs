@@ -58,6 +58,12 @@ pub fn milestone(text: &str) {
     add(Entry::buf("catena-chain", text.as_bytes()));
 }
 
+/// A program about to run (its path and bytes): an `ima-ng` entry, as IMA's bprm check
+/// measures executables, before the first instruction of it runs.
+pub fn program(path: &str, bytes: &[u8]) {
+    add(Entry::ng(path, bytes));
+}
+
 /// A key added to `keyring` (its DER certificate), as IMA measures keys.
 pub fn key(keyring: &str, der: &[u8]) {
     add(Entry::buf(keyring, der));

@@ -316,6 +316,8 @@ pub fn run_all() {
     programs.sort_by_key(|e| e.name);
     for (pid, f) in programs.into_iter().enumerate() {
         let before = WRITES.load(Ordering::Relaxed);
+        // Measured before it runs (IMA's way: ima-ng, PCR 10).
+        catena_drivers::ima::program(&alloc::format!("/{}", f.name), f.data);
         let r = run(f.data);
         console::emit(catena_event::Kind::Process, |e| {
             let e = e.str("name", f.name).u64("pid", pid as u64 + 1);

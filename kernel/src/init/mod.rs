@@ -330,12 +330,15 @@ fn populate_rootfs() -> Result<(), InitError> {
 }
 initcall!(ROOTFS = rootfs("populate_rootfs") => populate_rootfs);
 
-/// `late_sync`: the initramfs's programs at EL0, one after another (run to completion).
-fn run_userland() -> Result<(), InitError> {
+/// `late_sync`: the initramfs's programs at EL0, one after another (run to completion), each
+/// measured first. Named to sort before `ima_init` in the level: the measurements are queued
+/// and enter the list (and PCR 10) in order when it starts, before the list is exported and
+/// quoted.
+fn exec_userland() -> Result<(), InitError> {
     crate::user::run_all();
     Ok(())
 }
-initcall!(USERLAND = late_sync("run_userland", after [DEFERRED_PROBE_FLUSH]) => run_userland);
+initcall!(USERLAND = late_sync("exec_userland", after [DEFERRED_PROBE_FLUSH]) => exec_userland);
 
 fn virtio_net_register() -> Result<(), InitError> {
     with_model(|m| m.register_driver(catena_drivers::net::DRIVER))?

@@ -31,6 +31,9 @@ pub struct Reference {
     pub bl33: Option<[u8; 32]>,
     /// SHA-256 of the initramfs (PCR 9), when the firmware loaded one.
     pub initrd: Option<[u8; 32]>,
+    /// The programs the kernel may run (path, SHA-256): each `ima-ng` entry of the measurement
+    /// list (a program measured before it ran) must be one of them.
+    pub programs: Vec<(String, [u8; 32])>,
     /// Command lines the policy allows (PCR 1).
     pub cmdlines: Vec<String>,
     /// The policy requires Secure Boot on (PCR 7's SecureBoot variable = 1).
@@ -281,7 +284,7 @@ pub fn verify(e: &Evidence, nonce: &[u8], r: &Reference) -> Verdict {
         );
     }
     check_firmware_events(&mut v, &log, r);
-    check_list(&mut v, &list, &pcrs);
+    check_list(&mut v, &list, &pcrs, &r.programs);
     v
 }
 
@@ -582,7 +585,12 @@ fn ima_buf(e: &tcglog::ima::Entry) -> Option<(String, Vec<u8>)> {
     Some((name, fields.get(2).map(|f| f.to_vec()).unwrap_or_default()))
 }
 
-fn check_list(v: &mut Verdict, list: &[tcglog::ima::Entry], pcrs: &[[u8; 32]]) {
+fn check_list(
+    v: &mut Verdict,
+    list: &[tcglog::ima::Entry],
+    pcrs: &[[u8; 32]],
+    programs: &[(String, [u8; 32])],
+) {
     let Some(first) = list.first() else {
         v.push("measurement list", "boot_aggregate first", "empty", false);
         return;
@@ -602,6 +610,35 @@ fn check_list(v: &mut Verdict, list: &[tcglog::ima::Entry], pcrs: &[[u8; 32]]) {
     );
     let mut chain = Vec::new();
     for e in &list[1..] {
+        if e.template == "ima-ng" {
+            // A program measured before it ran: `sha256:\0` + its digest, then its path.
+            let parsed = ima_buf(e).and_then(|(name, _)| {
+                let len = u32::from_le_bytes(e.data.get(..4)?.try_into().ok()?);
+                let d = e.data.get(4..4 + 8 + 32)?;
+                (len == 40 && d.get(..8) == Some(b"sha256:\0")).then(|| (name, d[8..].to_vec()))
+            });
+            match parsed {
+                Some((name, digest)) => {
+                    let known = programs.iter().find(|(n, _)| *n == name);
+                    v.push(
+                        format!("PCR10 program {name}"),
+                        match known {
+                            Some((_, d)) => format!("{} (SHA-256 of the build's {name})", hex(d)),
+                            None => "a program of the build's initramfs".into(),
+                        },
+                        hex(&digest),
+                        known.is_some_and(|(_, d)| d.as_slice() == digest.as_slice()),
+                    );
+                }
+                None => v.push(
+                    "PCR10 entry",
+                    "ima-ng with a SHA-256 digest",
+                    "malformed",
+                    false,
+                ),
+            }
+            continue;
+        }
         match ima_buf(e) {
             Some((name, buf)) if name == "catena-chain" => {
                 let t = text(&buf);
@@ -641,6 +678,11 @@ fn check_list(v: &mut Verdict, list: &[tcglog::ima::Entry], pcrs: &[[u8; 32]]) {
 /// Reads a verifier input file.
 pub fn read(path: &std::path::Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// SHA-256 of bytes.
+pub fn digest(bytes: &[u8]) -> [u8; 32] {
+    sha256(bytes)
 }
 
 /// SHA-256 of a file.

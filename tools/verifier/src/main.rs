@@ -78,6 +78,7 @@ fn run(a: Args) -> Result<bool> {
         kernel: a.kernel.as_deref().map(verifier::digest_file).transpose()?,
         bl33: a.bl33.as_deref().map(verifier::digest_file).transpose()?,
         initrd: a.initrd.as_deref().map(verifier::digest_file).transpose()?,
+        programs: Vec::new(),
         cmdlines: a.cmdline,
         require_secure_boot: a.require_secure_boot,
         secure_boot_vars: None,

@@ -37,13 +37,26 @@ fn reference() -> Reference {
         firmware: Some(unhex32(&file("firmware.sha256"))),
         kernel: Some(unhex32(&file("kernel.sha256"))),
         bl33: None,
-        initrd: None,
+        initrd: Some(unhex32(&file("initrd.sha256"))),
+        programs: programs(),
         cmdlines: vec!["loglevel=info".into()],
         require_secure_boot: false,
         secure_boot_vars: Some(not_enrolled()),
         ek_ca: vec![file("ca-root.der"), file("ca-issuer.der")],
         credential_secret: Some(file("registration-secret.bin")),
     }
+}
+
+/// The build's programs as the kernel measures them (`programs.txt`: path and SHA-256).
+fn programs() -> Vec<(String, [u8; 32])> {
+    String::from_utf8(file("programs.txt"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (n, d) = l.split_once(' ').unwrap();
+            (n.to_string(), unhex32(d.as_bytes()))
+        })
+        .collect()
 }
 
 /// `full` enrols nothing: PK, KEK, db and dbx are measured empty.
@@ -228,5 +241,29 @@ fn a_secure_boot_database_other_than_the_reference_is_named() {
     assert_eq!(
         failed(&verify(&evidence(), &nonce(), &r)),
         ["PCR7 EV_EFI_VARIABLE_DRIVER_CONFIG dbx"]
+    );
+}
+
+#[test]
+fn a_program_other_than_the_build_s_is_named() {
+    let mut r = reference();
+    r.programs[1].1[0] ^= 1;
+    assert_eq!(
+        failed(&verify(&evidence(), &nonce(), &r)),
+        ["PCR10 program /bin/hello"]
+    );
+    // A program the reference does not know at all.
+    let mut r = reference();
+    r.programs.remove(2);
+    assert_eq!(
+        failed(&verify(&evidence(), &nonce(), &r)),
+        ["PCR10 program /bin/probe"]
+    );
+    // The initramfs itself (PCR 9).
+    let mut r = reference();
+    r.initrd = Some([7; 32]);
+    assert_eq!(
+        failed(&verify(&evidence(), &nonce(), &r)),
+        ["PCR9 EV_COMPACT_HASH initrd"]
     );
 }

@@ -204,6 +204,11 @@ pub fn attest(
         } else {
             None
         },
+        programs: if s.initrd {
+            programs(&images.initramfs)?
+        } else {
+            Vec::new()
+        },
         cmdlines: vec![s.cmdline.clone()],
         require_secure_boot: s.enroll.is_some(),
         secure_boot_vars: secure_boot_reference(root, name, s)?,
@@ -256,6 +261,19 @@ fn secure_boot_reference(
         }
         Some(_) => None,
     })
+}
+
+/// The programs of the build's initramfs, as the kernel names them when it measures them
+/// (`/bin/NAME`), with their SHA-256.
+fn programs(initramfs: &Path) -> Result<Vec<(String, [u8; 32])>> {
+    let archive = std::fs::read(initramfs)?;
+    let entries =
+        cpio::parse(&archive).map_err(|e| anyhow::anyhow!("{}: {}", initramfs.display(), e.0))?;
+    Ok(entries
+        .iter()
+        .filter(|e| e.is_file() && e.name.starts_with("bin/"))
+        .map(|e| (format!("/{}", e.name), verifier::digest(e.data)))
+        .collect())
 }
 
 /// The CA's certificates as DER (openssl converts swtpm_localca's PEM files), root first.
@@ -394,6 +412,11 @@ pub fn attest_net(
             Some(digest(&images.initramfs)?)
         } else {
             None
+        },
+        programs: if s.initrd {
+            programs(&images.initramfs)?
+        } else {
+            Vec::new()
         },
         cmdlines: vec![allowed],
         require_secure_boot: false,
