@@ -180,15 +180,7 @@ pub fn report() {
         (g.entries.clone(), g.banks.is_some())
     };
     let bin = ima::encode(&entries);
-    for (i, chunk) in bin.chunks(384).enumerate() {
-        let hex: String = chunk.iter().map(|b| alloc::format!("{b:02x}")).collect();
-        kapi::emit(Kind::Evidence, |w| {
-            w.str("name", "ima")
-                .u64("part", i as u64)
-                .u64("of", bin.len().div_ceil(384) as u64)
-                .str("hex", &hex)
-        });
-    }
+    crate::attest::export("ima", &bin);
     let replayed = ima::replay(&entries, tcglog::alg::SHA256);
     let read = with_tpm(|c| c.pcr_read(tpm_core::ALG_SHA256, ima::PCR as u8).ok()).flatten();
     let result = match (tpm, replayed, read) {

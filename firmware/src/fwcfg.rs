@@ -58,22 +58,32 @@ impl fwcfg::Ram for NsDram {
     }
 }
 
+/// The DT's fw_cfg block (`qemu,fw-cfg-mmio` with a `reg`), if there is one.
+fn device(p: &Platform) -> Option<FwCfg> {
+    let base = p.compatible("qemu,fw-cfg-mmio")?.regions.first()?.base as usize;
+    // SAFETY: the DT's `qemu,fw-cfg-mmio` region (QEMU places it in the normal-world device
+    // space, reachable from EL3 with the MMU off); every caller runs on the boot CPU before
+    // any other CPU is released, one `FwCfg` at a time.
+    Some(unsafe { FwCfg::new(base) })
+}
+
+/// The DRAM range of the DT that holds `addr`.
+fn dram_holding(p: &Platform, addr: u64, what: &'static str) -> Result<dtinfo::Range, String> {
+    p.memory
+        .iter()
+        .copied()
+        .find(|r| r.base <= addr && addr < r.end())
+        .ok_or_else(|| String::from(what))
+}
+
 /// Loads the `-kernel` Image, if fw_cfg carries one, after the DTB slot in the first DRAM
 /// range, honouring its header (the decisions: `lib/fwcfg`, host-tested).
 pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
-    let Some(dev) = p.compatible("qemu,fw-cfg-mmio") else {
+    if p.compatible("qemu,fw-cfg-mmio").is_none() {
         return Ok(None);
-    };
-    let base = dev
-        .regions
-        .first()
-        .map(|r| r.base as usize)
-        .ok_or("fw_cfg without reg")?;
-    let ram = p
-        .memory
-        .iter()
-        .find(|r| r.base <= crate::platform::DTB_ADDR && crate::platform::DTB_ADDR < r.end())
-        .ok_or("no DRAM range holds the DTB")?;
+    }
+    let mut fw = device(p).ok_or("fw_cfg without reg")?;
+    let ram = dram_holding(p, crate::platform::DTB_ADDR, "no DRAM range holds the DTB")?;
     // After the DT slot, the TPM's CRB pages and the MM buffer that follow it.
     let (mm, crb, log) = (
         crate::platform::MM_BUFFER,
@@ -81,10 +91,6 @@ pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
         crate::platform::EVENT_LOG,
     );
     let lowest = (crb.0 + crb.1).max(mm.0 + mm.1).max(log.0 + log.1);
-    // SAFETY: the DT's `qemu,fw-cfg-mmio` region (QEMU places it in the normal-world device
-    // space, reachable from EL3 with the MMU off); only this boot CPU uses it, before any
-    // other CPU is released.
-    let mut fw = unsafe { FwCfg::new(base) };
     fwcfg::load_kernel(&mut fw, &mut NsDram(()), lowest, ram.end())
 }
 
@@ -92,21 +98,10 @@ pub fn load_kernel(p: &Platform) -> Result<Option<Loaded>, String> {
 /// `lowest` (the end of the kernel's image, .bss included) in the DRAM range that holds the
 /// DT slot (the checks: `lib/fwcfg`, host-tested).
 pub fn load_initrd(p: &Platform, lowest: u64) -> Result<Option<fwcfg::LoadedInitrd>, String> {
-    let Some(base) = p
-        .compatible("qemu,fw-cfg-mmio")
-        .and_then(|d| d.regions.first())
-        .map(|r| r.base as usize)
-    else {
+    let Some(mut fw) = device(p) else {
         return Ok(None);
     };
-    let ram = p
-        .memory
-        .iter()
-        .find(|r| r.base <= crate::platform::DTB_ADDR && crate::platform::DTB_ADDR < r.end())
-        .ok_or("no DRAM range holds the DTB")?;
-    // SAFETY: as in `load_kernel`: the DT's fw_cfg block, used only by the boot CPU before
-    // any other CPU is released.
-    let mut fw = unsafe { FwCfg::new(base) };
+    let ram = dram_holding(p, crate::platform::DTB_ADDR, "no DRAM range holds the DTB")?;
     fwcfg::load_initrd(&mut fw, &mut NsDram(()), lowest, ram.end())
 }
 
@@ -114,32 +109,18 @@ pub fn load_initrd(p: &Platform, lowest: u64) -> Result<Option<fwcfg::LoadedInit
 /// [`BL33_BASE`](crate::platform::BL33_BASE) in the DRAM range that holds it (the checks:
 /// `lib/fwcfg`, host-tested).
 pub fn load_bl33(p: &Platform) -> Result<Option<fwcfg::LoadedBl33>, String> {
-    let Some(base) = p
-        .compatible("qemu,fw-cfg-mmio")
-        .and_then(|d| d.regions.first())
-        .map(|r| r.base as usize)
-    else {
+    let Some(mut fw) = device(p) else {
         return Ok(None);
     };
     let at = crate::platform::BL33_BASE;
-    let ram = p
-        .memory
-        .iter()
-        .find(|r| r.base <= at && at < r.end())
-        .ok_or("no DRAM range holds the BL33 load address")?;
-    // SAFETY: as in `load_kernel`: the DT's fw_cfg block, used only by the boot CPU before
-    // any other CPU is released.
-    let mut fw = unsafe { FwCfg::new(base) };
+    let ram = dram_holding(p, at, "no DRAM range holds the BL33 load address")?;
     fwcfg::load_bl33(&mut fw, &mut NsDram(()), at, ram.end())
 }
 
 /// The test-only power-cut step for the variable store (`opt/catena/varstore-cut`), if QEMU
 /// was given one; a file that is not a number is reported and ignored.
 pub fn varstore_cut(p: &Platform) -> Option<u64> {
-    let base = p.compatible("qemu,fw-cfg-mmio")?.regions.first()?.base as usize;
-    // SAFETY: as in `load_kernel`: the DT's fw_cfg block, used only by the boot CPU before
-    // any other CPU is released.
-    let mut fw = unsafe { FwCfg::new(base) };
+    let mut fw = device(p)?;
     match fwcfg::number_file(&mut fw, fwcfg::VARSTORE_CUT_FILE) {
         Ok(n) => n,
         Err(e) => {
@@ -152,15 +133,8 @@ pub fn varstore_cut(p: &Platform) -> Option<u64> {
 /// The kernel command line (`-append`), read early (the variable benchmark's direct side
 /// needs it before the payload is loaded); empty without fw_cfg.
 pub fn cmdline(p: &Platform) -> String {
-    let Some(base) = p
-        .compatible("qemu,fw-cfg-mmio")
-        .and_then(|d| d.regions.first())
-        .map(|r| r.base as usize)
-    else {
+    let Some(mut fw) = device(p) else {
         return String::new();
     };
-    // SAFETY: as in `load_kernel`: the DT's fw_cfg block, used only by the boot CPU before
-    // any other CPU is released.
-    let mut fw = unsafe { FwCfg::new(base) };
     fwcfg::cmdline(&mut fw)
 }

@@ -97,9 +97,7 @@ pub(crate) fn register(
     }
 }
 
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub(crate) use attest::wire::hex;
 
 /// Device properties carrying the DT's `linux,sml-base` / `linux,sml-size`.
 pub const SML_BASE: &str = "linux,sml-base";
@@ -156,14 +154,7 @@ pub fn eventlog_check() {
         }
     };
     let end = log_end(&bytes, &log);
-    for (i, chunk) in bytes[..end].chunks(384).enumerate() {
-        kapi::emit(Kind::Evidence, |w| {
-            w.str("name", "eventlog")
-                .u64("part", i as u64)
-                .u64("of", end.div_ceil(384) as u64)
-                .str("hex", &hex(chunk))
-        });
-    }
+    crate::attest::export("eventlog", &bytes[..end]);
     let banks: alloc::vec::Vec<&str> = log
         .banks
         .iter()

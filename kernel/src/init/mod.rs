@@ -280,16 +280,34 @@ pub fn initramfs() -> Option<&'static [u8]> {
 /// `lib/elf-load` against the user address range. A malformed archive is reported and the
 /// boot goes on without it.
 fn populate_rootfs() -> Result<(), InitError> {
-    let Some(r) = boot().platform.initrd else {
+    let p = &boot().platform;
+    let Some(r) = p.initrd else {
         console::emit(catena_event::Kind::Initramfs, |e| e.str("state", "absent"));
         return Ok(());
     };
+    // The loader's word is checked before a byte is read: wholly inside one RAM range (mapped
+    // by the kernel), clear of the kernel's own image.
+    let image = crate::mm::image_range();
+    let in_ram = p
+        .memory
+        .iter()
+        .any(|m| r.base >= m.base && r.end() <= m.end());
+    if !in_ram || (r.base < image.end() && image.base < r.end()) {
+        console::emit(catena_event::Kind::Initramfs, |e| {
+            e.str("state", "refused")
+                .str("reason", "not inside RAM or over the kernel")
+                .hex("base", r.base)
+                .u64("bytes", r.size)
+        });
+        return Ok(());
+    }
     let Ok(len) = usize::try_from(r.size) else {
         return Err(InitError::soft("initramfs-size"));
     };
-    // SAFETY: the loader's initramfs, named by /chosen: RAM the kernel maps (its identity map
-    // covers all RAM) and never allocates (dtinfo reports it reserved, so the heap avoids it);
-    // nothing writes it, and only this shared view is made of it.
+    // SAFETY: the loader's initramfs, named by /chosen and checked above to lie inside RAM the
+    // kernel maps (its identity map covers all RAM) and outside its image; the kernel never
+    // allocates it (dtinfo reports it reserved, so the heap avoids it); nothing writes it,
+    // and only this shared view is made of it.
     let bytes: &'static [u8] = unsafe { core::slice::from_raw_parts(r.base as *const u8, len) };
     INITRAMFS.call_once(|| bytes);
     let entries = match cpio::parse(bytes) {

@@ -228,6 +228,16 @@ pub mod wire {
         Some(&json[start..end])
     }
 
+    /// Lower-case hex of `b`.
+    pub fn hex(b: &[u8]) -> alloc::string::String {
+        use core::fmt::Write;
+        let mut s = alloc::string::String::with_capacity(2 * b.len());
+        for x in b {
+            let _ = write!(s, "{x:02x}");
+        }
+        s
+    }
+
     /// Decodes hex (even length, hex digits only).
     pub fn unhex(s: &str) -> Option<Vec<u8>> {
         if !s.len().is_multiple_of(2) {

@@ -191,12 +191,7 @@ pub fn edit(
         }
     }
     if let Some(args) = bootargs {
-        let chosen = match tree.find_node_mut("/chosen") {
-            Some(c) => c,
-            None => tree
-                .root
-                .add_child_mut(DeviceTreeNode::new("chosen").map_err(|e| alloc::format!("{e:?}"))?),
-        };
+        let chosen = chosen_mut(&mut tree)?;
         chosen.remove_property("bootargs");
         chosen.add_property(prop("bootargs", args)?);
     }
@@ -206,6 +201,22 @@ pub fn edit(
     if let Some(b) = mm_buffer {
         edit_mm_buffer(&mut tree, b)?;
     }
+    write_back(&tree, slot).map(|_| ())
+}
+
+/// `/chosen`, made if the tree has none.
+fn chosen_mut(tree: &mut DeviceTree) -> Result<&mut DeviceTreeNode, String> {
+    if tree.find_node_mut("/chosen").is_none() {
+        tree.root
+            .add_child(DeviceTreeNode::new("chosen").map_err(|e| alloc::format!("{e:?}"))?);
+    }
+    tree.find_node_mut("/chosen")
+        .ok_or_else(|| "no /chosen".into())
+}
+
+/// Writes `tree` into `slot` and reads it back: the result must still be a tree the normal
+/// world can read.
+fn write_back(tree: &DeviceTree, slot: &mut [u8]) -> Result<Platform, String> {
     let out = tree.to_dtb();
     if out.len() > slot.len() {
         return Err(alloc::format!(
@@ -215,9 +226,7 @@ pub fn edit(
         ));
     }
     slot[..out.len()].copy_from_slice(&out);
-    // The result must still be a tree the normal world can read.
-    Platform::parse(&slot[..out.len()]).map_err(|e| alloc::format!("edited DT: {e}"))?;
-    Ok(())
+    Platform::parse(&slot[..out.len()]).map_err(|e| alloc::format!("edited DT: {e}"))
 }
 
 /// Names the initramfs the firmware loaded in `/chosen` (`linux,initrd-start` and
@@ -227,26 +236,12 @@ pub fn set_initrd(slot: &mut [u8], base: u64, size: u64) -> Result<(), String> {
     let total = total_size(slot)?;
     let fdt = Fdt::new(&slot[..total]).map_err(|e| alloc::format!("dtoolkit: {e:?}"))?;
     let mut tree = DeviceTree::from_fdt(&fdt);
-    let chosen = match tree.find_node_mut("/chosen") {
-        Some(c) => c,
-        None => tree
-            .root
-            .add_child_mut(DeviceTreeNode::new("chosen").map_err(|e| alloc::format!("{e:?}"))?),
-    };
+    let chosen = chosen_mut(&mut tree)?;
     for (name, v) in [("linux,initrd-start", base), ("linux,initrd-end", end)] {
         chosen.remove_property(name);
         chosen.add_property(prop(name, [(v >> 32) as u32, v as u32])?);
     }
-    let out = tree.to_dtb();
-    if out.len() > slot.len() {
-        return Err(alloc::format!(
-            "edited DT is {} bytes, the slot {}",
-            out.len(),
-            slot.len()
-        ));
-    }
-    slot[..out.len()].copy_from_slice(&out);
-    let p = Platform::parse(&slot[..out.len()]).map_err(|e| alloc::format!("edited DT: {e}"))?;
+    let p = write_back(&tree, slot)?;
     if p.initrd.map(|r| (r.base, r.size)) != Some((base, size)) {
         return Err("the edited DT does not name the initrd".into());
     }

@@ -178,6 +178,18 @@ fn marshal_err(_: tpm2_protocol::TpmError) -> Error {
     Error::Argument("does not marshal")
 }
 
+/// A structure from a response, marshalled again (what a file of tpm2-tools holds).
+fn to_bytes(v: &impl TpmMarshal) -> Result<alloc::vec::Vec<u8>, Error> {
+    let mut out = alloc::vec![0u8; MAX_FRAME];
+    let n = {
+        let mut w = TpmWriter::new(&mut out);
+        v.marshal(&mut w).map_err(marshal_err)?;
+        w.len()
+    };
+    out.truncate(n);
+    Ok(out)
+}
+
 /// The password session with an empty password (TPM_RS_PW; Part 1 §19.8.4): what PCR_Extend
 /// needs for a PCR whose authValue is empty, as every resettable PCR's is.
 fn password_session() -> TpmsAuthCommand {
@@ -464,13 +476,7 @@ impl<T: Transport> Tpm<T> {
         if point.x.len() != 32 || point.y.len() != 32 {
             return Err(Error::Malformed("the AK's point is not P-256"));
         }
-        let mut public = alloc::vec![0u8; MAX_FRAME];
-        let n = {
-            let mut w = TpmWriter::new(&mut public);
-            r.out_public.marshal(&mut w).map_err(marshal_err)?;
-            w.len()
-        };
-        public.truncate(n);
+        let public = to_bytes(&r.out_public)?;
         let handle = r.handles[0].value();
         Ok(Ak { handle, public })
     }
@@ -503,25 +509,13 @@ impl<T: Transport> Tpm<T> {
         if &r.quoted.inner.extra_data[..] != nonce {
             return Err(Error::Malformed("the quote is over another nonce"));
         }
-        let mut attest = alloc::vec![0u8; MAX_FRAME];
-        let n = {
-            let mut w = TpmWriter::new(&mut attest);
-            r.quoted.marshal(&mut w).map_err(marshal_err)?;
-            w.len()
-        };
         // The TPM2B's size, then TPMS_ATTEST.
-        attest.truncate(n);
+        let mut attest = to_bytes(&r.quoted)?;
         attest.drain(..2);
         if r.signature.sig_alg != TpmAlgId::Ecdsa {
             return Err(Error::Malformed("the quote is not signed with ECDSA"));
         }
-        let mut signature = alloc::vec![0u8; 256];
-        let n = {
-            let mut w = TpmWriter::new(&mut signature);
-            r.signature.marshal(&mut w).map_err(marshal_err)?;
-            w.len()
-        };
-        signature.truncate(n);
+        let signature = to_bytes(&r.signature)?;
         Ok(Quote { attest, signature })
     }
 
@@ -532,14 +526,7 @@ impl<T: Transport> Tpm<T> {
             handles: [TpmHandle::new(handle)],
         };
         let r: TpmReadPublicResponse = self.run(&c, &[])?;
-        let mut public = alloc::vec![0u8; MAX_FRAME];
-        let n = {
-            let mut w = TpmWriter::new(&mut public);
-            r.out_public.marshal(&mut w).map_err(marshal_err)?;
-            w.len()
-        };
-        public.truncate(n);
-        Ok(public)
+        to_bytes(&r.out_public)
     }
 
     /// An NV index's whole contents (TPM2_NV_ReadPublic for its size, then TPM2_NV_Read in

@@ -153,9 +153,7 @@ impl Verdict {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use attest::wire::hex;
 
 fn sha256(b: &[u8]) -> [u8; 32] {
     Sha256::digest(b).into()

@@ -46,16 +46,6 @@ struct Args {
     report: Option<PathBuf>,
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 fn run(a: Args) -> Result<bool> {
     let d = &a.evidence;
     let e = verifier::Evidence {
@@ -68,7 +58,7 @@ fn run(a: Args) -> Result<bool> {
         ek_cert: verifier::read(&d.join("ek-cert.bin")).unwrap_or_default(),
         credential_secret: verifier::read(&d.join("credential-secret.bin")).unwrap_or_default(),
     };
-    let nonce = unhex(&a.nonce).context("--nonce is not hex")?;
+    let nonce = attest::wire::unhex(&a.nonce).context("--nonce is not hex")?;
     let r = verifier::Reference {
         firmware: a
             .firmware

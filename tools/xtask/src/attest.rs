@@ -62,6 +62,94 @@ pub struct Attested {
     pub dir: std::path::PathBuf,
 }
 
+/// An attestation's folder (made fresh) and what it boots.
+struct Setup {
+    dir: std::path::PathBuf,
+    /// The build's images, or with `--tamper kernel` a copy of the scenario's kernel with one
+    /// byte changed in their place.
+    boot_images: build::Images,
+    /// The kernel the verifier takes as its reference: the one built for the scenario.
+    reference_kernel: std::path::PathBuf,
+}
+
+fn setup(
+    root: &Path,
+    images: &build::Images,
+    name: &str,
+    s: &config::Scenario,
+    tamper: Option<Tamper>,
+    tag: &str,
+) -> Result<Setup> {
+    if !s.tpm {
+        bail!("`{name}` has no TPM (tpm = true in qemu.toml): nothing to attest");
+    }
+    let suffix = if tamper.is_some() { "-tampered" } else { "" };
+    let dir = root.join(format!("target/catena/runs/attest-{name}{tag}{suffix}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let reference_kernel = if s.hooks {
+        images.image_hooks.clone()
+    } else {
+        images.image.clone()
+    };
+    let mut boot_images = images.clone();
+    if tamper == Some(Tamper::Kernel) {
+        let t = dir.join("Image-tampered");
+        let at = tamper_kernel(&reference_kernel, &t)?;
+        println!("xtask: booting a copy of the Image with byte {at:#x} changed");
+        if s.hooks {
+            boot_images.image_hooks = t;
+        } else {
+            boot_images.image = t;
+        }
+    }
+    Ok(Setup {
+        dir,
+        boot_images,
+        reference_kernel,
+    })
+}
+
+/// What the verifier expects of scenario `s` booted from this build: the SHA-256 of the
+/// firmware, the kernel, U-Boot (on its path), the initramfs and its programs (when given),
+/// the command line `cmdline`, Secure Boot (required when the scenario enrols), the EK's CA
+/// and the credential's secret (when registration made one).
+fn reference(
+    root: &Path,
+    name: &str,
+    s: &config::Scenario,
+    images: &build::Images,
+    kernel: &Path,
+    cmdline: String,
+    credential_secret: Option<Vec<u8>>,
+) -> Result<verifier::Reference> {
+    Ok(verifier::Reference {
+        firmware: Some(digest(&images.firmware)?),
+        kernel: Some(digest(kernel)?),
+        bl33: match s.boot {
+            Some(config::BootPath::Uboot | config::BootPath::UbootFit) => {
+                Some(digest(&prereq::program(prereq::UBOOT_QEMU)?.path)?)
+            }
+            _ => None,
+        },
+        initrd: if s.initrd {
+            Some(digest(&images.initramfs)?)
+        } else {
+            None
+        },
+        programs: if s.initrd {
+            programs(&images.initramfs)?
+        } else {
+            Vec::new()
+        },
+        cmdlines: vec![cmdline],
+        require_secure_boot: s.enroll.is_some(),
+        secure_boot_vars: secure_boot_reference(root, name, s)?,
+        ek_ca: ek_ca()?,
+        credential_secret,
+    })
+}
+
 /// Boots `name` (with `tamper`) and verifies it against this build.
 pub fn attest(
     root: &Path,
@@ -71,30 +159,11 @@ pub fn attest(
     tamper: Option<Tamper>,
 ) -> Result<Attested> {
     let s = cfg.scenario(name)?;
-    if !s.tpm {
-        bail!("`{name}` has no TPM (tpm = true in qemu.toml): nothing to attest");
-    }
-    let suffix = if tamper.is_some() { "-tampered" } else { "" };
-    let dir = root.join(format!("target/catena/runs/attest-{name}{suffix}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    // The kernel this scenario boots, and what the verifier takes as its reference.
-    let reference_kernel = if s.hooks {
-        &images.image_hooks
-    } else {
-        &images.image
-    };
-    let mut boot_images = images.clone();
-    if tamper == Some(Tamper::Kernel) {
-        let t = dir.join("Image-tampered");
-        let at = tamper_kernel(reference_kernel, &t)?;
-        println!("xtask: booting a copy of the Image with byte {at:#x} changed");
-        if s.hooks {
-            boot_images.image_hooks = t;
-        } else {
-            boot_images.image = t;
-        }
-    }
+    let Setup {
+        dir,
+        boot_images,
+        reference_kernel,
+    } = setup(root, images, name, s, tamper, "")?;
     // Registration (Keylime's registrar step, once per TPM): a boot on a freshly manufactured
     // TPM exports its EK, EK certificate and AK; the verifier makes a credential against that
     // EK for that AK's name (tpm2_makecredential, offline). The AK is a primary key, so the
@@ -125,13 +194,7 @@ pub fn attest(
     let (o, _) = boot_quiet(root, cfg, name, &reg_s, &mut reg)?;
     drop(reg);
     let first = evidence::collect(&o.events)?;
-    let secret: Vec<u8> = {
-        let h = crate::fresh_nonce()?;
-        (0..h.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&h[i..i + 2], 16))
-            .collect::<Result<_, _>>()?
-    };
+    let secret = attest::wire::unhex(&crate::fresh_nonce()?).context("a fresh secret")?;
     // A TPM the boot could not reach (ffa-early-tpm) exports no EK or AK: nothing to make a
     // credential for; the judged boot goes on and the verifier says what is missing.
     let cred = dir.join("credential.bin");
@@ -190,35 +253,16 @@ pub fn attest(
         ek_cert: get("ek-cert"),
         credential_secret: get("credential-secret"),
     };
-    let r = verifier::Reference {
-        firmware: Some(digest(&images.firmware)?),
-        kernel: Some(digest(reference_kernel)?),
-        bl33: match s.boot {
-            Some(config::BootPath::Uboot | config::BootPath::UbootFit) => {
-                Some(digest(&prereq::program(prereq::UBOOT_QEMU)?.path)?)
-            }
-            _ => None,
-        },
-        initrd: if s.initrd {
-            Some(digest(&images.initramfs)?)
-        } else {
-            None
-        },
-        programs: if s.initrd {
-            programs(&images.initramfs)?
-        } else {
-            Vec::new()
-        },
-        cmdlines: vec![s.cmdline.clone()],
-        require_secure_boot: s.enroll.is_some(),
-        secure_boot_vars: secure_boot_reference(root, name, s)?,
-        ek_ca: ek_ca()?,
-        credential_secret: registered.then_some(secret),
-    };
-    let nonce_bytes: Vec<u8> = (0..nonce.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&nonce[i..i + 2], 16))
-        .collect::<Result<_, _>>()?;
+    let r = reference(
+        root,
+        name,
+        s,
+        images,
+        &reference_kernel,
+        s.cmdline.clone(),
+        registered.then_some(secret),
+    )?;
+    let nonce_bytes = attest::wire::unhex(&nonce).context("the nonce is not hex")?;
     let verdict = verifier::verify(&e, &nonce_bytes, &r);
     let total = started.elapsed();
     std::fs::write(
@@ -313,7 +357,7 @@ pub fn make_credential(
     let name = ::attest::ak_key(ak)
         .map_err(|e| anyhow::anyhow!("registration: {e}"))?
         .name;
-    let name_hex: String = name.iter().map(|b| format!("{b:02x}")).collect();
+    let name_hex = attest::wire::hex(&name);
     std::fs::write(dir.join("registration-ek.pub"), ek)?;
     std::fs::write(dir.join("registration-secret"), secret)?;
     let tool = prereq::program("tpm2_checkquote")?
@@ -355,28 +399,11 @@ pub fn attest_net(
     tamper: Option<Tamper>,
 ) -> Result<Attested> {
     let s0 = cfg.scenario(name)?;
-    if !s0.tpm {
-        bail!("`{name}` has no TPM (tpm = true in qemu.toml): nothing to attest");
-    }
-    let suffix = if tamper.is_some() { "-tampered" } else { "" };
-    let dir = root.join(format!("target/catena/runs/attest-{name}-net{suffix}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let reference_kernel = if s0.hooks {
-        &images.image_hooks
-    } else {
-        &images.image
-    };
-    let mut boot_images = images.clone();
-    if tamper == Some(Tamper::Kernel) {
-        let t = dir.join("Image-tampered");
-        tamper_kernel(reference_kernel, &t)?;
-        if s0.hooks {
-            boot_images.image_hooks = t;
-        } else {
-            boot_images.image = t;
-        }
-    }
+    let Setup {
+        dir,
+        boot_images,
+        reference_kernel,
+    } = setup(root, images, name, s0, tamper, "-net")?;
     let listener = crate::verifier_server::Server::bind()?;
     let port = listener.local_addr()?.port();
     if tamper == Some(Tamper::Nonce) {
@@ -399,31 +426,7 @@ pub fn attest_net(
         ]
         .map(String::from),
     );
-    let reference = verifier::Reference {
-        firmware: Some(digest(&images.firmware)?),
-        kernel: Some(digest(reference_kernel)?),
-        bl33: match s.boot {
-            Some(config::BootPath::Uboot | config::BootPath::UbootFit) => {
-                Some(digest(&prereq::program(prereq::UBOOT_QEMU)?.path)?)
-            }
-            _ => None,
-        },
-        initrd: if s.initrd {
-            Some(digest(&images.initramfs)?)
-        } else {
-            None
-        },
-        programs: if s.initrd {
-            programs(&images.initramfs)?
-        } else {
-            Vec::new()
-        },
-        cmdlines: vec![allowed],
-        require_secure_boot: false,
-        secure_boot_vars: secure_boot_reference(root, name, &s)?,
-        ek_ca: ek_ca()?,
-        credential_secret: None,
-    };
+    let reference = reference(root, name, &s, images, &reference_kernel, allowed, None)?;
     let server = crate::verifier_server::Server::start(listener, reference, dir.clone())?;
     let tpm_dir = dir.join("tpm");
     let mut parts = scenario_args(

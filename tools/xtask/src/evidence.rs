@@ -10,15 +10,7 @@ use catena_event::Event;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+use attest::wire::unhex;
 
 /// Each named piece of evidence, reassembled from its parts (every part present once, in
 /// range, hex).

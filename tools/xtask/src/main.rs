@@ -450,7 +450,7 @@ pub fn fresh_nonce() -> Result<String> {
     use std::io::Read;
     let mut b = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    Ok(::attest::wire::hex(&b))
 }
 
 /// A scenario's persistent state (its secure flash): `target/catena/state/STATE`, STATE

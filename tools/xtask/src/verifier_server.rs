@@ -31,9 +31,7 @@ struct State {
     verdicts: mpsc::Sender<verifier::Verdict>,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use attest::wire::hex;
 
 fn field(j: &serde_json::Value, k: &str) -> Result<Vec<u8>, String> {
     j.get(k)

@@ -1,0 +1,9 @@
+//! Every user program's build script (`build = "../build.rs"` in each): links it with the
+//! shared script at the start of Catena's user range (elf_load::USER), static, not PIE.
+fn main() {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    println!("cargo:rustc-link-arg-bins=-T{dir}/../linker.ld");
+    println!("cargo:rustc-link-arg-bins=-static");
+    println!("cargo:rustc-link-arg-bins=--no-dynamic-linker");
+    println!("cargo:rerun-if-changed=../linker.ld");
+}

@@ -1,8 +1,0 @@
-//! Links the program at the start of Catena's user range (elf_load::USER), static, not PIE.
-fn main() {
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    println!("cargo:rustc-link-arg-bins=-T{dir}/linker.ld");
-    println!("cargo:rustc-link-arg-bins=-static");
-    println!("cargo:rustc-link-arg-bins=--no-dynamic-linker");
-    println!("cargo:rerun-if-changed=linker.ld");
-}
