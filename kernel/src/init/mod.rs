@@ -280,27 +280,25 @@ pub fn initramfs() -> Option<&'static [u8]> {
 /// `lib/elf-load` against the user address range. A malformed archive is reported and the
 /// boot goes on without it.
 fn populate_rootfs() -> Result<(), InitError> {
-    let p = &boot().platform;
-    let Some(r) = p.initrd else {
-        console::emit(catena_event::Kind::Initramfs, |e| e.str("state", "absent"));
-        return Ok(());
-    };
     // The loader's word is checked before a byte is read: wholly inside one RAM range (mapped
     // by the kernel), clear of the kernel's own image.
-    let image = crate::mm::image_range();
-    let in_ram = p
-        .memory
-        .iter()
-        .any(|m| r.base >= m.base && r.end() <= m.end());
-    if !in_ram || (r.base < image.end() && image.base < r.end()) {
-        console::emit(catena_event::Kind::Initramfs, |e| {
-            e.str("state", "refused")
-                .str("reason", "not inside RAM or over the kernel")
-                .hex("base", r.base)
-                .u64("bytes", r.size)
-        });
-        return Ok(());
-    }
+    let p = &boot().platform;
+    let r = match p.initrd_in_ram(crate::mm::image_range()) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            console::emit(catena_event::Kind::Initramfs, |e| e.str("state", "absent"));
+            return Ok(());
+        }
+        Err((reason, r)) => {
+            console::emit(catena_event::Kind::Initramfs, |e| {
+                e.str("state", "refused")
+                    .str("reason", reason)
+                    .hex("base", r.base)
+                    .u64("bytes", r.size)
+            });
+            return Ok(());
+        }
+    };
     let Ok(len) = usize::try_from(r.size) else {
         return Err(InitError::soft("initramfs-size"));
     };

@@ -42,6 +42,11 @@ impl Range {
     pub fn end(&self) -> u64 {
         self.base.saturating_add(self.size)
     }
+
+    /// Whether the two ranges share a byte.
+    pub fn overlaps(&self, other: &Range) -> bool {
+        self.base < other.end() && other.base < self.end()
+    }
 }
 
 /// Why a DTB was refused.
@@ -436,6 +441,26 @@ fn gpio_of(node: FdtNode<'_, '_>) -> Option<(u32, u32)> {
 }
 
 impl Platform {
+    /// The initramfs, when the loader's word about it can be believed: wholly inside one RAM
+    /// range and clear of `image` (the kernel's own). `Err` names why it cannot, with the range
+    /// the loader named; `Ok(None)` when there is none.
+    pub fn initrd_in_ram(&self, image: Range) -> Result<Option<Range>, (&'static str, Range)> {
+        let Some(r) = self.initrd else {
+            return Ok(None);
+        };
+        if !self
+            .memory
+            .iter()
+            .any(|m| r.base >= m.base && r.end() <= m.end())
+        {
+            return Err(("not inside RAM", r));
+        }
+        if r.overlaps(&image) {
+            return Err(("over the kernel image", r));
+        }
+        Ok(Some(r))
+    }
+
     /// Validates and reads a DTB.
     pub fn parse(blob: &[u8]) -> Result<Platform, DtError> {
         let blob = validate(blob)?;

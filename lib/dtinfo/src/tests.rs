@@ -474,3 +474,44 @@ fn the_initramfs_is_found_and_kept_from_the_heap() {
     assert!(reserved.contains(&p.initrd.unwrap()), "not free RAM");
     assert_eq!(Platform::parse(RPI3B).unwrap().initrd, None);
 }
+
+#[test]
+fn an_initramfs_outside_ram_or_over_the_kernel_is_refused() {
+    let mut p = Platform::parse(EL2_INITRD).unwrap();
+    let image = Range {
+        base: 0x4020_0000,
+        size: 0x20_0000,
+    };
+    let named = p.initrd.unwrap();
+    assert_eq!(p.initrd_in_ram(image), Ok(Some(named)));
+    // Past the end of RAM (QEMU virt's RAM starts at 1 GiB).
+    let past = Range {
+        base: p.memory[0].end() - 100,
+        size: 5000,
+    };
+    p.initrd = Some(past);
+    assert_eq!(p.initrd_in_ram(image), Err(("not inside RAM", past)));
+    // Below RAM, and a size that would wrap the address space.
+    for r in [
+        Range {
+            base: 0x1000,
+            size: 5000,
+        },
+        Range {
+            base: 0x4800_0000,
+            size: u64::MAX,
+        },
+    ] {
+        p.initrd = Some(r);
+        assert_eq!(p.initrd_in_ram(image), Err(("not inside RAM", r)));
+    }
+    // Inside RAM but over the kernel's image.
+    let over = Range {
+        base: 0x4030_0000,
+        size: 5000,
+    };
+    p.initrd = Some(over);
+    assert_eq!(p.initrd_in_ram(image), Err(("over the kernel image", over)));
+    p.initrd = None;
+    assert_eq!(p.initrd_in_ram(image), Ok(None));
+}
