@@ -142,25 +142,35 @@ impl Stack<'_> {
 }
 
 /// Runs the exchange with the verifier at `server`; reports `attest state=verdict ...` or
-/// `state=error reason=...`.
-pub fn run(server: ([u8; 4], u16)) {
+/// `state=error reason=...`, and returns the same as a line of text.
+pub fn run(server: ([u8; 4], u16)) -> String {
     match exchange(server) {
-        Ok((verdict, failed)) => kapi::emit(Kind::Attest, |w| {
-            let w = w
-                .str("state", "verdict")
-                .str("via", "network")
-                .str("verdict", &verdict);
+        Ok((verdict, failed)) => {
+            kapi::emit(Kind::Attest, |w| {
+                let w = w
+                    .str("state", "verdict")
+                    .str("via", "network")
+                    .str("verdict", &verdict);
+                if failed.is_empty() {
+                    w
+                } else {
+                    w.str("failed", &failed)
+                }
+            });
             if failed.is_empty() {
-                w
+                alloc::format!("the verifier says: {verdict}")
             } else {
-                w.str("failed", &failed)
+                alloc::format!("the verifier says: {verdict} ({failed})")
             }
-        }),
-        Err(why) => kapi::emit(Kind::Attest, |w| {
-            w.str("state", "error")
-                .str("via", "network")
-                .str("reason", &why)
-        }),
+        }
+        Err(why) => {
+            kapi::emit(Kind::Attest, |w| {
+                w.str("state", "error")
+                    .str("via", "network")
+                    .str("reason", &why)
+            });
+            alloc::format!("the verifier could not be reached: {why}")
+        }
     }
 }
 

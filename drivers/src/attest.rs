@@ -52,12 +52,13 @@ pub(crate) fn export(name: &str, bytes: &[u8]) {
     }
 }
 
-/// Makes and exports the quote, or says why not (`attest state=no-nonce|no-tpm|error`).
-pub fn quote() {
+/// Makes and exports the quote, or says why not (`attest state=no-nonce|no-tpm|error`); the
+/// same as a line of text.
+pub fn quote() -> String {
     let files = crate::fwcfg::files(NONCE_FILE, 256);
     let Some((_, text)) = files.iter().find(|(f, _)| f.name == NONCE_FILE) else {
         kapi::emit(Kind::Attest, |w| w.str("state", "no-nonce"));
-        return;
+        return String::from("no nonce from a verifier (fw_cfg opt/catena/nonce): nothing quoted");
     };
     let nonce = match text
         .as_ref()
@@ -69,7 +70,7 @@ pub fn quote() {
             kapi::emit(Kind::Attest, |w| {
                 w.str("state", "bad-nonce").str("reason", why)
             });
-            return;
+            return alloc::format!("the verifier's nonce is unusable: {why}");
         }
     };
     // A credential the verifier made for this TPM's EK and AK (registration), if given.
@@ -106,11 +107,17 @@ pub fn quote() {
         Ok::<_, tpm_core::Error>((ak, q, late, ek, ek_cert, activated))
     });
     match made {
-        None => kapi::emit(Kind::Attest, |w| w.str("state", "no-tpm")),
-        Some(Err(e)) => kapi::emit(Kind::Attest, |w| {
-            w.str("state", "error")
-                .str("reason", &alloc::format!("{e}"))
-        }),
+        None => {
+            kapi::emit(Kind::Attest, |w| w.str("state", "no-tpm"));
+            String::from("no TPM bound: nothing quoted")
+        }
+        Some(Err(e)) => {
+            let why = alloc::format!("{e}");
+            kapi::emit(Kind::Attest, |w| {
+                w.str("state", "error").str("reason", &why)
+            });
+            alloc::format!("the quote failed: {why}")
+        }
         Some(Ok((ak, q, late, ek, ek_cert, activated))) => {
             for (p, d) in late {
                 kapi::emit(Kind::TpmPcr, |w| {
@@ -155,6 +162,15 @@ pub fn quote() {
                     _ => w,
                 }
             });
+            alloc::format!(
+                "quoted PCRs 0-11 (sha256) with the verifier's nonce {}; EK {}; credential {credential}",
+                hex(&nonce),
+                if ek.is_some() && ek_cert.is_some() {
+                    "and certificate exported"
+                } else {
+                    "absent"
+                }
+            )
         }
     }
 }

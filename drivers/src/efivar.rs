@@ -294,6 +294,18 @@ fn describe(name: &str, d: &[u8]) -> String {
 /// Catena's vendor GUID for the variables its tests write.
 pub const TEST_VENDOR: [u8; 16] = uefi_vars::CATENA_TEST_VENDOR;
 
+/// One variable's attributes and contents as a line of text (the shell's `efivar get`).
+pub fn get_text(c: &mut Efivar, name: &str) -> String {
+    match c.get(&vendor_of(name), name) {
+        Ok((attrs, d)) => format!(
+            "{name}: attributes {attrs:#x}, {} bytes: {}\n",
+            d.len(),
+            describe(name, &d)
+        ),
+        Err(e) => format!("{name}: {}\n", e.name()),
+    }
+}
+
 /// One test operation on the variables (`catena.efivar_ops`), reported as `efivar op=...`.
 pub fn run_op(op: &bootparams::EfivarOp<'_>) {
     use bootparams::EfivarOp;

@@ -22,4 +22,5 @@ pub mod kapi;
 pub mod net;
 pub mod pl011;
 pub mod power;
+pub mod query;
 pub mod tpm;

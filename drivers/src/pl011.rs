@@ -58,6 +58,12 @@ fn probe(ctx: &mut ProbeCtx<'_>) -> ProbeResult {
     Ok(())
 }
 
+/// One byte the console UART received, if any (a byte with a framing, parity, break or
+/// overrun error is dropped). The caller masks interrupts, as for [`write_str`].
+pub fn read_byte() -> Option<u8> {
+    CONSOLE.lock().as_mut()?.read_word().ok().flatten()
+}
+
 /// Writes to the console UART. Returns false when no console is bound yet.
 /// The caller masks interrupts so that an interrupt handler cannot deadlock on the lock.
 pub fn write_str(s: &str) -> bool {

@@ -26,6 +26,8 @@ const FR_TXFF: u32 = 1 << 5;
 const AUX_MU_IO: usize = 0x00;
 const AUX_MU_LSR: usize = 0x14;
 const LSR_TX_EMPTY: u32 = 1 << 5;
+/// AUX_MU_LSR_REG bit 0: "data ready" (the receive FIFO holds a byte).
+const LSR_DATA_READY: u32 = 1 << 0;
 
 /// Remembers the stdout UART for the emergency path.
 ///
@@ -62,6 +64,28 @@ pub fn uart_kind() -> UartKind {
     match UART_KIND.load(Ordering::Relaxed) {
         0 => UartKind::Pl011,
         _ => UartKind::Bcm2835Aux,
+    }
+}
+
+/// One byte typed on the console, if one is waiting: through the PL011 driver when it is bound,
+/// else (the BCM2835 mini-UART, which has no driver) from its registers directly.
+pub fn read_byte() -> Option<u8> {
+    let _irq = IrqGuard::new();
+    if let Some(b) = catena_drivers::pl011::read_byte() {
+        return Some(b);
+    }
+    let base = uart_base()?;
+    if uart_kind() != UartKind::Bcm2835Aux {
+        return None;
+    }
+    let _g = RAW_LOCK.lock();
+    // SAFETY: `base` is the mini-UART `early_init`'s caller vouched for (mapped Device memory);
+    // reading LSR has no side effect and reading IO takes the byte LSR said is waiting.
+    unsafe {
+        if core::ptr::read_volatile((base + AUX_MU_LSR) as *const u32) & LSR_DATA_READY == 0 {
+            return None;
+        }
+        Some(core::ptr::read_volatile((base + AUX_MU_IO) as *const u32) as u8)
     }
 }
 

@@ -45,6 +45,22 @@ pub fn with_session<R>(f: impl FnOnce(&mut Ffa) -> R) -> Option<R> {
     CORE.lock().as_mut().map(|c| f(&mut c.ffa))
 }
 
+/// Who answered the negotiation, the version, and the partitions the core discovered (for the
+/// shell's `ffa`), if the core has a session.
+pub fn partitions() -> Option<(
+    String,
+    String,
+    alloc::vec::Vec<ffa_abi::partinfo::PartitionDesc>,
+)> {
+    CORE.lock().as_ref().map(|c| {
+        (
+            c.via.clone(),
+            format!("{}", c.ffa.version),
+            c.partitions.clone(),
+        )
+    })
+}
+
 pub(crate) fn errno(e: CallError) -> String {
     format!("{} ({e:?})", e.errno())
 }

@@ -73,10 +73,13 @@ extern "C" fn exception_handler(frame: &mut Frame, kind: u64) {
         crate::user::trap(frame);
         return;
     }
+    if kind == trapframe::vector::IRQ_LOWER_A64 {
+        // A process at EL0 was interrupted (the tick may take the CPU from it).
+        crate::user::irq(frame);
+        return;
+    }
     if kind == IRQ_CURRENT_SPX {
-        if !crate::arch::gic::handle_irq() {
-            crate::arch::bcm2836::handle_irq();
-        }
+        handle_irq();
         return;
     }
     let slot = fixup_slot();
@@ -88,7 +91,25 @@ extern "C" fn exception_handler(frame: &mut Frame, kind: u64) {
         frame.elr = slot.resume.load(Ordering::SeqCst);
         return;
     }
+    if kind == SYNC_CURRENT_SPX {
+        // A copy to or from a process's memory faulted on a user address: the copy fails
+        // with EFAULT (crate::user::uaccess), the kernel goes on.
+        let (esr, far) = read_esr_far();
+        if esr >> 26 == 0x25
+            && let Some(resume) = crate::user::uaccess::fixup(frame.elr, far)
+        {
+            frame.elr = resume;
+            return;
+        }
+    }
     unexpected(frame, kind)
+}
+
+/// Handles the interrupts pending on this CPU (from the IRQ vector, IRQs masked).
+pub fn handle_irq() {
+    if !crate::arch::gic::handle_irq() {
+        crate::arch::bcm2836::handle_irq();
+    }
 }
 
 #[cfg(feature = "test-hooks")]

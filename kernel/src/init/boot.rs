@@ -202,6 +202,13 @@ pub fn kernel_main(dtb_pa: usize, entry_el: u64, load_base: usize, bad_relocs: u
     if let Err(reason) = init::run_initcalls() {
         finish_fail(&reason);
     }
+    // Linux's kernel_init: every initcall has run; now /bin/init (pid 1), until a process
+    // powers the machine off. Init ending any other way is a failure, as in Linux.
+    let cmdline = boot.platform.bootargs.as_deref().unwrap_or("");
+    match crate::user::run_init(cmdline) {
+        None | Some("poweroff") => {}
+        Some(why) => finish_fail(why),
+    }
 
     console::emit(catena_event::Kind::Done, |e| e.str("status", "ok"));
     power_off()

@@ -346,16 +346,6 @@ fn populate_rootfs() -> Result<(), InitError> {
 }
 initcall!(ROOTFS = rootfs("populate_rootfs") => populate_rootfs);
 
-/// `late_sync`: the initramfs's programs at EL0, one after another (run to completion), each
-/// measured first. Named to sort before `ima_init` in the level: the measurements are queued
-/// and enter the list (and PCR 10) in order when it starts, before the list is exported and
-/// quoted.
-fn exec_userland() -> Result<(), InitError> {
-    crate::user::run_all();
-    Ok(())
-}
-initcall!(USERLAND = late_sync("exec_userland", after [DEFERRED_PROBE_FLUSH]) => exec_userland);
-
 fn virtio_net_register() -> Result<(), InitError> {
     with_model(|m| m.register_driver(catena_drivers::net::DRIVER))?
         .map_err(|_| InitError::soft("driver-register"))
@@ -463,6 +453,12 @@ impl Observer for EventObserver {
 
     fn call_done(&mut self, call: &Initcall, result: &Result<(), InitError>, us: u64) {
         self.calls += 1;
+        TIMELINE.lock().push(Ran {
+            level: call.level.name(),
+            name: call.name,
+            result: result.as_ref().err().map(|e| e.reason),
+            us,
+        });
         console::emit(catena_event::Kind::Initcall, |e| {
             let e = e.str("level", call.level.name()).str("name", call.name);
             let e = match result {
@@ -482,6 +478,21 @@ impl Observer for EventObserver {
         });
     }
 }
+
+/// One initcall as it ran (for the shell's `initcalls`).
+pub struct Ran {
+    /// Its level.
+    pub level: &'static str,
+    /// Its name.
+    pub name: &'static str,
+    /// Why it failed, if it did.
+    pub result: Option<&'static str>,
+    /// How long it took.
+    pub us: u64,
+}
+
+/// Every initcall that ran, in order.
+pub static TIMELINE: Mutex<alloc::vec::Vec<Ran>> = Mutex::new(alloc::vec::Vec::new());
 
 /// Plans and runs every registered initcall; the error is the boot's failure reason.
 pub fn run_initcalls() -> Result<(), String> {
@@ -590,23 +601,13 @@ fn ima_init() -> Result<(), InitError> {
 }
 initcall!(IMA_INIT = late_sync("ima_init", after [DEFERRED_PROBE_FLUSH, TPM_DRIVERS]) => ima_init);
 
-/// After the keys: the list replayed against PCR 10, and exported (sorted after
-/// "load_uefi_certs" within the level).
+/// After the keys: the list replayed against PCR 10 and exported, the quote, the verifier
+/// (sorted after "load_uefi_certs" within the level). When the initramfs has an init, its
+/// agent does this instead (the `attest` call), after the programs it starts are measured;
+/// Linux's order: IMA measures at exec, the agent quotes from userland.
 fn measurements_report() -> Result<(), InitError> {
-    catena_drivers::ima::report();
-    // The quote right after the export: its PCR 10 is the exported list's.
-    catena_drivers::attest::quote();
-    // The agent, when a verifier is named: registration, nonce, activation, quote, verdict over
-    // the network.
-    if let Some(v) = params().verifier {
-        match attest::wire::parse_server(v) {
-            Some(server) => catena_drivers::agent::run(server),
-            None => console::emit(catena_event::Kind::Attest, |e| {
-                e.str("state", "error")
-                    .str("via", "network")
-                    .str("reason", "catena.verifier is not A.B.C.D:PORT")
-            }),
-        }
+    if crate::user::find_program("/bin/init").is_none() {
+        crate::user::query::attest();
     }
     Ok(())
 }

@@ -328,6 +328,9 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 "late_sync" => p.tpm_consumer_late = false,
                 _ => bad("expected late|late_sync"),
             },
+            // init's own parameters (userland/init reads them from its argument, the command
+            // line); the kernel only knows they are not mistakes.
+            ("catena.run", Some(_)) | ("catena.shell", None) => {}
             ("catena.nosmp", None) => p.nosmp = true,
             ("catena.ffa_early", None) => p.ffa_early = true,
             ("catena.hyp_probes", None) => p.hyp_probes = true,
@@ -346,7 +349,8 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 | "catena.tpm_bench_fw"
                 | "catena.efivar_bench"
                 | "catena.efivar_bench_fw"
-                | "catena.efivar_ops",
+                | "catena.efivar_ops"
+                | "catena.run",
                 None,
             ) => bad("needs a value"),
             (
@@ -354,7 +358,8 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 | "catena.ffa_early"
                 | "catena.hyp_probes"
                 | "catena.hyp_deny_req2"
-                | "catena.certs_bench",
+                | "catena.certs_bench"
+                | "catena.shell",
                 Some(_),
             ) => bad("takes no value"),
             _ => p.unknown.push(word),
@@ -370,6 +375,14 @@ mod tests {
 
     fn parse(s: &str) -> Params<'_> {
         super::parse(s, Hooks::Accepted)
+    }
+
+    #[test]
+    fn init_s_parameters_are_known_but_checked_for_shape() {
+        let p = parse("catena.run=spin&,hello catena.shell");
+        assert!(p.unknown.is_empty() && p.invalid.is_empty());
+        let p = parse("catena.run catena.shell=1");
+        assert_eq!(p.invalid.len(), 2);
     }
 
     #[test]

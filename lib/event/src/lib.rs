@@ -133,6 +133,14 @@ kinds! {
         /// One file of the initramfs (`name`, `size`, and for a program `elf=ok entry=` or
         /// `elf=refused reason=`).
         InitramfsFile = "initramfs-file",
+        /// The process scheduler: started (`init`, `slice_ticks`, `pan`) or stopped (`reason`,
+        /// `switches`, `preemptions`).
+        Sched = "sched",
+        /// The shell (an EL0 program): its prompt (`state=prompt`), and each command's outcome
+        /// (`cmd`, `status=ok|absent|error`, `lines`).
+        Shell = "shell",
+        /// init (an EL0 program): what it started and how each ended.
+        Init = "init",
     }
 }
 

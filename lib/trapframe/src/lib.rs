@@ -29,4 +29,6 @@ pub mod vector {
     pub const IRQ_CURRENT_SPX: u64 = 5;
     /// Lower EL in AArch64, synchronous.
     pub const SYNC_LOWER_A64: u64 = 8;
+    /// IRQ taken from a lower EL in AArch64 (a process at EL0 was interrupted).
+    pub const IRQ_LOWER_A64: u64 = 9;
 }

@@ -161,6 +161,11 @@ const USER_PROGRAMS: &[(&str, &str)] = &[
     ("catena-user-hello", "hello"),
     ("catena-user-probe", "probe"),
     ("catena-user-crash", "crash"),
+    ("catena-user-init", "init"),
+    ("catena-user-sh", "sh"),
+    ("catena-user-agent", "agent"),
+    ("catena-user-fuzz", "fuzz"),
+    ("catena-user-spin", "spin"),
 ];
 
 /// The user programs, each built as a static ELF at the user range (debug info stripped),

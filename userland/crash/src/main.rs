@@ -5,13 +5,11 @@
 
 use catena_user_rt as _;
 
+/// The program.
 #[unsafe(no_mangle)]
-#[unsafe(link_section = ".text.start")]
-extern "C" fn _start() -> ! {
+fn main(_arg: &str) -> u64 {
     let p = 0x4000_0000 as *mut u64;
     // SAFETY: none — this is the bug the kernel must contain: EL0 may not touch this address.
     unsafe { core::ptr::write_volatile(p, 0xdead) };
-    loop {
-        core::hint::spin_loop();
-    }
+    0
 }
