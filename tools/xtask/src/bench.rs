@@ -93,6 +93,7 @@ fn count(
         false,
         s.firmware.then_some(log.as_path()),
         None,
+        &[],
     )?;
     if outcome.status() != "ok" {
         bail!(
@@ -195,6 +196,7 @@ fn certs(root: &Path) -> Result<i32> {
             false,
             Some(&log),
             None,
+            &[],
         )?;
         let platform = o
             .events

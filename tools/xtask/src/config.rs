@@ -123,6 +123,9 @@ pub struct Scenario {
     pub tpm: bool,
     /// Kill swtpm when the kernel prints this event (the TPM stops answering mid-run).
     pub tpm_stop: Option<String>,
+    /// Lines typed on the console, one after each `shell state=prompt` event.
+    #[serde(default)]
+    pub input: Vec<String>,
     /// Boot on QEMU's own DT for this machine with FDT_NOP tokens added (`-dtb`).
     pub dt_nops: Option<DtNops>,
     /// Persistent secure flash: the firmware boots from flash0 as a writable pflash drive
@@ -356,9 +359,15 @@ impl Config {
             "-nic".into(),
             "none".into(),
         ];
-        if !scenario.cmdline.is_empty() {
+        // Interactive: init starts the shell on the console (`catena.shell`).
+        let cmdline = match (interactive, scenario.cmdline.is_empty()) {
+            (false, _) => scenario.cmdline.clone(),
+            (true, true) => String::from("catena.shell"),
+            (true, false) => format!("{} catena.shell", scenario.cmdline),
+        };
+        if !cmdline.is_empty() {
             args.push("-append".into());
-            args.push(scenario.cmdline.clone());
+            args.push(cmdline);
         }
         match (scenario.firmware, flash) {
             // flash0, writable and persistent (secure-only with secure=on): the image holds
@@ -480,7 +489,13 @@ mod tests {
         );
         assert!(args.windows(2).any(|w| w == ["-cpu", "cortex-a72"]));
         assert!(args.windows(2).any(|w| w == ["-smp", "2"]));
-        assert!(!args.contains(&"-append".to_string()));
+        assert_eq!(
+            args.contains(&"-append".to_string()),
+            !el2.cmdline.is_empty()
+        );
+        // Interactive runs add the shell to the command line.
+        let i = cfg.qemu_args(el2, &images, Path::new("s.log"), true, None);
+        assert!(i.iter().any(|a| a.ends_with(" catena.shell")));
         assert!(args.windows(2).any(|w| w == ["-nic", "none"]));
         let full = cfg.scenario("full").unwrap();
         let args = cfg.qemu_args(full, &images, Path::new("s.log"), false, None);
@@ -499,7 +514,7 @@ mod tests {
                 .any(|w| w == ["-drive", "if=pflash,unit=0,format=raw,file=f.img"])
         );
         assert!(args.windows(2).any(|w| w == ["-serial", "file:s.log"]));
-        assert!(args.windows(2).any(|w| w == ["-append", "loglevel=info"]));
+        assert!(args.windows(2).any(|w| w == ["-append", full.cmdline.as_str()]));
         assert!(
             cfg.scenario("nope")
                 .unwrap_err()

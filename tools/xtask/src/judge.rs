@@ -310,6 +310,7 @@ mod tests {
             hooks: false,
             tpm: false,
             tpm_stop: None,
+            input: Vec::new(),
             dt_nops: None,
             flash: false,
             state: None,

@@ -276,6 +276,8 @@ pub(crate) struct RunParts {
     _tpm: Option<tpm::Swtpm>,
     /// For a scenario with `tpm_stop`: kill swtpm at that event.
     on_event: Option<runner::OnEvent>,
+    /// Lines typed at the shell's prompts.
+    pub(crate) input: Vec<String>,
 }
 
 /// QEMU's arguments for a scenario, and the processes beside it: for one with `tpm`, a fresh
@@ -398,6 +400,7 @@ pub(crate) fn scenario_args(
         nonce,
         _tpm: tpm,
         on_event,
+        input: s.input.clone(),
     })
 }
 
@@ -478,6 +481,7 @@ pub(crate) fn boot_quiet(
         false,
         fw_log,
         on_event,
+        &parts.input,
     )
 }
 
@@ -602,6 +606,7 @@ fn run(a: RunArgs) -> Result<i32> {
         true,
         fw_log,
         on_event,
+        &parts.input,
     )?;
     if let Some(dir) = &evidence {
         evidence::write(dir, &evidence::collect(&outcome.events)?)?;

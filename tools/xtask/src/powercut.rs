@@ -73,7 +73,7 @@ pub fn campaign(
             ]);
         }
         let log = crate::secure_log_path(root, name);
-        let (outcome, _) = runner::boot(&parts.args, timeout, false, Some(&log), None)?;
+        let (outcome, _) = runner::boot(&parts.args, timeout, false, Some(&log), None, &[])?;
         Ok(outcome)
     };
     let mut problems = Vec::new();

@@ -25,6 +25,9 @@ enum Msg {
     Eof,
 }
 
+/// The event after which a scenario's next `input` line is typed.
+pub const PROMPT: &str = "shell state=prompt";
+
 /// How long QEMU may take to power off after the guest said `done`.
 const POWER_OFF_GRACE: Duration = Duration::from_secs(5);
 
@@ -45,18 +48,28 @@ pub fn boot(
     echo: bool,
     secure_log: Option<&std::path::Path>,
     mut on_event: Option<OnEvent>,
+    input: &[String],
 ) -> Result<(Outcome, String)> {
     if let Some(p) = secure_log {
         let _ = std::fs::remove_file(p);
     }
     let child = prereq::qemu_command()?
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {QEMU}"))?;
     let mut child = KillOnDrop(child);
+    // A scenario's `input`: the next line is typed (on the console, with Enter) each time the
+    // shell shows its prompt.
+    let mut stdin = child.0.stdin.take();
+    let prompt = crate::judge::Pattern::parse(PROMPT).context("the prompt pattern")?;
+    let mut lines = input.iter();
     let stdout = child.0.stdout.take().context("QEMU stdout")?;
     let mut stderr = child.0.stderr.take().context("QEMU stderr")?;
     let (tx, rx) = mpsc::channel();
@@ -110,6 +123,18 @@ pub fn boot(
                 {
                     println!("xtask: `{line}` seen: acting on it");
                     (h.then)();
+                }
+                if outcome.events.len() > seen
+                    && outcome.events.last().is_some_and(|e| prompt.matches(e))
+                    && let (Some(w), Some(next)) = (stdin.as_mut(), lines.next())
+                {
+                    use std::io::Write;
+                    if echo {
+                        println!("xtask: typing `{next}`");
+                    }
+                    w.write_all(next.as_bytes())?;
+                    w.write_all(b"\r")?;
+                    w.flush()?;
                 }
                 if !had_done && outcome.done().is_some() {
                     deadline = deadline.min(Instant::now() + POWER_OFF_GRACE);
