@@ -514,7 +514,10 @@ mod tests {
                 .any(|w| w == ["-drive", "if=pflash,unit=0,format=raw,file=f.img"])
         );
         assert!(args.windows(2).any(|w| w == ["-serial", "file:s.log"]));
-        assert!(args.windows(2).any(|w| w == ["-append", full.cmdline.as_str()]));
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["-append", full.cmdline.as_str()])
+        );
         assert!(
             cfg.scenario("nope")
                 .unwrap_err()

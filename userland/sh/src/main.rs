@@ -134,29 +134,33 @@ fn main(_arg: &str) -> u64 {
     rt::print("Catena shell: `help` lists the commands.\n");
     let mut ed = Editor::new();
     let mut buf = [0u8; 64];
+    // Bytes read but not yet fed to the editor: typed ahead of the prompt, they are the next
+    // lines, never dropped.
+    let mut pending: alloc::collections::VecDeque<u8> = alloc::collections::VecDeque::new();
     loop {
         rt::event(Kind::Shell, |e| e.str("state", "prompt"));
         rt::print("catena$ ");
         let line = 'read: loop {
-            let n = match rt::read(&mut buf) {
-                Ok(n) => n,
-                Err(_) => return 1,
+            let Some(b) = pending.pop_front() else {
+                match rt::read(&mut buf) {
+                    Ok(n) => pending.extend(&buf[..n]),
+                    Err(_) => return 1,
+                }
+                continue;
             };
-            for &b in &buf[..n] {
-                match ed.feed(b) {
-                    Step::Echo(s) => rt::print(&s),
-                    Step::Line(l) => {
-                        rt::print("\n");
-                        break 'read l;
-                    }
-                    Step::Cancel => {
-                        rt::print("^C\n");
-                        break 'read String::new();
-                    }
-                    Step::Eof => {
-                        rt::print("\n");
-                        return 0;
-                    }
+            match ed.feed(b) {
+                Step::Echo(s) => rt::print(&s),
+                Step::Line(l) => {
+                    rt::print("\n");
+                    break 'read l;
+                }
+                Step::Cancel => {
+                    rt::print("^C\n");
+                    break 'read String::new();
+                }
+                Step::Eof => {
+                    rt::print("\n");
+                    return 0;
                 }
             }
         };
