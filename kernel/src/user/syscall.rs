@@ -10,7 +10,7 @@ use super::{SCHED, Wait, uaccess};
 use alloc::string::String;
 use alloc::vec::Vec;
 use sched::{Pid, Reaped};
-use user_abi::{errno, nr};
+use user_abi::{check, errno, nr};
 
 /// What a call does to the process.
 pub enum Outcome {
@@ -115,15 +115,10 @@ fn nanosleep(pid: Pid, req: u64) -> Outcome {
             if let Err(e) = uaccess::copy_in(&mut ts, req) {
                 return Outcome::Ret(e);
             }
-            let sec = i64::from_le_bytes(ts[..8].try_into().unwrap_or_default());
-            let nsec = i64::from_le_bytes(ts[8..].try_into().unwrap_or_default());
-            if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-                return err(errno::EINVAL);
+            match check::timespec_us(&ts) {
+                Ok(us) => now.saturating_add(us),
+                Err(e) => return err(e),
             }
-            let us = (sec as u64)
-                .saturating_mul(1_000_000)
-                .saturating_add(nsec as u64 / 1000);
-            now.saturating_add(us)
         }
     };
     let mut s = SCHED.lock();
@@ -140,24 +135,17 @@ fn nanosleep(pid: Pid, req: u64) -> Outcome {
 }
 
 fn reboot(magic1: u64, magic2: u64, cmd: u64) -> Outcome {
-    if magic1 != user_abi::REBOOT_MAGIC1
-        || magic2 != user_abi::REBOOT_MAGIC2
-        || cmd != user_abi::REBOOT_CMD_POWER_OFF
-    {
-        return err(errno::EINVAL);
+    match check::reboot(magic1, magic2, cmd) {
+        Ok(()) => Outcome::PowerOff,
+        Err(e) => err(e),
     }
-    Outcome::PowerOff
 }
 
 fn wait4(pid: Pid, which: u64, status: u64, options: u64, rusage: u64) -> Outcome {
-    let which = match which as i64 {
-        -1 => None,
-        p if p > 0 && p <= i64::from(u32::MAX) => Some(p as u32),
-        _ => return err(errno::EINVAL),
+    let which = match check::wait4(which, options, rusage) {
+        Ok(w) => w,
+        Err(e) => return err(e),
     };
-    if options & !user_abi::WNOHANG != 0 || rusage != 0 {
-        return err(errno::EINVAL);
-    }
     if status != 0 && !uaccess::user_range(status, 4) {
         return efault();
     }
@@ -179,10 +167,10 @@ fn wait4(pid: Pid, which: u64, status: u64, options: u64, rusage: u64) -> Outcom
 
 fn getrandom(buf: u64, len: u64, flags: u64) -> Outcome {
     // GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE: accepted, nothing blocks here.
-    if flags & !7 != 0 {
-        return err(errno::EINVAL);
-    }
-    let len = len.min(user_abi::RANDOM_MAX);
+    let len = match check::getrandom(len, flags) {
+        Ok(l) => l,
+        Err(e) => return err(e),
+    };
     if !uaccess::user_range(buf, len) {
         return efault();
     }
@@ -199,10 +187,8 @@ fn getrandom(buf: u64, len: u64, flags: u64) -> Outcome {
 
 /// Copies a user string of at most `max` bytes.
 fn user_bytes(ptr: u64, len: u64, max: u64) -> Result<Vec<u8>, Outcome> {
-    if len > max {
-        return Err(err(errno::E2BIG));
-    }
-    let mut b = alloc::vec![0u8; len as usize];
+    let len = check::bounded(len, max).map_err(err)?;
+    let mut b = alloc::vec![0u8; len];
     uaccess::copy_in(&mut b, ptr).map_err(Outcome::Ret)?;
     Ok(b)
 }
@@ -216,12 +202,10 @@ fn spawn(pid: Pid, path: u64, path_len: u64, arg: u64, arg_len: u64) -> Outcome 
         Ok(a) => a,
         Err(o) => return o,
     };
-    let Ok(path) = core::str::from_utf8(&path) else {
-        return err(errno::EINVAL);
+    let path = match check::spawn_path(&path) {
+        Ok(p) => p,
+        Err(e) => return err(e),
     };
-    if !path.starts_with("/bin/") || path.contains("..") {
-        return err(errno::ENOENT);
-    }
     match super::spawn(pid, path, &arg) {
         Ok(child) => Outcome::Ret(u64::from(child)),
         Err("no such program") => err(errno::ENOENT),
@@ -248,12 +232,9 @@ fn query(kind: u64, arg: u64, arg_len: u64, buf: u64, buf_len: u64, offset: u64)
 /// Copies `text` from `offset` into the user buffer; the bytes copied (0 past the end).
 fn copy_text(text: &str, buf: u64, buf_len: u64, offset: u64) -> Outcome {
     let b = text.as_bytes();
-    let Ok(off) = usize::try_from(offset) else {
-        return Outcome::Ret(0);
-    };
-    let rest = b.get(off..).unwrap_or_default();
-    let n = rest.len().min(buf_len.min(64 * 1024) as usize);
-    match uaccess::copy_out(buf, &rest[..n]) {
+    let w = check::window(b.len(), offset, buf_len);
+    let n = w.len();
+    match uaccess::copy_out(buf, &b[w]) {
         Ok(()) => Outcome::Ret(n as u64),
         Err(e) => Outcome::Ret(e),
     }

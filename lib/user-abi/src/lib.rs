@@ -127,6 +127,92 @@ pub fn exited(status: u32) -> Option<u32> {
     (status & 0x7f == 0).then_some((status >> 8) & 0xff)
 }
 
+/// The argument checks every call makes before it acts: pure functions of the values EL0
+/// passed, so they are tested here on the host. An `Err` is the errno to return.
+pub mod check {
+    use super::errno::*;
+    use core::ops::Range;
+
+    /// `wait4(pid, _, options, rusage)`: `Some(pid)` or `None` for any child (pid -1). Process
+    /// groups (0, < -1) and options other than `WNOHANG` are refused; so is a rusage pointer
+    /// (not kept).
+    pub fn wait4(pid: u64, options: u64, rusage: u64) -> Result<Option<u32>, i64> {
+        if options & !super::WNOHANG != 0 || rusage != 0 {
+            return Err(EINVAL);
+        }
+        match pid as i64 {
+            -1 => Ok(None),
+            p if p > 0 && p <= i64::from(u32::MAX) => Ok(Some(p as u32)),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// `nanosleep`'s `{ tv_sec: i64, tv_nsec: i64 }` (little-endian) as microseconds:
+    /// negative seconds or nanoseconds outside 0..10^9 are EINVAL (Linux's rule); a huge
+    /// value saturates.
+    pub fn timespec_us(ts: &[u8; 16]) -> Result<u64, i64> {
+        let mut sec = [0u8; 8];
+        let mut nsec = [0u8; 8];
+        sec.copy_from_slice(&ts[..8]);
+        nsec.copy_from_slice(&ts[8..]);
+        let (sec, nsec) = (i64::from_le_bytes(sec), i64::from_le_bytes(nsec));
+        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            return Err(EINVAL);
+        }
+        Ok((sec as u64)
+            .saturating_mul(1_000_000)
+            .saturating_add(nsec as u64 / 1000))
+    }
+
+    /// `reboot(magic1, magic2, cmd)`: only power-off, with Linux's magic numbers.
+    pub fn reboot(magic1: u64, magic2: u64, cmd: u64) -> Result<(), i64> {
+        if magic1 == super::REBOOT_MAGIC1
+            && magic2 == super::REBOOT_MAGIC2
+            && cmd == super::REBOOT_CMD_POWER_OFF
+        {
+            Ok(())
+        } else {
+            Err(EINVAL)
+        }
+    }
+
+    /// `getrandom(_, len, flags)`: the bytes to produce (at most `RANDOM_MAX`); flags other
+    /// than GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE are EINVAL.
+    pub fn getrandom(len: u64, flags: u64) -> Result<u64, i64> {
+        if flags & !7 != 0 {
+            return Err(EINVAL);
+        }
+        Ok(len.min(super::RANDOM_MAX))
+    }
+
+    /// A length the kernel copies in (a path, an argument): at most `max` bytes.
+    pub fn bounded(len: u64, max: u64) -> Result<usize, i64> {
+        if len > max {
+            Err(E2BIG)
+        } else {
+            Ok(len as usize)
+        }
+    }
+
+    /// `spawn`'s path: UTF-8, `/bin/NAME`, one plain name (no `/`, `..` or NUL in it).
+    pub fn spawn_path(b: &[u8]) -> Result<&str, i64> {
+        let s = core::str::from_utf8(b).map_err(|_| EINVAL)?;
+        let name = s.strip_prefix("/bin/").ok_or(ENOENT)?;
+        if name.is_empty() || name.contains(['/', '\0']) || name == ".." || name == "." {
+            return Err(ENOENT);
+        }
+        Ok(s)
+    }
+
+    /// What of a `total`-byte report a `query` at `offset` into `buf_len` bytes copies
+    /// (at most 64 KiB a call; empty past the end).
+    pub fn window(total: usize, offset: u64, buf_len: u64) -> Range<usize> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(total);
+        let n = (total - start).min(buf_len.min(64 * 1024) as usize);
+        start..start + n
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +229,79 @@ mod tests {
     fn wait_statuses_decode_as_linux_s() {
         assert_eq!(exited(6 << 8), Some(6));
         assert_eq!(exited(9), None);
+    }
+
+    #[test]
+    fn wait4_takes_one_child_or_any() {
+        use check::wait4;
+        assert_eq!(wait4(u64::MAX, 0, 0), Ok(None));
+        assert_eq!(wait4(7, WNOHANG, 0), Ok(Some(7)));
+        assert_eq!(wait4(0, 0, 0), Err(errno::EINVAL));
+        assert_eq!(wait4((-5i64) as u64, 0, 0), Err(errno::EINVAL));
+        assert_eq!(wait4(1 << 40, 0, 0), Err(errno::EINVAL));
+        assert_eq!(wait4(7, 2, 0), Err(errno::EINVAL));
+        assert_eq!(wait4(7, 0, 0x1000), Err(errno::EINVAL));
+    }
+
+    #[test]
+    fn timespecs_are_checked_as_linux_does() {
+        let ts = |s: i64, n: i64| {
+            let mut b = [0u8; 16];
+            b[..8].copy_from_slice(&s.to_le_bytes());
+            b[8..].copy_from_slice(&n.to_le_bytes());
+            check::timespec_us(&b)
+        };
+        assert_eq!(ts(1, 500_000_000), Ok(1_500_000));
+        assert_eq!(ts(0, 999_999_999), Ok(999_999));
+        assert_eq!(ts(0, 1_000_000_000), Err(errno::EINVAL));
+        assert_eq!(ts(-1, 0), Err(errno::EINVAL));
+        assert_eq!(ts(0, -1), Err(errno::EINVAL));
+        assert_eq!(ts(i64::MAX, 0), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn only_power_off_with_the_magic() {
+        assert_eq!(
+            check::reboot(REBOOT_MAGIC1, REBOOT_MAGIC2, REBOOT_CMD_POWER_OFF),
+            Ok(())
+        );
+        assert!(check::reboot(REBOOT_MAGIC1, REBOOT_MAGIC2, 0x0123_4567).is_err());
+        assert!(check::reboot(0, REBOOT_MAGIC2, REBOOT_CMD_POWER_OFF).is_err());
+        assert!(check::reboot(REBOOT_MAGIC1, 1, REBOOT_CMD_POWER_OFF).is_err());
+    }
+
+    #[test]
+    fn getrandom_flags_and_length() {
+        assert_eq!(check::getrandom(1 << 30, 1), Ok(RANDOM_MAX));
+        assert_eq!(check::getrandom(16, 7), Ok(16));
+        assert_eq!(check::getrandom(16, 8), Err(errno::EINVAL));
+    }
+
+    #[test]
+    fn spawn_paths_name_one_program_of_bin() {
+        assert_eq!(check::spawn_path(b"/bin/sh"), Ok("/bin/sh"));
+        for bad in [
+            &b"/bin/"[..],
+            b"/bin/../bin/sh",
+            b"/bin/a/b",
+            b"bin/sh",
+            b"/etc/passwd",
+            b"/bin/sh\0x",
+            b"/bin/..",
+        ] {
+            assert_eq!(check::spawn_path(bad), Err(errno::ENOENT), "{bad:?}");
+        }
+        assert_eq!(check::spawn_path(&[b'/', 0xff]), Err(errno::EINVAL));
+        assert_eq!(check::bounded(257, NAME_MAX), Err(errno::E2BIG));
+        assert_eq!(check::bounded(256, NAME_MAX), Ok(256));
+    }
+
+    #[test]
+    fn query_windows_stay_inside_the_report() {
+        assert_eq!(check::window(100, 0, 4096), 0..100);
+        assert_eq!(check::window(100, 60, 16), 60..76);
+        assert_eq!(check::window(100, 100, 16), 100..100);
+        assert_eq!(check::window(100, u64::MAX, 16), 100..100);
+        assert_eq!(check::window(1 << 20, 0, u64::MAX), 0..64 * 1024);
     }
 }
