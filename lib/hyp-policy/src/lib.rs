@@ -36,10 +36,20 @@ pub fn host_view(p: &Platform) -> HostView {
     // /reserved-memory child: neither is the host's after finalise. A reserved child without
     // `no-map` is a buffer the host shares with firmware (the TPM's CRB): host RAM, which the
     // host must not allocate but reaches; the firmware validates everything it reads there.
+    // The initramfs is the exception: U-Boot's booti reserves it with /memreserve/ (as it does
+    // for Linux), and the kernel keeps reading its programs after finalise.
+    let in_initrd = |r: &&dtinfo::Range| {
+        p.initrd
+            .is_some_and(|i| i.base <= r.base && r.base.saturating_add(r.size) <= i.end())
+    };
     v.secure.extend(
         p.secure_memory
             .iter()
-            .chain(p.reserved.iter().filter(|r| !p.reserved_mapped.contains(r)))
+            .chain(
+                p.reserved
+                    .iter()
+                    .filter(|r| !p.reserved_mapped.contains(r) && !in_initrd(r)),
+            )
             .map(|r| (r.base, r.size)),
     );
     // Spin-table release addresses: a CPU still in the board's spin loop after finalise would
@@ -226,6 +236,26 @@ mod tests {
         for m in &v.mmio {
             assert!(!p.memory.iter().any(|r| overlaps(*m, (r.base, r.size))));
         }
+    }
+
+    #[test]
+    fn a_reserved_initramfs_stays_the_host_s_and_nothing_more() {
+        let mut p = Platform::parse(EL2_V3).unwrap();
+        let before = host_view(&p).secure.len();
+        // What U-Boot's booti leaves: the ramdisk in /chosen and in /memreserve/.
+        let rd = dtinfo::Range {
+            base: 0x7dcb_4000,
+            size: 0x1f_b738,
+        };
+        p.initrd = Some(rd);
+        p.reserved.push(rd);
+        assert_eq!(host_view(&p).secure.len(), before);
+        // A reservation reaching past the initramfs is still hidden.
+        p.reserved.push(dtinfo::Range {
+            base: 0x7dcb_4000,
+            size: 0x40_0000,
+        });
+        assert_eq!(host_view(&p).secure.len(), before + 1);
     }
 
     #[test]

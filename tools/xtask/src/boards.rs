@@ -211,20 +211,29 @@ pub enum VirtBoot {
 }
 
 /// QEMU virt's flash1 (64 MiB, where Debian's qemu_arm64 U-Boot keeps its environment at
-/// offset 0, 0x40000 bytes): an environment whose `bootcmd` boots Catena at once.
-pub fn virt_flash1(dir: &Path, cmdline: &str, how: VirtBoot) -> Result<PathBuf> {
+/// offset 0, 0x40000 bytes): an environment whose `bootcmd` boots Catena at once. With
+/// `initrd` (its size), `qfw load` also loads QEMU's `-initrd` at `ramdisk_addr_r` and booti
+/// hands it over as a raw ramdisk (`addr:size`, U-Boot's form for a ramdisk without a
+/// uImage header), which U-Boot names in `/chosen` `linux,initrd-start/end`.
+pub fn virt_flash1(
+    dir: &Path,
+    cmdline: &str,
+    how: VirtBoot,
+    initrd: Option<u64>,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
+    let ramdisk = initrd.map_or(String::from("-"), |n| format!("${{ramdisk_addr_r}}:{n:#x}"));
     let boot = match how {
-        VirtBoot::Booti => {
-            "qfw load ${kernel_addr_r} ${ramdisk_addr_r}; \
-                            booti ${kernel_addr_r} - ${fdtcontroladdr}"
-        }
+        VirtBoot::Booti => format!(
+            "qfw load ${{kernel_addr_r}} ${{ramdisk_addr_r}}; \
+             booti ${{kernel_addr_r}} {ramdisk} ${{fdtcontroladdr}}"
+        ),
         // U-Boot checks every hash of the configuration before it boots it.
-        VirtBoot::Fit => "qfw load ${loadaddr} ${ramdisk_addr_r}; bootm ${loadaddr}#conf-1",
+        VirtBoot::Fit => "qfw load ${loadaddr} ${ramdisk_addr_r}; bootm ${loadaddr}#conf-1".into(),
     };
     let text = env_text(&[
         ("bootdelay", "0".into()),
-        ("bootcmd", boot.into()),
+        ("bootcmd", boot),
         ("bootargs", cmdline.into()),
         ("fdt_addr", "0x40000000".into()),
         ("kernel_addr_r", "0x40400000".into()),

@@ -276,10 +276,11 @@ impl Config {
                 // Dumping the DT would connect QEMU to swtpm, which ends when QEMU does.
                 bail!("scenario `{name}`: `tpm` and `dt_nops` do not go together");
             }
-            if s.initrd && s.boot.is_some() {
+            if s.initrd && matches!(s.boot, Some(BootPath::UbootFit | BootPath::Raspi3b)) {
                 bail!(
-                    "scenario `{name}`: `initrd` goes to QEMU's loader or our firmware (fw_cfg), \
-                     not yet through U-Boot"
+                    "scenario `{name}`: `initrd` goes through QEMU's loader, our firmware \
+                     (fw_cfg) or U-Boot's booti (`boot = \"uboot\"`), not yet a FIT or the \
+                     Raspberry Pi's SD card"
                 );
             }
             match s.boot {

@@ -422,7 +422,18 @@ fn boot_files(
             };
             config::BootFiles {
                 uboot: prereq::program(prereq::UBOOT_QEMU)?.path,
-                disk: boards::virt_flash1(&dir, &s.cmdline, how)?,
+                disk: boards::virt_flash1(
+                    &dir,
+                    &s.cmdline,
+                    how,
+                    // booti hands over the initramfs; a FIT would carry its own.
+                    match (s.initrd, how) {
+                        (true, boards::VirtBoot::Booti) => {
+                            Some(std::fs::metadata(&images.initramfs)?.len())
+                        }
+                        _ => None,
+                    },
+                )?,
                 // Made once the machine's DT is known (see `scenario_args`).
                 fit: (how == boards::VirtBoot::Fit).then(|| dir.join("catena.itb")),
                 dtb: None,
