@@ -63,7 +63,16 @@ impl Pattern {
             && self
                 .fields
                 .iter()
-                .all(|(k, v)| e.get(k).is_some_and(|got| v == "*" || got == v))
+                .all(|(k, v)| e.get(k).is_some_and(|got| value_matches(v, got)))
+    }
+}
+
+/// A pattern's value against an event's: `*` is any value, `text*` any value starting with
+/// `text`, anything else itself.
+fn value_matches(want: &str, got: &str) -> bool {
+    match want.strip_suffix('*') {
+        Some(prefix) => got.starts_with(prefix),
+        None => got == want,
     }
 }
 
@@ -441,6 +450,17 @@ mod tests {
         assert!(p.matches(&e));
         assert!(!Pattern::parse("probe result=ok").unwrap().matches(&e));
         assert!(Pattern::parse("").is_err());
+        // A value ending in `*` matches by prefix.
+        assert!(
+            Pattern::parse("probe reason=\"hyp not*\"")
+                .unwrap()
+                .matches(&e)
+        );
+        assert!(
+            !Pattern::parse("probe reason=\"hyp is*\"")
+                .unwrap()
+                .matches(&e)
+        );
     }
 
     #[test]
