@@ -50,6 +50,8 @@ pub fn dispatch(pid: Pid, x: &mut [u64; 31]) -> Outcome {
         nr::GETRANDOM => getrandom(a[0], a[1], a[2]),
         nr::SPAWN => spawn(pid, a[0], a[1], a[2], a[3]),
         nr::QUERY => query(a[0], a[1], a[2], a[3], a[4], a[5]),
+        // The buffer is checked before anything is exported or quoted.
+        nr::ATTEST if a[1] != 0 && !uaccess::user_range(a[0], a[1]) => efault(),
         nr::ATTEST => copy_text(&super::query::attest(), a[0], a[1], 0),
         _ => err(errno::ENOSYS),
     }

@@ -6,7 +6,7 @@
 //!
 //! Left out on purpose: exit (it would end the fuzzer), and the calls that would wait for a
 //! person or the clock with a plausible argument — read of fd 0 and nanosleep get only bad
-//! pointers; attest (a TPM quote per call, and it exports evidence).
+//! pointers (kernel memory, a hole); attest (a TPM quote per call, and it exports evidence).
 #![no_std]
 #![no_main]
 
@@ -51,11 +51,6 @@ fn value(r: &mut Rng, stack: u64) -> u64 {
     }
 }
 
-fn is_good_pointer(v: u64, stack: u64) -> bool {
-    let own = DATA.as_ptr() as u64;
-    (own..own + 64).contains(&v) || (stack - 4096..stack + 4096).contains(&v)
-}
-
 /// The program.
 #[unsafe(no_mangle)]
 fn main(arg: &str) -> u64 {
@@ -90,7 +85,8 @@ fn main(arg: &str) -> u64 {
         for v in &mut a {
             *v = value(&mut r, stack);
         }
-        if n == nr::READ && a[0] == 0 && is_good_pointer(a[1], stack) {
+        if n == nr::READ && a[0] == 0 {
+            // The console has nothing typed in a test: a read it accepts would wait forever.
             a[1] = 0x4000_0000;
         }
         if n == nr::NANOSLEEP {

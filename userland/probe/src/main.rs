@@ -10,7 +10,7 @@ use catena_event::Kind;
 use catena_user_rt::{self as rt, errno as e, nr, syscall};
 
 /// How many checks there are (the exit code when every one passed).
-const CHECKS: u64 = 25;
+const CHECKS: u64 = 26;
 
 static MSG: [u8; 16] = *b"probe: refusals\n";
 
@@ -143,6 +143,10 @@ fn main(_arg: &str) -> u64 {
                 syscall(nr::QUERY, [rt::q::PS, 0, 0, KERNEL, 64, 0]),
                 e::EFAULT,
             ),
+        ),
+        (
+            "attest into kernel memory",
+            is(syscall(nr::ATTEST, [KERNEL, 64, 0, 0, 0, 0]), e::EFAULT),
         ),
         ("an unknown call", is(syscall(4242, [0; 6]), e::ENOSYS)),
     ];
