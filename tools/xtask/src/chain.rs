@@ -175,7 +175,10 @@ pub fn tree(events: &[Event], fw: &[Event]) -> String {
     let mut under_core = false;
     let mut under_partition = false;
     let mut partitions: Vec<(String, usize)> = Vec::new(); // (device path, node index)
+    // From init on, events are userland's, not an initcall level's.
+    let mut userland = false;
     for (i, e) in events.iter().enumerate() {
+        userland |= e.kind == "sched" && e.get("state") == Some("started");
         let (depth, text) = match (e.kind.as_str(), e.get("state"), e.get("drv")) {
             ("hyp", Some("installed"), _) => (
                 0,
@@ -296,6 +299,35 @@ pub fn tree(events: &[Event], fw: &[Event]) -> String {
                     }
                 ),
             ),
+            // After the initcalls: init, the agent's quote, the end of the processes.
+            ("sched", Some("started"), _) => (
+                0,
+                format!(
+                    "init (pid {}) started from the initramfs; PAN {}",
+                    e.get("init").unwrap_or("?"),
+                    e.get("pan").unwrap_or("?")
+                ),
+            ),
+            ("attest", Some("quoted"), _) => (
+                0,
+                format!(
+                    "quote over PCRs 0-11 for the verifier{}",
+                    if userland {
+                        " (by the agent, in userland)"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            ("sched", Some("stopped"), _) => (
+                0,
+                format!(
+                    "processes ended: {} ({} switches, {} preemptions)",
+                    e.get("reason").unwrap_or("?"),
+                    e.get("switches").unwrap_or("?"),
+                    e.get("preemptions").unwrap_or("?")
+                ),
+            ),
             ("done", _, _) => (
                 0,
                 format!(
@@ -322,7 +354,11 @@ pub fn tree(events: &[Event], fw: &[Event]) -> String {
         let node = Node {
             depth,
             text,
-            level: levels[i].map_or("boot", |l| LEVELS[l]).to_string(),
+            level: if userland {
+                "userland".to_string()
+            } else {
+                levels[i].map_or("boot", |l| LEVELS[l]).to_string()
+            },
             t: ms(e.get(TIME_KEY)),
         };
         // A driver hangs under the partition device it bound to, wherever its line came.
@@ -982,6 +1018,32 @@ pub fn render(l: &Layout) -> String {
 mod tests {
     use super::*;
     use crate::timing::tests::{evs, full_boot};
+
+    #[test]
+    fn userland_follows_the_levels_in_the_tree() {
+        let (mut k, fw) = full_boot();
+        let done = k.iter().position(|e| e.kind == "done").unwrap();
+        let more = evs(&[
+            "@event sched state=started init=1 slice_ticks=2 pan=absent t=9990",
+            "@event attest state=quoted pcrs=sha256:0-11 t=9995",
+            "@event sched state=stopped reason=poweroff switches=9 preemptions=0 t=9998",
+        ]);
+        for (n, e) in more.into_iter().enumerate() {
+            k.insert(done + n, e);
+        }
+        let t = tree(&k, &fw);
+        let at = |needle: &str| t.lines().find(|l| l.contains(needle)).unwrap_or("");
+        assert!(at("init (pid 1) started").ends_with("[userland]"), "{t}");
+        assert!(
+            at("by the agent, in userland").ends_with("[userland]"),
+            "{t}"
+        );
+        assert!(
+            at("processes ended: poweroff (9 switches").ends_with("[userland]"),
+            "{t}"
+        );
+        assert!(at("done:").ends_with("[userland]"), "{t}");
+    }
 
     #[test]
     fn the_tree_has_branches_and_levels() {
