@@ -531,6 +531,9 @@ fn hc_init(frame: &mut Frame, st: &mut Option<State>) -> Result<(), HvcError> {
             .str("ffa_buffers", &buffers)
             .u64("cpus", cfg.cpus.len() as u64)
             .u64("cpu", boot as u64)
+            // Where its image runs (its stage-1 maps the region at its own address): what
+            // `cargo xtask bench --profile` needs to name the hyp's functions.
+            .hex("region", region.0)
     });
     *st = Some(State {
         cfg,

@@ -10,6 +10,10 @@
  * Counts are per translation block (added when a block starts), so a window is exact to
  * within one block at each end.
  *
+ * With profile=PATH it also counts, for each translation block, how often it ran inside the
+ * window (counting, not paused), and writes "vaddr instructions executions" lines (hex,
+ * decimal, decimal) for those that did: `cargo xtask bench --profile` names their functions.
+ *
  * Debian's QEMU 7.2 has TCG plugin support but ships no qemu-plugin.h, so the few functions
  * of the plugin API (version 1) used here are declared by hand, from QEMU's
  * include/qemu/qemu-plugin.h.
@@ -17,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef uint64_t qemu_plugin_id_t;
@@ -43,6 +48,10 @@ extern void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn
                                                    enum qemu_plugin_cb_flags flags,
                                                    void *userdata);
 
+extern uint64_t qemu_plugin_tb_vaddr(const struct qemu_plugin_tb *tb);
+extern void qemu_plugin_register_vcpu_tb_exec_cb(struct qemu_plugin_tb *tb, vcpu_udata_cb cb,
+                                                 enum qemu_plugin_cb_flags flags, void *userdata);
+
 /* HINT #imm is 0xd503201f | imm << 5. */
 #define MARK_START (0xd503201fu | (0x7eu << 5))
 #define MARK_END (0xd503201fu | (0x7fu << 5))
@@ -55,6 +64,16 @@ static uint64_t insns;
 static uint64_t window_start, window;
 static int in_window, counting;
 static char out[4096];
+static char profile[4096];
+
+/* One translation block, for the profile. */
+struct block {
+    uint64_t vaddr;
+    uint64_t insns;
+    uint64_t runs;
+    struct block *next;
+};
+static struct block *blocks;
 
 static void mark(unsigned int vcpu, void *userdata)
 {
@@ -85,11 +104,29 @@ static void mark(unsigned int vcpu, void *userdata)
     }
 }
 
+static void block_ran(unsigned int vcpu, void *userdata)
+{
+    (void)vcpu;
+    if (counting) {
+        ((struct block *)userdata)->runs++;
+    }
+}
+
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
     qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &insns, n);
+    if (profile[0]) {
+        struct block *b = calloc(1, sizeof *b);
+        if (b) {
+            b->vaddr = qemu_plugin_tb_vaddr(tb);
+            b->insns = n;
+            b->next = blocks;
+            blocks = b;
+            qemu_plugin_register_vcpu_tb_exec_cb(tb, block_ran, QEMU_PLUGIN_CB_NO_REGS, b);
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint32_t word;
@@ -115,6 +152,15 @@ static void at_exit(qemu_plugin_id_t id, void *userdata)
         fprintf(f, "%llu %llu\n", (unsigned long long)insns, (unsigned long long)window);
         fclose(f);
     }
+    if (profile[0] && (f = fopen(profile, "w"))) {
+        for (struct block *b = blocks; b; b = b->next) {
+            if (b->runs) {
+                fprintf(f, "%llx %llu %llu\n", (unsigned long long)b->vaddr,
+                        (unsigned long long)b->insns, (unsigned long long)b->runs);
+            }
+        }
+        fclose(f);
+    }
 }
 
 __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id,
@@ -125,6 +171,8 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
     for (int i = 0; i < argc; i++) {
         if (strncmp(argv[i], "out=", 4) == 0) {
             snprintf(out, sizeof(out), "%s", argv[i] + 4);
+        } else if (strncmp(argv[i], "profile=", 8) == 0) {
+            snprintf(profile, sizeof(profile), "%s", argv[i] + 8);
         }
     }
     if (out[0] == 0) {

@@ -43,7 +43,8 @@ struct Side<'a> {
     event: &'a str,
 }
 
-/// Runs one side; returns the instructions counted in the window.
+/// Runs one side; returns the instructions counted in the window. With `profile`, also
+/// prints the functions the window's instructions went to (per call, the 15 largest).
 fn count(
     root: &Path,
     cfg: &config::Config,
@@ -51,6 +52,7 @@ fn count(
     plugin: &Path,
     side: Side<'_>,
     calls: u32,
+    profile: bool,
 ) -> Result<u64> {
     let Side {
         scenario,
@@ -81,11 +83,17 @@ fn count(
     } else {
         None
     };
+    let prof = dir.join(format!("bench-{scenario}-{}.prof", param.replace('.', "_")));
+    let _ = std::fs::remove_file(&prof);
+    let mut plugin_arg = format!("{},out={}", plugin.display(), counts.display());
+    if profile {
+        plugin_arg.push_str(&format!(",profile={}", prof.display()));
+    }
     args.extend([
         "-icount".into(),
         "shift=0,sleep=off".into(),
         "-plugin".into(),
-        format!("{},out={}", plugin.display(), counts.display()),
+        plugin_arg,
     ]);
     let (outcome, stderr) = runner::boot(
         &args,
@@ -124,7 +132,64 @@ fn count(
     if window == 0 {
         bail!("the counting window is empty: markers not seen");
     }
+    if profile {
+        print_profile(root, images, &outcome, &prof, side, calls)?;
+    }
     Ok(window)
+}
+
+/// The window's instructions by function: the kernel (with hooks) where the `boot` event says
+/// it ran, the hyp where it says it runs, the firmware where it is linked.
+fn print_profile(
+    root: &Path,
+    images: &build::Images,
+    outcome: &crate::judge::Outcome,
+    prof: &Path,
+    side: Side<'_>,
+    calls: u32,
+) -> Result<()> {
+    let nm = prereq::llvm_tool("llvm-nm")?;
+    let hex =
+        |e: Option<&str>| e.and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok());
+    let find = |kind: &str, key: &str| {
+        hex(outcome
+            .events
+            .iter()
+            .find(|e| e.kind == kind && e.get(key).is_some())
+            .and_then(|e| e.get(key)))
+    };
+    let mut syms = Vec::new();
+    if let Some(base) = find("boot", "base") {
+        syms.extend(crate::profile::symbols(
+            &nm,
+            &images.elf_hooks,
+            base,
+            "kernel",
+        )?);
+    }
+    if let Some(base) = find("hyp", "region") {
+        let hyp = root.join("target/catena/hyp.elf");
+        syms.extend(crate::profile::symbols(&nm, &hyp, base, "hyp")?);
+    }
+    let fw = root.join("target/catena/firmware.elf");
+    if fw.is_file() {
+        syms.extend(crate::profile::symbols(&nm, &fw, 0, "firmware")?);
+    }
+    let text =
+        std::fs::read_to_string(prof).with_context(|| format!("reading {}", prof.display()))?;
+    let by_fn = crate::profile::attribute(&crate::profile::rows(&text), &syms);
+    println!(
+        "  where `{}` ({}) spends its instructions, per call (profile in {}):",
+        side.param,
+        side.scenario,
+        prof.display()
+    );
+    for (name, n) in by_fn.iter().take(15) {
+        let mut name = name.clone();
+        name.truncate(100);
+        println!("    {:>9.0}  {name}", *n as f64 / f64::from(calls));
+    }
+    Ok(())
 }
 
 /// `cargo xtask bench certs`: `load_uefi_certs` counted on four enrolled sets — a baseline
@@ -239,7 +304,7 @@ fn certs(root: &Path) -> Result<i32> {
 }
 
 /// `cargo xtask bench NAME`.
-pub fn run(root: &Path, name: &str, calls: Option<u32>) -> Result<i32> {
+pub fn run(root: &Path, name: &str, calls: Option<u32>, profile: bool) -> Result<i32> {
     if name == "certs" {
         return certs(root);
     }
@@ -270,8 +335,8 @@ pub fn run(root: &Path, name: &str, calls: Option<u32>) -> Result<i32> {
         param: b.param_without.as_deref().unwrap_or(&b.param),
         event: b.event_without.as_deref().unwrap_or(event),
     };
-    let with = count(root, &cfg, &images, &plugin, with, calls)?;
-    let without = count(root, &cfg, &images, &plugin, without, calls)?;
+    let with = count(root, &cfg, &images, &plugin, with, calls, profile)?;
+    let without = count(root, &cfg, &images, &plugin, without, calls, profile)?;
     let (pw, po) = (
         with as f64 / f64::from(calls),
         without as f64 / f64::from(calls),

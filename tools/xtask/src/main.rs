@@ -17,6 +17,7 @@ mod fuzz;
 mod judge;
 mod powercut;
 mod prereq;
+mod profile;
 mod report;
 mod runner;
 mod timing;
@@ -115,6 +116,9 @@ enum Cmd {
         /// Override the number of calls.
         #[arg(long)]
         calls: Option<u32>,
+        /// Also print where each side's instructions go, by function.
+        #[arg(long)]
+        profile: bool,
     },
     /// Fuzz the parsers of outside input (nightly + cargo-fuzz; not part of `test`).
     Fuzz {
@@ -190,7 +194,11 @@ fn main() -> ExitCode {
             qemu_only,
             scenarios,
         } => test(!qemu_only && scenarios.is_empty(), !host_only, &scenarios),
-        Cmd::Bench { name, calls } => bench::run(&root(), &name, calls),
+        Cmd::Bench {
+            name,
+            calls,
+            profile,
+        } => bench::run(&root(), &name, calls, profile),
         Cmd::Fuzz {
             target,
             seconds,
