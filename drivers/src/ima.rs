@@ -149,20 +149,11 @@ pub fn init(level: &str) {
 }
 
 /// The measured text of a `catena-chain` ima-buf entry (its buf field), if it is one.
-fn chain_text(data: &[u8]) -> Option<&str> {
-    let field = |b: &[u8]| -> Option<(usize, usize)> {
-        let n = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
-        (b.len() >= 4 + n).then_some((4, n))
-    };
-    let (o, n) = field(data)?;
-    let rest = &data[o + n..];
-    let (o2, n2) = field(rest)?;
-    if &rest[o2..o2 + n2] != b"catena-chain\0" {
-        return None;
+fn chain_text(e: &Entry) -> Option<&str> {
+    match e.fields()?.as_slice() {
+        [_, b"catena-chain\0", text, ..] => core::str::from_utf8(text).ok(),
+        _ => None,
     }
-    let rest = &rest[o2 + n2..];
-    let (o3, n3) = field(rest)?;
-    core::str::from_utf8(&rest[o3..o3 + n3]).ok()
 }
 
 /// The list so far in binary_runtime_measurements form.
@@ -192,7 +183,7 @@ pub fn report() {
     let chain: Vec<String> = entries
         .iter()
         .filter_map(|e| {
-            let text = chain_text(&e.data)?;
+            let text = chain_text(e)?;
             let mut w = text.split(' ');
             let kind = w.next()?;
             let state = w.next()?.split_once('=')?.1;

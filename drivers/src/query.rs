@@ -167,31 +167,23 @@ pub fn measurements() -> String {
         let th = e
             .digest(tcglog::alg::SHA256)
             .map_or(String::new(), |d| hex(&d));
-        let (digest, name) = ng_fields(&e.data).unwrap_or_default();
+        let (digest, name) = ng_fields(e).unwrap_or_default();
         let _ = writeln!(out, "{} {th} {} {digest} {name}", e.pcr, e.template);
     }
     out
 }
 
 /// The d-ng and n-ng fields of an entry's template data ("sha256:HEX", the name).
-fn ng_fields(data: &[u8]) -> Option<(String, String)> {
-    let field = |b: &[u8]| -> Option<(usize, usize)> {
-        let n = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
-        (b.len() >= 4usize.checked_add(n)?).then_some((4, n))
-    };
-    let (o, n) = field(data)?;
-    let d = &data[o..o + n];
+fn ng_fields(e: &tcglog::ima::Entry) -> Option<(String, String)> {
+    let fields = e.fields()?;
+    let (d, n) = (fields.first()?, fields.get(1)?);
     let colon = d.iter().position(|&b| b == 0)?;
     let digest = format!(
         "{}{}",
         core::str::from_utf8(&d[..colon]).ok()?,
-        hex(d.get(colon + 1..)?)
+        hex(&d[colon + 1..])
     );
-    let rest = &data[o + n..];
-    let (o2, n2) = field(rest)?;
-    let name = core::str::from_utf8(&rest[o2..o2 + n2])
-        .ok()?
-        .trim_end_matches('\0');
+    let name = core::str::from_utf8(n).ok()?.trim_end_matches('\0');
     Some((digest, String::from(name)))
 }
 

@@ -268,11 +268,11 @@ fn pl011_register() -> Result<(), InitError> {
 }
 initcall!(PL011 = device("pl011", after [PLATFORM_POPULATE]) => pl011_register);
 
-static INITRAMFS: spin::Once<&'static [u8]> = spin::Once::new();
+static INITRAMFS: spin::Once<alloc::vec::Vec<cpio::Entry<'static>>> = spin::Once::new();
 
-/// The initramfs as the loader handed it over, once `populate_rootfs` ran.
-pub fn initramfs() -> Option<&'static [u8]> {
-    INITRAMFS.get().copied()
+/// The initramfs's entries, read once by `populate_rootfs` (empty without a well-formed one).
+pub fn initramfs() -> &'static [cpio::Entry<'static>] {
+    INITRAMFS.get().map_or(&[], |v| v.as_slice())
 }
 
 /// `rootfs` initcall (Linux's `populate_rootfs`): the initramfs the loader named in `/chosen`,
@@ -307,7 +307,6 @@ fn populate_rootfs() -> Result<(), InitError> {
     // allocates it (dtinfo reports it reserved, so the heap avoids it); nothing writes it,
     // and only this shared view is made of it.
     let bytes: &'static [u8] = unsafe { core::slice::from_raw_parts(r.base as *const u8, len) };
-    INITRAMFS.call_once(|| bytes);
     let entries = match cpio::parse(bytes) {
         Ok(e) => e,
         Err(cpio::Malformed(why)) => {
@@ -342,6 +341,7 @@ fn populate_rootfs() -> Result<(), InitError> {
             .u64("bytes", r.size)
             .hex("base", r.base)
     });
+    INITRAMFS.call_once(|| entries);
     Ok(())
 }
 initcall!(ROOTFS = rootfs("populate_rootfs") => populate_rootfs);

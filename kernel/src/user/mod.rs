@@ -204,9 +204,7 @@ static GRAVE: spin::Mutex<Option<Task>> = spin::Mutex::new(None);
 /// A program of the initramfs by path (`/bin/x` or `bin/x`).
 pub fn find_program(path: &str) -> Option<&'static [u8]> {
     let name = path.strip_prefix('/').unwrap_or(path);
-    let archive = crate::init::initramfs()?;
-    let entries = cpio::parse(archive).ok()?;
-    entries
+    crate::init::initramfs()
         .iter()
         .find(|e| e.is_file() && e.name == name)
         .map(|e| e.data)
@@ -214,13 +212,7 @@ pub fn find_program(path: &str) -> Option<&'static [u8]> {
 
 /// The programs of the initramfs's `bin/`, in name order.
 pub fn programs() -> Vec<String> {
-    let Some(archive) = crate::init::initramfs() else {
-        return Vec::new();
-    };
-    let Ok(entries) = cpio::parse(archive) else {
-        return Vec::new();
-    };
-    let mut v: Vec<String> = entries
+    let mut v: Vec<String> = crate::init::initramfs()
         .iter()
         .filter(|e| e.is_file() && e.name.starts_with("bin/"))
         .map(|e| alloc::format!("/{}", e.name))

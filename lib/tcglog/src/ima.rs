@@ -86,6 +86,20 @@ impl Entry {
     pub fn digest(&self, a: u16) -> Option<Vec<u8>> {
         digest(a, &self.data)
     }
+
+    /// The template data's fields in order (d-ng, n-ng, and buf for `ima-buf`), each a
+    /// little-endian u32 length and its bytes; `None` if a length runs past the end. Fewer
+    /// than four bytes left over end the list.
+    pub fn fields(&self) -> Option<Vec<&[u8]>> {
+        let mut rest = self.data.as_slice();
+        let mut out = Vec::new();
+        while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+            let n = u32::from_le_bytes(*len) as usize;
+            out.push(tail.get(..n)?);
+            rest = &tail[n..];
+        }
+        Some(out)
+    }
 }
 
 /// IMA's boot_aggregate for a SHA-256 bank: SHA-256 over PCRs 0–9 in order (Linux 5.8+

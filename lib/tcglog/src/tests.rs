@@ -127,3 +127,22 @@ fn an_ima_list_round_trips_and_replays() {
         let _ = parse(&bin[..n]);
     }
 }
+
+#[test]
+fn template_fields_come_back_as_written() {
+    let e = ima::Entry::buf("catena-chain", b"hyp state=installed");
+    let f = e.fields().unwrap();
+    assert_eq!(f.len(), 3);
+    assert!(f[0].starts_with(b"sha256:\0"));
+    assert_eq!(f[1], b"catena-chain\0");
+    assert_eq!(f[2], b"hyp state=installed");
+    let ng = ima::Entry::ng("/bin/init", b"ELF");
+    assert_eq!(ng.fields().unwrap()[1], b"/bin/init\0");
+    // A length past the end is refused; a short tail ends the list.
+    let mut bad = e.clone();
+    bad.data.truncate(bad.data.len() - 1);
+    assert!(bad.fields().is_none());
+    let mut short = e.clone();
+    short.data.extend_from_slice(&[1, 2, 3]);
+    assert_eq!(short.fields().unwrap().len(), 3);
+}

@@ -571,14 +571,7 @@ fn reference(v: &mut Verdict, what: &str, of: &str, expected: Option<[u8; 32]>, 
 
 /// The buf field of an ima-buf entry, with its name.
 fn ima_buf(e: &tcglog::ima::Entry) -> Option<(String, Vec<u8>)> {
-    let mut rest = e.data.as_slice();
-    let mut fields = Vec::new();
-    while rest.len() >= 4 {
-        let n = u32::from_le_bytes(rest[..4].try_into().ok()?) as usize;
-        let f = rest.get(4..4 + n)?;
-        fields.push(f);
-        rest = &rest[4 + n..];
-    }
+    let fields = e.fields()?;
     let name = text(fields.get(1)?);
     Some((name, fields.get(2).map(|f| f.to_vec()).unwrap_or_default()))
 }

@@ -15,7 +15,7 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::fmt::{self, Write};
 use core::ptr::NonNull;
 use linked_list_allocator::Heap;
-pub use user_abi::{errno, nr, query as q};
+pub use user_abi::{errno, error, nr, query as q};
 
 /// Bytes of heap every program has (in its .bss).
 const HEAP_SIZE: usize = 256 * 1024;
