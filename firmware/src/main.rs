@@ -257,11 +257,7 @@ extern "C" fn fw_main() -> ! {
         });
         // PCR 0: the boot loader is firmware (TF-A measures BL33 into PCR 0 as
         // EV_POST_CODE "BL_33"); what it loads is its business (docs/boards.md).
-        let mut image = alloc::vec![0u8; b.size as usize];
-        // SAFETY: the BL33 fw_cfg just loaded at b.entry, b.size bytes of normal-world RAM
-        // inside the range `load_bl33` checked; nothing else runs yet.
-        unsafe { arch::read_shared(b.entry as usize, &mut image) };
-        measure::event(0, tcglog::ev::POST_CODE, &image, b"BL_33");
+        measure_loaded(0, tcglog::ev::POST_CODE, b.entry, b.size, b"BL_33");
         (b.entry, None)
     } else {
         match fwcfg::load_kernel(&platform) {
@@ -275,12 +271,7 @@ extern "C" fn fw_main() -> ! {
                 // PCR 8: the kernel Image as loaded, U-Boot's booti convention
                 // (EV_COMPACT_HASH, "linux"); PCR 1: its command line
                 // (EV_PLATFORM_CONFIG_FLAGS).
-                let mut image = alloc::vec![0u8; k.size as usize];
-                // SAFETY: the Image fw_cfg just loaded at k.entry, k.size bytes of
-                // normal-world RAM inside the range `load_kernel` checked; nothing else runs
-                // yet.
-                unsafe { arch::read_shared(k.entry as usize, &mut image) };
-                measure::event(8, tcglog::ev::COMPACT_HASH, &image, b"linux");
+                measure_loaded(8, tcglog::ev::COMPACT_HASH, k.entry, k.size, b"linux");
                 measure::event(
                     1,
                     tcglog::ev::PLATFORM_CONFIG_FLAGS,
@@ -290,19 +281,10 @@ extern "C" fn fw_main() -> ! {
                 // The initramfs after the kernel's whole image (its header's image_size
                 // covers .bss, which the kernel zeroes); PCR 9, U-Boot's booti convention
                 // (EV_COMPACT_HASH, "initrd").
-                let image_size = image
-                    .get(0x10..0x18)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_le_bytes)
-                    .unwrap_or(k.size)
-                    .max(k.size);
+                let image_size = k.image_size.max(k.size);
                 match fwcfg::load_initrd(&platform, k.entry + image_size) {
                     Ok(Some(rd)) => {
-                        let mut bytes = alloc::vec![0u8; rd.size as usize];
-                        // SAFETY: the initrd fw_cfg just loaded at rd.base, rd.size bytes of
-                        // normal-world RAM inside the range `load_initrd` checked.
-                        unsafe { arch::read_shared(rd.base as usize, &mut bytes) };
-                        measure::event(9, tcglog::ev::COMPACT_HASH, &bytes, b"initrd");
+                        measure_loaded(9, tcglog::ev::COMPACT_HASH, rd.base, rd.size, b"initrd");
                         console::event(catena_event::FwEvent::Payload, |e| {
                             e.str("source", "fw_cfg")
                                 .str("kind", "initrd")
@@ -401,6 +383,28 @@ extern "C" fn fw_secondary(index: u64) -> ! {
         // Woken by the SEV of CPU_ON.
         arch::wfe();
     }
+}
+
+/// Measures `size` bytes that fw_cfg just loaded at `base` in normal-world RAM into `pcr`
+/// (event `typ`, `data`), reading them a chunk at a time: a payload (a distribution's kernel
+/// Image is ~50 MiB, an initramfs up to `fwcfg::INITRD_MAX`) can be far larger than this
+/// firmware's secure heap. Nothing is read when measured boot is off.
+fn measure_loaded(pcr: u8, typ: u32, base: u64, size: u64, data: &[u8]) {
+    let Some(mut h) = measure::hasher() else {
+        return;
+    };
+    let mut chunk = alloc::vec![0u8; 64 * 1024];
+    let mut off = 0;
+    while off < size {
+        let n = (size - off).min(chunk.len() as u64) as usize;
+        // SAFETY: every caller passes a payload fw_cfg has just loaded at [base, base + size),
+        // normal-world RAM inside the DRAM range its loader checked, before the normal world
+        // runs; this reads [base + off, base + off + n) inside it.
+        unsafe { arch::read_shared((base + off) as usize, &mut chunk[..n]) };
+        h.update(&chunk[..n]);
+        off += n as u64;
+    }
+    measure::event_hashed(pcr, typ, h, data);
 }
 
 /// Parks the calling CPU (PSCI CPU_OFF): its stack is reset; it waits for CPU_ON again.

@@ -6,7 +6,7 @@
 use crate::platform::EVENT_LOG;
 use alloc::vec::Vec;
 use spin::Mutex;
-use tcglog::{Writer, ev};
+use tcglog::{Hasher, Writer, ev};
 
 struct Measuring {
     log: Writer,
@@ -53,12 +53,36 @@ pub fn event(pcr: u8, typ: u32, measured: &[u8], data: &[u8]) {
         return;
     };
     let digests = m.log.append(u32::from(pcr), typ, measured, data);
-    let refs: Vec<(u16, &[u8])> = digests.iter().map(|(a, d)| (*a, d.as_slice())).collect();
-    if let Err(e) = m.tpm.pcr_extend(pcr, &refs) {
-        crate::fwlog!("measured boot: extending PCR {pcr}: {e}");
-        m.failed.get_or_insert("pcr-extend");
+    m.extend(pcr, &digests);
+}
+
+/// A hasher for the log's banks, for a payload measured a piece at a time (one too large to
+/// copy into this firmware's heap: a kernel Image, an initramfs); `None` when measured boot
+/// is off, so nothing need be read.
+pub fn hasher() -> Option<Hasher> {
+    M.lock().as_ref().and_then(|m| Hasher::new(m.log.banks()))
+}
+
+/// Logs and extends an event whose digests a [`hasher`] computed.
+pub fn event_hashed(pcr: u8, typ: u32, h: Hasher, data: &[u8]) {
+    let mut g = M.lock();
+    let Some(m) = g.as_mut() else {
+        return;
+    };
+    let digests = h.finish();
+    m.log.append_digests(u32::from(pcr), typ, &digests, data);
+    m.extend(pcr, &digests);
+}
+
+impl Measuring {
+    fn extend(&mut self, pcr: u8, digests: &[(u16, Vec<u8>)]) {
+        let refs: Vec<(u16, &[u8])> = digests.iter().map(|(a, d)| (*a, d.as_slice())).collect();
+        if let Err(e) = self.tpm.pcr_extend(pcr, &refs) {
+            crate::fwlog!("measured boot: extending PCR {pcr}: {e}");
+            self.failed.get_or_insert("pcr-extend");
+        }
+        self.events += 1;
     }
-    m.events += 1;
 }
 
 /// `UEFI_VARIABLE_DATA` (PFP §10.2.6): VariableName (the vendor GUID), the name's length in

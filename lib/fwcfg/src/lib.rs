@@ -300,6 +300,9 @@ pub struct Loaded {
     pub entry: u64,
     /// File size.
     pub size: u64,
+    /// What the Image occupies from `entry`, its .bss included (the header's `image_size`,
+    /// never less than the file): where the next payload may start.
+    pub image_size: u64,
     /// The `-append` string.
     pub cmdline: String,
 }
@@ -361,6 +364,7 @@ pub fn load_kernel(
     Ok(Some(Loaded {
         entry,
         size,
+        image_size: header.image_size,
         cmdline,
     }))
 }

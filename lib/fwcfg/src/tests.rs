@@ -109,6 +109,7 @@ fn the_kernel_lands_after_the_dt_slot_with_its_bss_zeroed() {
         .unwrap();
     assert_eq!(l.entry, LOWEST);
     assert_eq!(l.size, 0x3000);
+    assert_eq!(l.image_size, 0x5000, "the next payload goes after the .bss");
     assert_eq!(l.cmdline, "loglevel=info");
     assert_eq!(m.bytes(LOWEST, 0x3000), k);
     assert!(

@@ -90,6 +90,70 @@ pub fn digest(a: u16, data: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
+/// The digests of one payload in several banks, fed in pieces: what measures a payload too
+/// large to hold in memory at once (a firmware measures a kernel Image of tens of MiB from
+/// where it was loaded, a chunk at a time, with a heap of a few MiB).
+#[derive(Clone)]
+pub struct Hasher {
+    banks: Vec<(u16, Bank)>,
+}
+
+#[derive(Clone)]
+enum Bank {
+    Sha1(Sha1),
+    Sha256(Sha256),
+    Sha384(Sha384),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    /// A hasher for `banks`, in that order; `None` if one is a bank this crate cannot compute.
+    pub fn new(banks: &[u16]) -> Option<Hasher> {
+        let banks = banks
+            .iter()
+            .map(|a| {
+                let b = match *a {
+                    alg::SHA1 => Bank::Sha1(Sha1::new()),
+                    alg::SHA256 => Bank::Sha256(Sha256::new()),
+                    alg::SHA384 => Bank::Sha384(Sha384::new()),
+                    alg::SHA512 => Bank::Sha512(Sha512::new()),
+                    _ => return None,
+                };
+                Some((*a, b))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Hasher { banks })
+    }
+
+    /// Feeds the next piece of the payload.
+    pub fn update(&mut self, piece: &[u8]) {
+        for (_, b) in &mut self.banks {
+            match b {
+                Bank::Sha1(h) => h.update(piece),
+                Bank::Sha256(h) => h.update(piece),
+                Bank::Sha384(h) => h.update(piece),
+                Bank::Sha512(h) => h.update(piece),
+            }
+        }
+    }
+
+    /// The digests, (bank, digest) in the order given to [`Hasher::new`].
+    pub fn finish(self) -> Vec<(u16, Vec<u8>)> {
+        self.banks
+            .into_iter()
+            .map(|(a, b)| {
+                let d = match b {
+                    Bank::Sha1(h) => h.finalize().to_vec(),
+                    Bank::Sha256(h) => h.finalize().to_vec(),
+                    Bank::Sha384(h) => h.finalize().to_vec(),
+                    Bank::Sha512(h) => h.finalize().to_vec(),
+                };
+                (a, d)
+            })
+            .collect()
+    }
+}
+
 /// `new = H(old || extend)` in bank `a`.
 pub fn extend(a: u16, old: &[u8], extend: &[u8]) -> Option<Vec<u8>> {
     let mut b = Vec::with_capacity(old.len() + extend.len());

@@ -146,3 +146,34 @@ fn template_fields_come_back_as_written() {
     short.data.extend_from_slice(&[1, 2, 3]);
     assert_eq!(short.fields().unwrap().len(), 3);
 }
+
+#[test]
+fn a_payload_hashed_in_pieces_has_the_digests_of_the_whole() {
+    let payload: Vec<u8> = (0..200_003u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    for piece in [1, 63, 64, 65, 4096, 65536, payload.len()] {
+        let mut h = Hasher::new(&BANKS).unwrap();
+        for c in payload.chunks(piece) {
+            h.update(c);
+        }
+        let got = h.finish();
+        let want: Vec<(u16, Vec<u8>)> = BANKS
+            .iter()
+            .map(|a| (*a, digest(*a, &payload).unwrap()))
+            .collect();
+        assert_eq!(got, want, "pieces of {piece}");
+    }
+    // SHA-256 of "abc" (FIPS 180-2 appendix B.1), fed a byte at a time.
+    let mut h = Hasher::new(&[alg::SHA256]).unwrap();
+    for b in b"abc" {
+        h.update(&[*b]);
+    }
+    assert_eq!(
+        h.finish()[0].1,
+        [
+            0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae,
+            0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61,
+            0xf2, 0x00, 0x15, 0xad
+        ]
+    );
+    assert!(Hasher::new(&[alg::SHA256, 0x0012]).is_none());
+}
