@@ -141,6 +141,11 @@ kinds! {
         Shell = "shell",
         /// init (an EL0 program): what it started and how each ended.
         Init = "init",
+        /// A distribution's Linux booted in the kernel's place on our firmware (scenario
+        /// `linux`): its initramfs reports what Linux made of the FF-A partitions
+        /// (`state=init release=`, `module= result=`, `ffa=VERSION`, `ffa-device= id= uuid=
+        /// driver=`, `tpm-crb-ffa=DEV abi=` or `result=error rc=`).
+        Linux = "linux",
     }
 }
 

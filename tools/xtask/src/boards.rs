@@ -48,7 +48,7 @@ pub fn rpi_files(root: &Path) -> Result<RpiFiles> {
     rpi_files_present(root).context("the fetched packages lacked the expected files")
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
@@ -56,7 +56,7 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn output(cmd: &mut Command) -> Result<String> {
+pub(crate) fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("starting {cmd:?}"))?;
     if !out.status.success() {
         bail!(
@@ -78,53 +78,87 @@ pub fn linux_image_package(depends: &str) -> Option<String> {
         .map(String::from)
 }
 
-/// `apt-get update` and `apt-get download` against the host's Debian sources for the arm64
-/// architecture, with every apt state file under `target/` (nothing installed, the host's
-/// apt state untouched); then the two files are cut out of the packages.
-fn fetch_rpi_files(root: &Path) -> Result<()> {
-    let dir = arm64_dir(root);
-    let apt_dir = dir.join("apt");
-    for d in ["lists/partial", "cache/archives/partial", "debs"] {
-        std::fs::create_dir_all(apt_dir.join(d))?;
-    }
-    let status = apt_dir.join("status");
-    if !status.exists() {
-        std::fs::write(&status, "")?;
-    }
-    let conf = apt_dir.join("apt.conf");
-    let a = apt_dir.display();
-    std::fs::write(
-        &conf,
-        format!(
+/// A private apt for Debian's arm64 packages: every apt state file under `dir` (nothing
+/// installed, the host's apt state untouched), the host's Debian sources or the ones given.
+pub(crate) struct Arm64Apt {
+    conf: PathBuf,
+    debs: PathBuf,
+}
+
+impl Arm64Apt {
+    /// `sources`: a sources.list text (else the host's); `release`: apt's default release
+    /// (the suite whose versions win, e.g. a backports suite).
+    pub fn new(dir: &Path, sources: Option<&str>, release: Option<&str>) -> Result<Arm64Apt> {
+        let apt_dir = dir.join("apt");
+        for d in ["lists/partial", "cache/archives/partial", "debs"] {
+            std::fs::create_dir_all(apt_dir.join(d))?;
+        }
+        let status = apt_dir.join("status");
+        if !status.exists() {
+            std::fs::write(&status, "")?;
+        }
+        let a = apt_dir.display();
+        let mut conf = format!(
             "APT::Architecture \"arm64\";\nAPT::Architectures {{ \"arm64\"; }};\n\
              Dir::State \"{a}\";\nDir::State::Lists \"{a}/lists\";\n\
              Dir::State::status \"{a}/status\";\nDir::Cache \"{a}/cache\";\n\
              APT::Sandbox::User \"root\";\n"
-        ),
-    )?;
-    let apt = |prog: &str| {
+        );
+        if let Some(text) = sources {
+            let list = apt_dir.join("sources.list");
+            std::fs::write(&list, text)?;
+            conf.push_str(&format!(
+                "Dir::Etc::SourceList \"{}\";\nDir::Etc::SourceParts \"{a}/no-parts\";\n",
+                list.display()
+            ));
+        }
+        if let Some(r) = release {
+            conf.push_str(&format!("APT::Default-Release \"{r}\";\n"));
+        }
+        let path = apt_dir.join("apt.conf");
+        std::fs::write(&path, conf)?;
+        Ok(Arm64Apt {
+            conf: path,
+            debs: apt_dir.join("debs"),
+        })
+    }
+
+    fn cmd(&self, prog: &str) -> Command {
         let mut c = Command::new(prog);
-        c.env("APT_CONFIG", &conf)
+        c.env("APT_CONFIG", &self.conf)
             .env("DEBIAN_FRONTEND", "noninteractive");
         c
-    };
-    eprintln!(
-        "xtask: fetching Debian's arm64 u-boot-rpi and the Raspberry Pi 3 DT (not installed)"
-    );
-    run(apt("apt-get").args(["update", "-q"]).stdout(Stdio::null()))?;
-    let deps = output(apt("apt-cache").args(["depends", "linux-image-arm64"]))?;
-    let linux = linux_image_package(&deps)
-        .with_context(|| format!("no linux-image-*-arm64 in `apt-cache depends`: {deps}"))?;
-    let debs = apt_dir.join("debs");
-    for e in std::fs::read_dir(&debs)?.flatten() {
-        let _ = std::fs::remove_file(e.path());
     }
-    run(apt("apt-get")
-        .args(["download", "-q", "u-boot-rpi", &linux])
-        .current_dir(&debs)
-        .stdout(Stdio::null()))?;
-    let find = |prefix: &str| -> Result<PathBuf> {
-        std::fs::read_dir(&debs)?
+
+    /// `apt-get update`.
+    pub fn update(&self) -> Result<()> {
+        run(self
+            .cmd("apt-get")
+            .args(["update", "-q"])
+            .stdout(Stdio::null()))
+    }
+
+    /// `apt-cache depends PACKAGE`.
+    pub fn depends(&self, package: &str) -> Result<String> {
+        output(self.cmd("apt-cache").args(["depends", package]))
+    }
+
+    /// `apt-get download` of `packages` into an emptied folder.
+    pub fn download(&self, packages: &[&str]) -> Result<()> {
+        for e in std::fs::read_dir(&self.debs)?.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+        run(self
+            .cmd("apt-get")
+            .args(["download", "-q"])
+            .args(packages)
+            .current_dir(&self.debs)
+            .stdout(Stdio::null()))
+    }
+
+    /// The downloaded .deb whose name starts with `prefix`.
+    pub fn deb(&self, prefix: &str) -> Result<PathBuf> {
+        std::fs::read_dir(&self.debs)?
             .flatten()
             .map(|e| e.path())
             .find(|p| {
@@ -133,7 +167,31 @@ fn fetch_rpi_files(root: &Path) -> Result<()> {
                     .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".deb"))
             })
             .with_context(|| format!("apt-get download left no {prefix}*.deb"))
-    };
+    }
+
+    /// Removes the downloaded .debs (their files are taken out).
+    pub fn clean(&self) {
+        if let Ok(d) = std::fs::read_dir(&self.debs) {
+            for e in d.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Debian's u-boot-rpi and the Raspberry Pi 3 DT out of the host suite's arm64 packages.
+fn fetch_rpi_files(root: &Path) -> Result<()> {
+    let dir = arm64_dir(root);
+    let apt = Arm64Apt::new(&dir, None, None)?;
+    eprintln!(
+        "xtask: fetching Debian's arm64 u-boot-rpi and the Raspberry Pi 3 DT (not installed)"
+    );
+    apt.update()?;
+    let deps = apt.depends("linux-image-arm64")?;
+    let linux = linux_image_package(&deps)
+        .with_context(|| format!("no linux-image-*-arm64 in `apt-cache depends`: {deps}"))?;
+    apt.download(&["u-boot-rpi", &linux])?;
+    let find = |prefix: &str| apt.deb(prefix);
     let files = dir.join("files");
     std::fs::create_dir_all(&files)?;
     let version = linux.trim_start_matches("linux-image-");
@@ -156,7 +214,7 @@ fn fetch_rpi_files(root: &Path) -> Result<()> {
 }
 
 /// One file out of a .deb: `dpkg-deb --fsys-tarfile DEB | tar -xO FILE`.
-fn extract(deb: &Path, inner: &str) -> Result<Vec<u8>> {
+pub(crate) fn extract(deb: &Path, inner: &str) -> Result<Vec<u8>> {
     let mut dpkg = Command::new("dpkg-deb")
         .arg("--fsys-tarfile")
         .arg(deb)

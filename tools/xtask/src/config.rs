@@ -152,6 +152,18 @@ pub struct Scenario {
     /// Hand the kernel the initramfs (`-initrd`; QEMU's loader names it in `/chosen`).
     #[serde(default)]
     pub initrd: bool,
+    /// Boot another operating system in the kernel's place (`"linux"`: Debian's arm64 Linux
+    /// with a busybox initramfs, `tools/xtask/src/linux.rs`).
+    pub os: Option<Os>,
+}
+
+/// An operating system booted in Catena's kernel's place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Os {
+    /// Debian's arm64 Linux (7.2 or later), its FF-A and `tpm_crb_ffa` modules loaded by a
+    /// busybox `/init` that reports `@event linux ...` lines.
+    Linux,
 }
 
 /// A boot path through U-Boot.
@@ -298,6 +310,12 @@ impl Config {
                      flash"
                 ),
                 _ => {}
+            }
+            if s.os.is_some() && (s.hooks || s.initrd || s.boot.is_some() || !s.firmware) {
+                bail!(
+                    "scenario `{name}`: another OS boots under our firmware (`firmware = \
+                     true`) with its own initramfs: no `hooks`, `initrd` or `boot`"
+                );
             }
             if let Some(a) = s.qemu_args.iter().find(|a| needs_option_rom(a)) {
                 bail!(

@@ -15,6 +15,7 @@ mod evidence;
 mod flash;
 mod fuzz;
 mod judge;
+mod linux;
 mod powercut;
 mod prereq;
 mod profile;
@@ -322,6 +323,17 @@ pub(crate) fn scenario_args(
         interactive,
         flash.as_deref(),
     );
+    if let Some(config::Os::Linux) = s.os {
+        // Debian's Linux and its initramfs in the kernel's place; the firmware loads both
+        // from fw_cfg as it loads Catena's.
+        let files = linux::files(root)?;
+        let k = args
+            .iter()
+            .position(|a| a == "-kernel")
+            .context("QEMU's arguments have no -kernel")?;
+        args[k + 1] = files.image.display().to_string();
+        args.extend(["-initrd".into(), files.initramfs.display().to_string()]);
+    }
     if let Some(path) = s.boot {
         let files = boot_files(root, name, s, images, path)?;
         config::boot_args(&mut args, path, &files);

@@ -497,6 +497,20 @@ pub fn diagnose() -> (String, bool) {
             None => "missing; fetch: cargo xtask doctor --install (apt-get download, arm64)".into(),
         },
     });
+    // Debian's Linux for the `linux` scenarios: arm64 packages, fetched, never installed.
+    let linux = crate::linux::present(&crate::root());
+    groups[0].1.push(Line {
+        ok: linux.is_some(),
+        what: "Debian arm64 Linux (scenario linux)".into(),
+        detail: match linux {
+            Some(f) => format!(
+                "Linux {} in {} (from Debian's linux-binary, linux-modules, busybox-static)",
+                f.release,
+                f.image.parent().unwrap_or(&f.image).display()
+            ),
+            None => "missing; fetch: cargo xtask doctor --install (apt-get download, arm64)".into(),
+        },
+    });
     let mut s = String::from("Catena host prerequisites\n");
     let mut ready = true;
     for (need, lines) in &groups {
@@ -529,6 +543,7 @@ pub fn doctor(install: bool, with_fuzz: bool) -> Result<i32> {
         ensure_rust()?;
         ensure(Need::RunTest)?;
         crate::boards::rpi_files(&crate::root())?;
+        crate::linux::files(&crate::root())?;
         if with_fuzz {
             ensure_fuzz()?;
         }

@@ -60,6 +60,17 @@ pub fn timeline(o: &Outcome) -> String {
             let _ = writeln!(s, "    {}", crate::judge::render(e));
         }
     }
+    // Another OS in the kernel's place (scenario `os`): what its initramfs reported, no
+    // initcall levels of Catena's to show as unreached.
+    let linux: Vec<&Event> = o.events.iter().filter(|e| e.kind == "linux").collect();
+    if !linux.is_empty() && !o.events.iter().any(|e| e.kind == "boot") {
+        let _ = writeln!(s, "  Linux (in the kernel's place):");
+        for e in linux {
+            let _ = writeln!(s, "    {}", crate::judge::render(e));
+        }
+        let _ = writeln!(s, "  status: {} {}", o.status(), o.reason());
+        return s;
+    }
     let _ = writeln!(
         s,
         "  {:<12} {:<24} {:<7} {:>9}",
@@ -176,5 +187,17 @@ mod tests {
         assert!(t.contains("pl011"), "{t}");
         assert!(t.contains("early        (not reached)"), "{t}");
         assert!(t.contains("still deferred at the end: none"), "{t}");
+        let mut l = Outcome::default();
+        for line in [
+            "@event linux state=init release=7.3.4+deb13-arm64 kvm=nvhe",
+            "@event linux tpm-crb-ffa=arm-ffa-3 abi=1.0",
+            "@event done status=ok",
+        ] {
+            collect_line(&mut l, line);
+        }
+        let t = timeline(&l);
+        assert!(t.contains("Linux (in the kernel's place)"), "{t}");
+        assert!(t.contains("linux tpm-crb-ffa=arm-ffa-3 abi=1.0"), "{t}");
+        assert!(!t.contains("(not reached)"), "{t}");
     }
 }
