@@ -314,9 +314,11 @@ extern "C" fn fw_main() -> ! {
         }
     };
     if let Some(n) = bootargs.as_deref().and_then(tpm::bench_calls) {
-        let ok = tpm::bench_direct(&platform, n);
+        let (ok, us) = tpm::bench_direct(&platform, n);
         console::event(catena_event::FwEvent::TpmBench, |e| {
-            e.u64("calls", u64::from(n)).u64("ok", u64::from(ok))
+            e.u64("calls", u64::from(n))
+                .u64("ok", u64::from(ok))
+                .u64("us", us)
         });
     }
     let tis_path = platform

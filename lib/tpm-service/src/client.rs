@@ -77,9 +77,21 @@ fn r32(crb: &dyn Crb, off: u64) -> Result<u32, OutsideCrb> {
     Ok(u32::from_le_bytes(b))
 }
 
+/// A TPM response's header: tag, size, response code (TPM 2.0 Part 1 §18.10).
+const HEADER: usize = 10;
+
 /// How many times to look at CTRL_START after START returned (the service completes
 /// synchronously; a bound keeps a broken one from hanging the kernel).
 pub const COMPLETION_POLLS: usize = 1000;
+
+/// A locality's command and response buffers, as offsets in the CRB, checked.
+#[derive(Clone, Copy, Debug)]
+struct Buffers {
+    cmd_off: u64,
+    cmd_cap: usize,
+    rsp_off: u64,
+    rsp_cap: usize,
+}
 
 /// A client for one CRB.
 pub struct Client<C, F> {
@@ -88,6 +100,11 @@ pub struct Client<C, F> {
     crb_pa: u64,
     /// The locality [`Client::execute`] holds between commands.
     held: Option<u8>,
+    /// Each locality's buffers, read and checked at its first command and kept: the TPM fixes
+    /// them (TCG PTP §6.5.3.8: the CRB's CMD/RSP address and size registers are the TPM's), as
+    /// Linux's `tpm_crb` reads them once at probe. A later change to the registers cannot
+    /// move where the client writes.
+    buffers: [Option<Buffers>; LOCALITIES as usize],
 }
 
 impl<C: Crb, F: Channel> Client<C, F> {
@@ -98,6 +115,7 @@ impl<C: Crb, F: Channel> Client<C, F> {
             ch,
             crb_pa,
             held: None,
+            buffers: [None; LOCALITIES as usize],
         }
     }
 
@@ -164,26 +182,54 @@ impl<C: Crb, F: Channel> Client<C, F> {
         Ok((u64::from(loc) * PAGE + DATA + off, size as usize))
     }
 
+    /// `loc`'s buffers: read from its CMD_SIZE..RSP_ADDR registers (one read of the 24
+    /// contiguous bytes) and checked the first time, then kept.
+    fn buffers(&mut self, loc: u8) -> Result<Buffers, ClientError> {
+        let p = Self::page(loc)?;
+        if let Some(b) = self.buffers[usize::from(loc)] {
+            return Ok(b);
+        }
+        let mut r = [0u8; (reg::RSP_ADDR + 8 - reg::CMD_SIZE) as usize];
+        self.crb.read(p + reg::CMD_SIZE, &mut r)?;
+        let at = |o: u64| (o - reg::CMD_SIZE) as usize;
+        let w = |o: u64| u32::from_le_bytes([r[at(o)], r[at(o) + 1], r[at(o) + 2], r[at(o) + 3]]);
+        let cmd_addr = u64::from(w(reg::CMD_LADDR)) | (u64::from(w(reg::CMD_HADDR)) << 32);
+        let rsp_addr = u64::from(w(reg::RSP_ADDR)) | (u64::from(w(reg::RSP_ADDR + 4)) << 32);
+        let (cmd_off, cmd_cap) = self.buffer(loc, cmd_addr, w(reg::CMD_SIZE))?;
+        let (rsp_off, rsp_cap) = self.buffer(loc, rsp_addr, w(reg::RSP_SIZE))?;
+        if rsp_cap < HEADER {
+            return Err(ClientError::Crb("response buffer below a header"));
+        }
+        let b = Buffers {
+            cmd_off,
+            cmd_cap,
+            rsp_off,
+            rsp_cap,
+        };
+        self.buffers[usize::from(loc)] = Some(b);
+        Ok(b)
+    }
+
     /// Runs `cmd` at `loc` (held) and reads the response into `rsp`; its length.
     pub fn transmit(&mut self, loc: u8, cmd: &[u8], rsp: &mut [u8]) -> Result<usize, ClientError> {
         let p = Self::page(loc)?;
-        let cmd_addr = u64::from(r32(&self.crb, p + reg::CMD_LADDR)?)
-            | (u64::from(r32(&self.crb, p + reg::CMD_HADDR)?) << 32);
-        let cmd_size = r32(&self.crb, p + reg::CMD_SIZE)?;
-        let mut ra = [0u8; 8];
-        self.crb.read(p + reg::RSP_ADDR, &mut ra)?;
-        let rsp_size = r32(&self.crb, p + reg::RSP_SIZE)?;
-        let (cmd_off, cmd_cap) = self.buffer(loc, cmd_addr, cmd_size)?;
-        let (rsp_off, rsp_cap) = self.buffer(loc, u64::from_le_bytes(ra), rsp_size)?;
-        if cmd.len() > cmd_cap {
+        let b = self.buffers(loc)?;
+        if cmd.len() > b.cmd_cap {
             return Err(ClientError::TooLong);
         }
-        self.crb.write(cmd_off, cmd)?;
+        if rsp.len() < HEADER {
+            return Err(ClientError::Crb("response length outside its buffer"));
+        }
+        self.crb.write(b.cmd_off, cmd)?;
         self.crb.write(p + reg::CTRL_START, &1u32.to_le_bytes())?;
         self.ok(START, START_COMMAND, u64::from(loc))?;
+        // CTRL_STS..CTRL_START in one read: the service sets CTRL_STS before it clears
+        // CTRL_START, so a cleared start bit comes with its command's status.
+        let mut ctrl = [0u8; (reg::CTRL_START + 4 - reg::CTRL_STS) as usize];
         let mut done = false;
         for _ in 0..COMPLETION_POLLS {
-            if r32(&self.crb, p + reg::CTRL_START)? & 1 == 0 {
+            self.crb.read(p + reg::CTRL_STS, &mut ctrl)?;
+            if ctrl[(reg::CTRL_START - reg::CTRL_STS) as usize] & 1 == 0 {
                 done = true;
                 break;
             }
@@ -192,19 +238,17 @@ impl<C: Crb, F: Channel> Client<C, F> {
         if !done {
             return Err(ClientError::Timeout);
         }
-        if r32(&self.crb, p + reg::CTRL_STS)? & 1 != 0 {
+        if ctrl[0] & 1 != 0 {
             return Err(ClientError::TpmError);
         }
-        let mut head = [0u8; 10];
-        if rsp_cap < head.len() {
-            return Err(ClientError::Crb("response buffer below a header"));
-        }
-        self.crb.read(rsp_off, &mut head)?;
-        let len = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
-        if len < head.len() || len > rsp_cap || len > rsp.len() {
+        // The header, then only the rest of the response.
+        self.crb.read(b.rsp_off, &mut rsp[..HEADER])?;
+        let len = u32::from_be_bytes([rsp[2], rsp[3], rsp[4], rsp[5]]) as usize;
+        if len < HEADER || len > b.rsp_cap || len > rsp.len() {
             return Err(ClientError::Crb("response length outside its buffer"));
         }
-        self.crb.read(rsp_off, &mut rsp[..len])?;
+        self.crb
+            .read(b.rsp_off + HEADER as u64, &mut rsp[HEADER..len])?;
         Ok(len)
     }
 

@@ -198,3 +198,24 @@ fn a_command_too_long_for_the_buffer_is_not_sent() {
     let mut rsp = [0u8; 64];
     assert_eq!(c.transmit(0, &long, &mut rsp), Err(ClientError::TooLong));
 }
+
+#[test]
+fn buffers_checked_at_the_first_command_are_kept() {
+    let (mut c, crb) = client();
+    let mut rsp = [0u8; 64];
+    c.execute(0, &CMD, &mut rsp).unwrap();
+    // Moved afterwards (to locality 1's page): the client keeps writing where it checked, as
+    // Linux's tpm_crb, which reads the buffer registers once at probe; the service, which
+    // checks the control area at every START, refuses the moved one.
+    crb.set(reg::CMD_LADDR, (CRB_PA + PAGE + DATA) as u32);
+    let loc1 = (PAGE + DATA) as usize;
+    let before = crb.bytes()[loc1..loc1 + 64].to_vec();
+    assert_eq!(
+        c.execute(0, &CMD, &mut rsp),
+        Err(ClientError::Status(den0138::INV_CRB_CTRL_DATA))
+    );
+    assert_eq!(crb.bytes()[loc1..loc1 + 64], before[..]);
+    // Put back, the next command runs.
+    crb.set(reg::CMD_LADDR, (CRB_PA + DATA) as u32);
+    assert_eq!(c.execute(0, &CMD, &mut rsp), Ok(14));
+}

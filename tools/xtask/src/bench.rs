@@ -43,6 +43,89 @@ struct Side<'a> {
     event: &'a str,
 }
 
+/// QEMU's arguments for a benchmark boot of `scenario` with kernel command line `cmdline`:
+/// the image with the test hooks (the benchmarks' parameters are hooks), one CPU, and for a
+/// scenario with a TPM a fresh swtpm, ended with the run. Also the secure log's path.
+fn bench_boot(
+    root: &Path,
+    cfg: &config::Config,
+    images: &build::Images,
+    scenario: &str,
+    cmdline: &str,
+) -> Result<(Vec<String>, std::path::PathBuf, Option<crate::tpm::Swtpm>)> {
+    let s = cfg.scenario(scenario)?;
+    let dir = root.join("target/catena/runs");
+    std::fs::create_dir_all(&dir)?;
+    let log = dir.join(format!("bench-{scenario}.secure.log"));
+    let mut args = cfg.qemu_args(s, images, &log, false, None);
+    set_arg(
+        &mut args,
+        "-kernel",
+        &images.image_hooks.display().to_string(),
+    );
+    set_arg(&mut args, "-smp", "1");
+    set_arg(&mut args, "-append", cmdline);
+    let tpm = if s.tpm {
+        let t = crate::tpm::Swtpm::start(&root.join("target/catena/state/bench-tpm"), false)?;
+        args.extend(t.qemu_args());
+        Some(t)
+    } else {
+        None
+    };
+    Ok((args, log, tpm))
+}
+
+/// Both sides in one boot without the counter (when both run in the same scenario): each
+/// side's time for its calls by the guest's counter (`us=` on its event), the TPM's own work
+/// included. Returns (with, without) microseconds.
+fn timed_once(
+    root: &Path,
+    cfg: &config::Config,
+    images: &build::Images,
+    sides: [Side<'_>; 2],
+    calls: u32,
+) -> Result<(u64, u64)> {
+    let scenario = sides[0].scenario;
+    let s = cfg.scenario(scenario)?;
+    let cmdline = format!("{}={calls} {}={calls}", sides[0].param, sides[1].param);
+    let (args, log, _tpm) = bench_boot(root, cfg, images, scenario, &cmdline)?;
+    let (outcome, stderr) = runner::boot(
+        &args,
+        Duration::from_secs(cfg.timeout(s) * 4),
+        false,
+        s.firmware.then_some(log.as_path()),
+        None,
+        &[],
+    )?;
+    if outcome.status() != "ok" {
+        bail!(
+            "`{scenario}` with both sides did not boot cleanly: {} {}",
+            outcome.reason(),
+            stderr.trim()
+        );
+    }
+    let us = |side: &Side<'_>| -> Result<u64> {
+        let pattern = crate::judge::Pattern::parse(side.event)?;
+        let e = outcome
+            .events
+            .iter()
+            .chain(&outcome.fw_events)
+            .find(|e| pattern.matches(e))
+            .with_context(|| format!("the guest reported no `{}` event", side.event))?;
+        if e.get("ok") != Some(&calls.to_string()) {
+            bail!(
+                "`{}`: only {:?} of {calls} calls succeeded",
+                side.event,
+                e.get("ok")
+            );
+        }
+        e.get("us")
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("`{}` has no us=", side.event))
+    };
+    Ok((us(&sides[0])?, us(&sides[1])?))
+}
+
 /// Runs one side; returns the instructions counted in the window. With `profile`, also
 /// prints the functions the window's instructions went to (per call, the 15 largest).
 fn count(
@@ -62,27 +145,10 @@ fn count(
     let s = cfg.scenario(scenario)?;
     let pattern = crate::judge::Pattern::parse(event)?;
     let dir = root.join("target/catena/runs");
-    std::fs::create_dir_all(&dir)?;
-    let log = dir.join(format!("bench-{scenario}.secure.log"));
     let counts = dir.join(format!("bench-{scenario}.count"));
+    let (mut args, log, _tpm) =
+        bench_boot(root, cfg, images, scenario, &format!("{param}={calls}"))?;
     let _ = std::fs::remove_file(&counts);
-    let mut args = cfg.qemu_args(s, images, &log, false, None);
-    // The benchmark's parameter is a test hook: boot the image that has it.
-    set_arg(
-        &mut args,
-        "-kernel",
-        &images.image_hooks.display().to_string(),
-    );
-    set_arg(&mut args, "-smp", "1");
-    set_arg(&mut args, "-append", &format!("{param}={calls}"));
-    // A scenario with a TPM gets its swtpm, ended with the run.
-    let _tpm = if s.tpm {
-        let t = crate::tpm::Swtpm::start(&root.join("target/catena/state/bench-tpm"), false)?;
-        args.extend(t.qemu_args());
-        Some(t)
-    } else {
-        None
-    };
     let prof = dir.join(format!("bench-{scenario}-{}.prof", param.replace('.', "_")));
     let _ = std::fs::remove_file(&prof);
     let mut plugin_arg = format!("{},out={}", plugin.display(), counts.display());
@@ -335,6 +401,7 @@ pub fn run(root: &Path, name: &str, calls: Option<u32>, profile: bool) -> Result
         param: b.param_without.as_deref().unwrap_or(&b.param),
         event: b.event_without.as_deref().unwrap_or(event),
     };
+    let sides = [with, without];
     let with = count(root, &cfg, &images, &plugin, with, calls, profile)?;
     let without = count(root, &cfg, &images, &plugin, without, calls, profile)?;
     let (pw, po) = (
@@ -358,6 +425,17 @@ pub fn run(root: &Path, name: &str, calls: Option<u32>, profile: bool) -> Result
         pw / po,
         pw - po
     );
+    // Time in one boot, both sides, where the benchmark allows it: what a caller waits,
+    // the TPM's own work included (the counts above leave it out).
+    if b.timed && b.with == b.without {
+        let (tw, to) = timed_once(root, &cfg, &images, sides, calls)?;
+        let (tw, to) = (tw as f64 / f64::from(calls), to as f64 / f64::from(calls));
+        println!(
+            "  time in one boot (guest counter, swtpm's work included, one CPU): with {tw:.0} us \
+             per call, without {to:.0} us, ratio {:.3}",
+            tw / to
+        );
+    }
     Ok(0)
 }
 

@@ -43,6 +43,11 @@ pub struct Bench {
     pub event_without: Option<String>,
     /// N.
     pub calls: u32,
+    /// Also boot both sides together (the same scenario) without the counter and compare
+    /// their times by the guest's counter (`us=` on both events), the device's own work
+    /// included.
+    #[serde(default)]
+    pub timed: bool,
 }
 
 /// Defaults for every machine.
