@@ -121,10 +121,12 @@ impl Channel for Ffa {
         for _ in 0..BUSY_RETRIES {
             let mut a = [0u64; 14];
             a[0] = offset;
-            let r = with_session(|f| f.send(self.id, self.props, &self.uuid, a, Some(Form::Req)))
-                .ok_or("no FF-A session")?;
+            let r = with_session(|f| {
+                f.send_in_place(self.id, self.props, &self.uuid, &mut a, Some(Form::Req))
+            })
+            .ok_or("no FF-A session")?;
             match r {
-                Ok((_, out)) => return Ok(out[0] as i64),
+                Ok(_) => return Ok(a[0] as i64),
                 Err(ffa_core::client::CallError::Ffa(ffa_abi::FfaError::Busy)) => {
                     core::hint::spin_loop()
                 }

@@ -122,10 +122,12 @@ impl Channel for Ffa {
             a[first] = func;
             a[first + 1] = x5;
             a[first + 2] = x6;
-            let r = with_session(|f| f.send(self.id, self.props, &self.uuid, a, Some(form)))
-                .ok_or("no FF-A session")?;
+            let r = with_session(|f| {
+                f.send_in_place(self.id, self.props, &self.uuid, &mut a, Some(form))
+            })
+            .ok_or("no FF-A session")?;
             match r {
-                Ok((_, out)) => return Ok((out[first], out[first + 1])),
+                Ok(_) => return Ok((a[first], a[first + 1])),
                 Err(CallError::Ffa(FfaError::Busy)) => core::hint::spin_loop(),
                 Err(e) => {
                     log::error!("tpm-crb-ffa: direct request: {}", errno(e));

@@ -340,7 +340,8 @@ impl<C: Conduit, M: Mailbox> Client<C, M> {
     }
 
     /// A request in the form the partition and the instance allow (REQ2 when both can, REQ
-    /// otherwise; `force` picks one). With REQ, only `args[..5]` travel and come back.
+    /// otherwise; `force` picks one). With REQ, only `args[..5]` travel and come back (the
+    /// rest of the answer is zero).
     pub fn send(
         &mut self,
         dst: u16,
@@ -349,15 +350,86 @@ impl<C: Conduit, M: Mailbox> Client<C, M> {
         args: [u64; 14],
         force: Option<Form>,
     ) -> Result<(Form, [u64; 14]), CallError> {
-        match crate::form(props, self.req2, self.version, force) {
-            Form::Req2 => self.direct_req2(dst, uuid, args).map(|r| (Form::Req2, r)),
+        let mut a = args;
+        let form = self.send_in_place(dst, props, uuid, &mut a, force)?;
+        if form == Form::Req {
+            a[5..].fill(0);
+        }
+        Ok((form, a))
+    }
+
+    /// [`Client::send`] in place: `args` go out (REQ2: x4–x17; REQ: the first five, x3–x7)
+    /// and the response's payload replaces them (REQ: the first five only).
+    ///
+    /// The hot path of every FF-A driver (a TPM command is three of these), so the registers
+    /// are built and the response checked here by hand rather than through arm-ffa's
+    /// `Interface`, which moved the payload through a dozen copies per request (`cargo xtask
+    /// bench tpm --profile`); the hyp's proxy checks direct requests by hand for the same
+    /// reason. The checks are those of a direct response (DEN0077A v1.2 §15.2–15.4): the
+    /// function (the 64-bit RESP for REQ, RESP2 for REQ2), w1 = the partition to us with
+    /// x1[63:32] zero, REQ's w2 zero (not a framework message), REQ2's x2/x3 zero (MBZ in
+    /// RESP2); FFA_ERROR is its status; FFA_INTERRUPT and FFA_YIELD are resumed with FFA_RUN
+    /// as [`Client::direct`] does. Anything else is `Unexpected`, and `args` are left alone.
+    pub fn send_in_place(
+        &mut self,
+        dst: u16,
+        props: u32,
+        uuid: &Uuid,
+        args: &mut [u64; 14],
+        force: Option<Form>,
+    ) -> Result<Form, CallError> {
+        let form = crate::form(props, self.req2, self.version, force);
+        let (name, resp) = match form {
+            Form::Req2 => ("FFA_MSG_SEND_DIRECT_REQ2", fid::DIRECT_RESP2),
+            Form::Req => ("FFA_MSG_SEND_DIRECT_REQ", fid::DIRECT_RESP64),
+        };
+        let ids = (u64::from(self.id) << 16) | u64::from(dst);
+        let mut x = [0u64; 18];
+        x[1] = ids;
+        match form {
+            Form::Req2 => {
+                let (lo, hi) = ffa_abi::uuid_to_regs(uuid);
+                x[0] = u64::from(fid::DIRECT_REQ2);
+                x[2] = lo;
+                x[3] = hi;
+                x[4..].copy_from_slice(args);
+            }
             Form::Req => {
-                let r = self.direct_req(dst, core::array::from_fn(|i| args[i]))?;
-                let mut out = [0u64; 14];
-                out[..5].copy_from_slice(&r);
-                Ok((Form::Req, out))
+                x[0] = u64::from(fid::DIRECT_REQ64);
+                x[3..8].copy_from_slice(&args[..5]);
             }
         }
+        let back = (u64::from(dst) << 16) | u64::from(self.id);
+        for _ in 0..=crate::MAX_RESUMES {
+            x = self.conduit.call(x);
+            self.last_x0 = x[0];
+            let f = x[0] as u32;
+            if f == resp {
+                let mbz = match form {
+                    Form::Req2 => x[2] | x[3],
+                    Form::Req => x[2] & 0xffff_ffff,
+                };
+                if x[1] != back || mbz != 0 {
+                    break;
+                }
+                match form {
+                    Form::Req2 => args.copy_from_slice(&x[4..]),
+                    Form::Req => args[..5].copy_from_slice(&x[3..8]),
+                }
+                return Ok(form);
+            }
+            match f {
+                fid::ERROR => return Err(CallError::Ffa(errword(&x))),
+                fid::INTERRUPT | fid::YIELD => {
+                    // FFA_RUN (SMC32 in v1.2) names the partition in w1[31:16].
+                    x = [0u64; 18];
+                    x[0] = u64::from(fid::RUN);
+                    x[1] = u64::from(dst) << 16;
+                }
+                _ => break,
+            }
+        }
+        Err(self.unexpected(name))
     }
 
     /// FFA_MEM_SHARE (64-bit) of `pages` pages at `address` with `to`, read-write, not

@@ -360,3 +360,193 @@ fn interrupted_requests_are_resumed_with_run() {
         ]
     );
 }
+
+/// The test partition's properties: REQ and REQ2 receipt, AArch64 (0x301).
+const TESTSP_PROPS: u32 = 0x301;
+
+#[test]
+fn in_place_requests_echo_in_both_forms() {
+    let (mut c, _) = session();
+    let a14: [u64; 14] = core::array::from_fn(|i| 0x0101_0101_0101_0101u64 * (i as u64 + 1));
+    let mut a = a14;
+    let form = c
+        .send_in_place(testsp::ID, TESTSP_PROPS, &testsp::UUID, &mut a, None)
+        .unwrap();
+    assert_eq!((form, a), (crate::Form::Req2, a14));
+    // REQ2 carries the service UUID: the partition names the one the request reached.
+    let mut who = [0u64; 14];
+    who[0] = testsp::CMD_WHOAMI;
+    c.send_in_place(testsp::ID, TESTSP_PROPS, &testsp::UUID_ALT, &mut who, None)
+        .unwrap();
+    assert_eq!(ffa_abi::uuid_from_regs(who[1], who[2]), testsp::UUID_ALT);
+    // REQ: five registers out and back, the rest of `args` untouched; `send` zeroes it.
+    let mut a = a14;
+    a[0] = 7;
+    let form = c
+        .send_in_place(
+            testsp::ID,
+            TESTSP_PROPS,
+            &testsp::UUID,
+            &mut a,
+            Some(crate::Form::Req),
+        )
+        .unwrap();
+    assert_eq!(form, crate::Form::Req);
+    assert_eq!(a[0], 7);
+    assert_eq!(a[5..], a14[5..]);
+    let (_, out) = c
+        .send(
+            testsp::ID,
+            TESTSP_PROPS,
+            &testsp::UUID,
+            a14,
+            Some(crate::Form::Req),
+        )
+        .unwrap();
+    assert_eq!(out[..5], a14[..5]);
+    assert!(out[5..].iter().all(|v| *v == 0));
+    // A partition without REQ2 receipt gets REQ.
+    let mut a = a14;
+    let form = c
+        .send_in_place(testsp::ID, 0x101, &testsp::UUID, &mut a, None)
+        .unwrap();
+    assert_eq!(form, crate::Form::Req);
+    // A partition that does not exist: the SPMC's error.
+    assert!(matches!(
+        c.send_in_place(0x8999, TESTSP_PROPS, &testsp::UUID, &mut a, None),
+        Err(CallError::Ffa(_))
+    ));
+}
+
+#[test]
+fn in_place_requests_refuse_every_wrong_answer_and_keep_args() {
+    let tp = u64::from(testsp::ID);
+    let resp2 = u64::from(fid::DIRECT_RESP2);
+    let resp64 = u64::from(fid::DIRECT_RESP64);
+    let req2 = Some(crate::Form::Req2);
+    let req = Some(crate::Form::Req);
+    let cases: [([u64; 8], Option<crate::Form>, &str); 9] = [
+        ([resp2, tp << 16, 0, 0, 9, 9, 9, 9], req2, "good"),
+        (
+            [resp2, 0x8002 << 16, 0, 0, 9, 9, 9, 9],
+            req2,
+            "from someone else",
+        ),
+        (
+            [resp2, tp << 16 | 5, 0, 0, 9, 9, 9, 9],
+            req2,
+            "to someone else",
+        ),
+        (
+            [resp2, (1 << 32) | tp << 16, 0, 0, 9, 9, 9, 9],
+            req2,
+            "x1[63:32] set",
+        ),
+        (
+            [resp2, tp << 16, 1, 0, 9, 9, 9, 9],
+            req2,
+            "RESP2's x2 not zero",
+        ),
+        ([resp64, tp << 16, 0, 9, 9, 9, 9, 9], req2, "RESP for REQ2"),
+        (
+            [resp64, tp << 16, 1 << 31, 9, 9, 9, 9, 9],
+            req,
+            "a framework message",
+        ),
+        (
+            [u64::from(fid::DIRECT_RESP32), tp << 16, 0, 9, 9, 9, 9, 9],
+            req,
+            "RESP32 for REQ64",
+        ),
+        (
+            [u64::from(fid::SUCCESS64), 0, 0, 9, 9, 9, 9, 9],
+            req,
+            "SUCCESS",
+        ),
+    ];
+    for (regs, form, what) in cases {
+        let mut c = liar(reply(&regs));
+        let mut a = [1u64; 14];
+        let r = c.send_in_place(testsp::ID, TESTSP_PROPS, &testsp::UUID, &mut a, form);
+        if what == "good" {
+            assert_eq!(r, Ok(crate::Form::Req2));
+            assert_eq!(a[..4], [9, 9, 9, 9]);
+            continue;
+        }
+        assert!(
+            matches!(r, Err(CallError::Unexpected { .. })),
+            "{what}: {r:?}"
+        );
+        assert_eq!(a, [1u64; 14], "{what}: args changed");
+    }
+    // FFA_ERROR carries its status.
+    let mut c = liar(reply(&[
+        u64::from(fid::ERROR),
+        0,
+        FfaError::Busy as i32 as u32 as u64,
+    ]));
+    let mut a = [1u64; 14];
+    assert_eq!(
+        c.send_in_place(testsp::ID, TESTSP_PROPS, &testsp::UUID, &mut a, req2),
+        Err(CallError::Ffa(FfaError::Busy))
+    );
+    // Interrupted forever: given up after the resume limit.
+    let mut c = liar(reply(&[u64::from(fid::INTERRUPT)]));
+    assert!(matches!(
+        c.send_in_place(testsp::ID, TESTSP_PROPS, &testsp::UUID, &mut a, req2),
+        Err(CallError::Unexpected { .. })
+    ));
+    // Six set-up calls, the request, then MAX_RESUMES FFA_RUNs.
+    assert_eq!(c.conduit().calls, 6 + 1 + crate::MAX_RESUMES);
+}
+
+#[test]
+fn interrupted_in_place_requests_are_resumed_with_run() {
+    let ram = SimRam::new(RAM, RAM_SIZE as usize);
+    let cfg = Config {
+        ns_ram: alloc::vec![(RAM, RAM_SIZE)],
+        secure: alloc::vec![],
+        exec_ctx: 2,
+    };
+    let good = El3 {
+        spmc: Spmc::new(cfg, ram.clone()),
+        log: Vec::new(),
+    };
+    let mut resp = reply(&[u64::from(fid::DIRECT_RESP2), u64::from(testsp::ID) << 16]);
+    resp[4] = 42;
+    let script = Script {
+        good,
+        calls: Vec::new(),
+        answers: alloc::vec![
+            reply(&[u64::from(fid::YIELD)]),
+            reply(&[u64::from(fid::INTERRUPT)]),
+            resp,
+        ]
+        .into_iter(),
+    };
+    let mut c = Client::open(script, SimMbox(ram)).unwrap();
+    let mut a = [0u64; 14];
+    c.send_in_place(
+        testsp::ID,
+        TESTSP_PROPS,
+        &testsp::UUID,
+        &mut a,
+        Some(crate::Form::Req2),
+    )
+    .unwrap();
+    assert_eq!(a[0], 42);
+    let calls: Vec<(u32, u64)> = c
+        .conduit()
+        .calls
+        .iter()
+        .map(|x| (x[0] as u32, x[1]))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (fid::DIRECT_REQ2, u64::from(testsp::ID)),
+            (fid::RUN, u64::from(testsp::ID) << 16),
+            (fid::RUN, u64::from(testsp::ID) << 16),
+        ]
+    );
+}
