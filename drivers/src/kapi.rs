@@ -20,9 +20,9 @@ pub trait Kernel: Sync {
     fn write_line(&self, line: &str);
     /// Where the hyp stands.
     fn hyp(&self) -> Hyp;
-    /// An SMCCC 1.2 call on the conduit the DT's PSCI node names (x0–x17 in and out);
-    /// SMCCC NOT_SUPPORTED in x0 when there is no conduit.
-    fn smccc(&self, x: [u64; 18]) -> [u64; 18];
+    /// An SMCCC 1.2 call on the conduit the DT's PSCI node names (x0–x17 in, replaced by
+    /// x0–x17 out); SMCCC NOT_SUPPORTED in x0 when there is no conduit.
+    fn smccc(&self, x: &mut [u64; 18]);
     /// `catena.ffa_early` (a test hook; always false in the product image).
     fn ffa_early(&self) -> bool;
 }
@@ -60,13 +60,12 @@ pub fn hyp() -> Hyp {
 }
 
 /// An SMCCC call on the platform's conduit.
-pub fn smccc(x: [u64; 18]) -> [u64; 18] {
+pub fn smccc(x: &mut [u64; 18]) {
     match kernel() {
         Some(k) => k.smccc(x),
         None => {
-            let mut r = [0u64; 18];
-            r[0] = u64::MAX;
-            r
+            *x = [0u64; 18];
+            x[0] = u64::MAX;
         }
     }
 }

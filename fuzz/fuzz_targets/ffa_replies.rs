@@ -14,17 +14,19 @@ struct Replies<'a> {
 }
 
 impl Conduit for Replies<'_> {
-    fn call(&mut self, x: [u64; 18]) -> [u64; 18] {
-        let mut r = [0u64; 18];
+    fn call(&mut self, x: &mut [u64; 18]) {
+        let r = x;
         // The session's set-up (FFA_VERSION, ID_GET, three FEATURES, RXTX_MAP) answered well.
         if self.setup < 6 {
             self.setup += 1;
-            r[0] = if x[0] as u32 == fid::VERSION {
+            let version = r[0] as u32 == fid::VERSION;
+            *r = [0; 18];
+            r[0] = if version {
                 u64::from(ffa_abi::version_word(V1_2))
             } else {
                 u64::from(fid::SUCCESS32)
             };
-            return r;
+            return;
         }
         // Then whatever the input says, 8 bytes a register, zeros once it runs out.
         for v in r.iter_mut() {
@@ -34,7 +36,6 @@ impl Conduit for Replies<'_> {
             *v = u64::from_le_bytes(b);
             self.data = rest;
         }
-        r
     }
 }
 

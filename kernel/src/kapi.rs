@@ -28,10 +28,10 @@ impl Kernel for Api {
         }
     }
 
-    fn smccc(&self, x: [u64; 18]) -> [u64; 18] {
+    fn smccc(&self, x: &mut [u64; 18]) {
         let mut args = [0u64; 17];
         args.copy_from_slice(&x[1..]);
-        match psci::method() {
+        *x = match psci::method() {
             Some(PsciMethod::Smc) => smccc::smc64(x[0] as u32, args),
             Some(PsciMethod::Hvc) => smccc::hvc64(x[0] as u32, args),
             None => {
@@ -39,7 +39,7 @@ impl Kernel for Api {
                 r[0] = u64::MAX;
                 r
             }
-        }
+        };
     }
 
     fn ffa_early(&self) -> bool {

@@ -9,8 +9,9 @@ use ffa_core::client::{Client, Conduit, Mailbox, OpenError};
 
 /// An SMCCC call on the platform's conduit (as Linux's arm_ffa uses
 /// `arm_smccc_1_1_get_conduit()`): x0 = function ID, x1..x17; all of x0–x17 back.
-pub fn call(x: [u64; 18]) -> [u64; 18] {
-    kapi::smccc(x)
+pub fn call(mut x: [u64; 18]) -> [u64; 18] {
+    kapi::smccc(&mut x);
+    x
 }
 
 /// SMCCC_VERSION on the conduit, if PSCI says it is implemented (DEN0028 §7.2).
@@ -33,8 +34,8 @@ fn regs(v: &[u64]) -> [u64; 18] {
 pub struct Smccc;
 
 impl Conduit for Smccc {
-    fn call(&mut self, x: [u64; 18]) -> [u64; 18] {
-        call(x)
+    fn call(&mut self, x: &mut [u64; 18]) {
+        kapi::smccc(x)
     }
 }
 

@@ -24,11 +24,10 @@ struct El3 {
 }
 
 impl Conduit for El3 {
-    fn call(&mut self, x: [u64; 18]) -> [u64; 18] {
+    fn call(&mut self, x: &mut [u64; 18]) {
         self.log.push(x[0] as u32);
-        let mut out = x;
-        self.spmc.handle(&x).write_to(&mut out);
-        out
+        let r = self.spmc.handle(x);
+        r.write_to(x);
     }
 }
 
@@ -143,13 +142,13 @@ struct Liar {
 }
 
 impl Conduit for Liar {
-    fn call(&mut self, x: [u64; 18]) -> [u64; 18] {
+    fn call(&mut self, x: &mut [u64; 18]) {
         self.calls += 1;
         // FFA_VERSION, ID_GET, 3x FEATURES, RXTX_MAP answered for real.
         if self.calls <= 6 || x[0] as u32 == fid::RXTX_UNMAP {
             return self.good.call(x);
         }
-        self.bad
+        *x = self.bad;
     }
 }
 
@@ -253,8 +252,8 @@ fn unexpected_replies_are_errors_never_results() {
 fn no_ffa_is_a_quiet_absence() {
     struct Nothing;
     impl Conduit for Nothing {
-        fn call(&mut self, _: [u64; 18]) -> [u64; 18] {
-            reply(&[u64::MAX])
+        fn call(&mut self, x: &mut [u64; 18]) {
+            *x = reply(&[u64::MAX]);
         }
     }
     let ram = SimRam::new(RAM, RAM_SIZE as usize);
@@ -268,7 +267,7 @@ fn no_ffa_is_a_quiet_absence() {
 fn closing_the_session_unmaps_the_pair() {
     struct Logged(El3, std::rc::Rc<core::cell::RefCell<Vec<u32>>>);
     impl Conduit for Logged {
-        fn call(&mut self, x: [u64; 18]) -> [u64; 18] {
+        fn call(&mut self, x: &mut [u64; 18]) {
             self.1.borrow_mut().push(x[0] as u32);
             self.0.call(x)
         }
@@ -307,14 +306,16 @@ struct Script {
 }
 
 impl Conduit for Script {
-    fn call(&mut self, x: [u64; 18]) -> [u64; 18] {
+    fn call(&mut self, x: &mut [u64; 18]) {
         if self.good.log.len() < 6 || x[0] as u32 == fid::RXTX_UNMAP {
             return self.good.call(x);
         }
-        self.calls.push(x);
-        self.answers
-            .next()
-            .unwrap_or(reply(&[u64::from(fid::ERROR), 0, (-8i32) as u32 as u64]))
+        self.calls.push(*x);
+        *x = self.answers.next().unwrap_or(reply(&[
+            u64::from(fid::ERROR),
+            0,
+            (-8i32) as u32 as u64,
+        ]));
     }
 }
 
