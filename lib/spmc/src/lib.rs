@@ -55,14 +55,15 @@ pub trait Partition: Send {
         sender: u16,
         args: [u64; 5],
     ) -> Result<[u64; 5], FfaError>;
-    /// FFA_MSG_SEND_DIRECT_REQ2: payload x4–x17 in (addressed to `uuid`), response's out.
+    /// FFA_MSG_SEND_DIRECT_REQ2: payload x4–x17 in `args` (addressed to `uuid`), replaced by
+    /// the response's payload (in place: the hot path of the TPM service).
     fn direct_req2(
         &mut self,
         mem: &mut dyn MemAccess,
         sender: u16,
         uuid: Uuid,
-        args: [u64; 14],
-    ) -> Result<[u64; 14], FfaError>;
+        args: &mut [u64; 14],
+    ) -> Result<(), FfaError>;
 }
 
 /// What the SPMC knows of the platform.
@@ -239,6 +240,18 @@ impl<M: NsMemory> Spmc<M> {
             return Err(FfaError::NotSupported);
         };
         self.ns.negotiated = true;
+        // Direct requests, the hot path (a TPM command is three), are checked by hand in
+        // their handlers — every register rule §15.2/§15.4 give, and REQ2 only from a v1.2
+        // caller, which is what the typed decode at the caller's version adds — instead of
+        // through arm-ffa's `Interface`, which moved the registers through several copies
+        // (`cargo xtask bench tpm --profile`).
+        match f {
+            fid::DIRECT_REQ32 => return self.direct_req(false, x),
+            fid::DIRECT_REQ64 => return self.direct_req(true, x),
+            fid::DIRECT_REQ2 if v >= V1_2 => return self.direct_req2(x),
+            fid::DIRECT_REQ2 => return Err(FfaError::NotSupported),
+            _ => {}
+        }
         // The call, decoded by the typed layer (arm-ffa's `Interface`, at the caller's
         // version): an unknown function, one the caller's version does not have, or fields
         // arm-ffa refuses, never reach a handler. The handlers still read the raw registers
@@ -261,8 +274,6 @@ impl<M: NsMemory> Spmc<M> {
             Interface::RxRelease { .. } => self.rx_release(w(1)),
             Interface::PartitionInfoGet { .. } => self.partition_info_get(v, x),
             Interface::PartitionInfoGetRegs { .. } => self.partition_info_get_regs(x),
-            Interface::MsgSendDirectReq { .. } => self.direct_req(f == fid::DIRECT_REQ64, x),
-            Interface::MsgSendDirectReq2 { .. } => self.direct_req2(x),
             Interface::MemShare { .. } => self.mem_send(v, false, x),
             Interface::MemLend { .. } => self.mem_send(v, true, x),
             Interface::MemReclaim { .. } => self.mem_reclaim(x),
@@ -536,17 +547,20 @@ impl<M: NsMemory> Spmc<M> {
         if !p.uuids().contains(&uuid) {
             return Err(FfaError::InvalidParameters);
         }
-        let args: [u64; 14] = core::array::from_fn(|k| x[4 + k]);
         let mut ctx = PartitionCtx {
             me: receiver,
             state: &mut self.txns,
             mem: &mut self.mem,
         };
-        let out = self.partitions[i].direct_req2(&mut ctx, sender, uuid, args)?;
+        // The payload in place: x4–x17 in, the response's x4–x17 out; x2/x3 MBZ in RESP2.
         let mut r = [0u64; 18];
+        r[4..].copy_from_slice(&x[4..]);
+        let args: &mut [u64; 14] = (&mut r[4..])
+            .try_into()
+            .map_err(|_| FfaError::InvalidParameters)?;
+        self.partitions[i].direct_req2(&mut ctx, sender, uuid, args)?;
         r[0] = u64::from(fid::DIRECT_RESP2);
         r[1] = (u64::from(receiver) << 16) | u64::from(sender);
-        r[4..18].copy_from_slice(&out);
         Ok(r)
     }
 

@@ -73,16 +73,16 @@ impl Partition for TestPartition {
         _mem: &mut dyn MemAccess,
         _sender: u16,
         uuid: Uuid,
-        a: [u64; 14],
-    ) -> Result<[u64; 14], FfaError> {
-        if a[0] != testsp::CMD_WHOAMI {
-            return Ok(a);
+        a: &mut [u64; 14],
+    ) -> Result<(), FfaError> {
+        // Anything but WHOAMI is echoed: `a` stays as it came.
+        if a[0] == testsp::CMD_WHOAMI {
+            let (lo, hi) = ffa_abi::uuid_to_regs(&uuid);
+            *a = [0; 14];
+            a[0] = testsp::CMD_WHOAMI;
+            a[1] = lo;
+            a[2] = hi;
         }
-        let (lo, hi) = ffa_abi::uuid_to_regs(&uuid);
-        let mut r = [0u64; 14];
-        r[0] = testsp::CMD_WHOAMI;
-        r[1] = lo;
-        r[2] = hi;
-        Ok(r)
+        Ok(())
     }
 }

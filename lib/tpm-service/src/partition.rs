@@ -61,14 +61,14 @@ impl<C: Crb + Send, T: Tpm + Send> Partition for TpmPartition<C, T> {
         _mem: &mut dyn MemAccess,
         _sender: u16,
         _uuid: Uuid,
-        a: [u64; 14],
-    ) -> Result<[u64; 14], FfaError> {
+        a: &mut [u64; 14],
+    ) -> Result<(), FfaError> {
         let r = self
             .service
             .handle([0, a[0], a[1], a[2], a[3]], &mut self.crb, &mut self.tpm);
-        let mut out = [0u64; 14];
-        out[0] = r.status;
-        out[1] = r.result;
-        Ok(out)
+        *a = [0; 14];
+        a[0] = r.status;
+        a[1] = r.result;
+        Ok(())
     }
 }

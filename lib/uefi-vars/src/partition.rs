@@ -132,8 +132,8 @@ impl<B: Buffer + Send, F: Flash + Send> Partition for VarPartition<B, F> {
         _mem: &mut dyn MemAccess,
         _sender: u16,
         _uuid: Uuid,
-        _a: [u64; 14],
-    ) -> Result<[u64; 14], FfaError> {
+        _a: &mut [u64; 14],
+    ) -> Result<(), FfaError> {
         // Not advertised (no DIRECT_REQ2_RECV): the MM ABI is defined on REQ.
         Err(FfaError::NotSupported)
     }
