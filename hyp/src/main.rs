@@ -109,7 +109,12 @@ impl El3 {
 
 impl Platform for El3 {
     fn smc(&mut self, x: [u64; 18]) -> [u64; 18] {
-        forward_smc(&x)
+        let mut r = x;
+        forward_smc(&mut r);
+        r
+    }
+    fn smc_in_place(&mut self, x: &mut [u64; 18]) {
+        forward_smc(x)
     }
     fn read(&self, pa: u64, buf: &mut [u8]) {
         // SAFETY: by `El3::new`'s contract, the proxy's own buffers or host pages it checked,
@@ -200,17 +205,18 @@ static SMC_FIRMWARE: AtomicBool = AtomicBool::new(false);
 /// SMCCC's NOT_SUPPORTED (DEN0028 §5.2).
 const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
 
-fn forward_smc(x: &[u64; 18]) -> [u64; 18] {
+/// Forwards the SMC in `x` to EL3; its answer replaces `x`.
+fn forward_smc(x: &mut [u64; 18]) {
     if !SMC_FIRMWARE.load(Ordering::Relaxed) {
         // Nobody to forward to: every call is unknown to a firmware that is not there (the
         // FF-A proxy then reports FF-A absent, PSCI calls fail).
-        let mut r = [0u64; 18];
-        r[0] = SMCCC_NOT_SUPPORTED;
-        return r;
+        *x = [0u64; 18];
+        x[0] = SMCCC_NOT_SUPPORTED;
+        return;
     }
     let mut a = [0u64; 17];
     a.copy_from_slice(&x[1..]);
-    smccc::smc64(x[0] as u32, a)
+    *x = smccc::smc64(x[0] as u32, a);
 }
 
 fn mpidr() -> u64 {
@@ -268,7 +274,7 @@ extern "C" fn hyp_unexpected(frame: &mut Frame, kind: u64) {
     console::event(catena_event::Kind::Done, |e| {
         e.str("status", "fail").str("reason", "hyp-exception")
     });
-    let off = [
+    let mut off = [
         0x8400_0008u64,
         0,
         0,
@@ -288,7 +294,7 @@ extern "C" fn hyp_unexpected(frame: &mut Frame, kind: u64) {
         0,
         0,
     ];
-    forward_smc(&off);
+    forward_smc(&mut off);
     loop {
         core::hint::spin_loop();
     }
@@ -629,17 +635,21 @@ const PSCI_CPU_ON_32: u32 = 0x8400_0003;
 const PSCI_CPU_ON_64: u32 = 0xc400_0003;
 
 fn smc(frame: &mut Frame) {
-    let mut x = [0u64; 18];
-    x.copy_from_slice(&frame.x[..18]);
-    let fid = (x[0] as u32) & !(1 << 16);
+    let fid = (frame.x[0] as u32) & !(1 << 16);
     if fid == PSCI_CPU_ON_32 || fid == PSCI_CPU_ON_64 {
+        let mut x = [0u64; 18];
+        x.copy_from_slice(&frame.x[..18]);
         return cpu_on(frame, &x);
     }
-    let reply = {
+    // The host's x0–x17, answered in place (no copy of the registers on the hot path).
+    let Some((x, _)) = frame.x.split_first_chunk_mut::<18>() else {
+        return;
+    };
+    let handled = {
         let mut g = STATE.lock();
         match g.as_mut() {
             Some(st) => {
-                let r = st.proxy.handle(&x);
+                let r = st.proxy.handle_in_place(x);
                 // The only host pages the proxy touches are the host's RX/TX pair: keep the
                 // hyp's stage-1 mapping exactly those, following RXTX_MAP and RXTX_UNMAP.
                 let now = st.proxy.host_buffers();
@@ -670,14 +680,12 @@ fn smc(frame: &mut Frame) {
                 }
                 r
             }
-            None => None,
+            None => false,
         }
     };
-    let r = match reply {
-        Some(r) => r,
-        None => forward_smc(&x),
-    };
-    frame.x[..18].copy_from_slice(&r);
+    if !handled {
+        forward_smc(x);
+    }
 }
 
 /// Why a CPU cannot be prepared.
@@ -761,7 +769,8 @@ fn cpu_on(frame: &mut Frame, x: &[u64; 18]) {
     let mut fwd = *x;
     fwd[2] = hyp_secondary_entry as *const () as u64;
     fwd[3] = pa;
-    let r = forward_smc(&fwd);
+    forward_smc(&mut fwd);
+    let r = fwd;
     if r[0] == 0
         && let Some(st) = g.as_mut()
     {
@@ -890,7 +899,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     });
     let mut off = [0u64; 18];
     off[0] = 0x8400_0008; // PSCI SYSTEM_OFF
-    forward_smc(&off);
+    forward_smc(&mut off);
     loop {
         arch::wfe();
     }

@@ -37,6 +37,11 @@ use pageown::{OwnError, Ownership, State};
 pub trait Platform {
     /// An SMC to EL3 with x0–x17; all of x0–x17 back.
     fn smc(&mut self, x: [u64; 18]) -> [u64; 18];
+    /// The same, the answer replacing `x`: what a forwarded call uses, so the hyp can pass its
+    /// trap frame's registers straight through (no copies on the hot path).
+    fn smc_in_place(&mut self, x: &mut [u64; 18]) {
+        *x = self.smc(*x);
+    }
     /// Reads physical memory (the hyp's buffers, or host pages the proxy has checked).
     fn read(&self, pa: u64, buf: &mut [u8]);
     /// Writes physical memory (the hyp's buffers, or the host's RX buffer).
@@ -269,10 +274,27 @@ impl<P: Platform> Proxy<P> {
 
     /// Handles an SMC from the host. `None` when it is not an FF-A call (forward it unchanged).
     pub fn handle(&mut self, x: &[u64; 18]) -> Option<[u64; 18]> {
+        let mut r = *x;
+        self.handle_in_place(&mut r).then_some(r)
+    }
+
+    /// [`Proxy::handle`] in place: `x` holds the host's registers, and on `true` the answer
+    /// (a call relayed unchanged — a direct request that passed its checks — goes to EL3 on
+    /// these very registers). `false`: not an FF-A call, `x` untouched.
+    pub fn handle_in_place(&mut self, x: &mut [u64; 18]) -> bool {
         let f = (x[0] as u32) & !(1 << 16);
         if !fid::is_ffa(f) {
-            return None;
+            return false;
         }
+        match self.answer(f, x) {
+            Some(r) => *x = r,
+            None => self.p.smc_in_place(x),
+        }
+        true
+    }
+
+    /// An FF-A call's answer, or `None` to relay it to EL3 as it is.
+    fn answer(&mut self, f: u32, x: &[u64; 18]) -> Option<[u64; 18]> {
         let Ok(fw) = self.fw else {
             let mut r = if f == fid::VERSION {
                 [0u64; 18]
@@ -336,10 +358,11 @@ impl<P: Platform> Proxy<P> {
                 } else if f == fid::DIRECT_REQ2 && fw < V1_2 {
                     err(FfaError::NotSupported)
                 } else {
-                    self.p.smc(*x)
+                    // Relayed as it is, on the caller's registers.
+                    return None;
                 }
             }
-            _ => self.p.smc(*x),
+            _ => return None,
         })
     }
 

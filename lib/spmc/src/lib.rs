@@ -210,29 +210,30 @@ impl<M: NsMemory> Spmc<M> {
         let f = (x[0] as u32) & !(1 << 16);
         let wide = fid::is_64(f);
         let call = fid::name(f);
-        let result = self.dispatch(f, x);
-        let (regs, status) = match result {
-            Ok(regs) => (regs, Ok(())),
-            Err(e) => (error_regs(e), Err(e)),
-        };
-        // FFA_VERSION answers in w0 alone.
-        let status = if f == fid::VERSION && regs[0] == ffa_abi::VERSION_NOT_SUPPORTED {
-            Err(FfaError::NotSupported)
-        } else {
-            status
-        };
-        Reply {
-            regs,
+        // The reply is built where it is returned (no copy of the registers on the way).
+        let mut reply = Reply {
+            regs: [0; 18],
             wide,
             call,
-            status,
+            status: Ok(()),
+        };
+        reply.status = self.dispatch(f, x, &mut reply.regs);
+        if let Err(e) = reply.status {
+            reply.regs = error_regs(e);
         }
+        // FFA_VERSION answers in w0 alone.
+        if f == fid::VERSION && reply.regs[0] == ffa_abi::VERSION_NOT_SUPPORTED {
+            reply.status = Err(FfaError::NotSupported);
+        }
+        reply
     }
 
-    fn dispatch(&mut self, f: u32, x: &[u64; 18]) -> Result<[u64; 18], FfaError> {
+    /// One call; its reply's registers in `out` (zero on entry) when it succeeds.
+    fn dispatch(&mut self, f: u32, x: &[u64; 18], out: &mut [u64; 18]) -> Result<(), FfaError> {
         let w = |i: usize| x[i] as u32;
         if f == fid::VERSION {
-            return Ok(self.version(w(1)));
+            *out = self.version(w(1));
+            return Ok(());
         }
         // DEN0077A v1.2 §13.2.2: the version must be negotiated before any other ABI.
         // A caller that skipped it has no ABI version to speak: NOT_SUPPORTED.
@@ -246,9 +247,9 @@ impl<M: NsMemory> Spmc<M> {
         // through arm-ffa's `Interface`, which moved the registers through several copies
         // (`cargo xtask bench tpm --profile`).
         match f {
-            fid::DIRECT_REQ32 => return self.direct_req(false, x),
-            fid::DIRECT_REQ64 => return self.direct_req(true, x),
-            fid::DIRECT_REQ2 if v >= V1_2 => return self.direct_req2(x),
+            fid::DIRECT_REQ32 => return self.direct_req(false, x, out),
+            fid::DIRECT_REQ64 => return self.direct_req(true, x, out),
+            fid::DIRECT_REQ2 if v >= V1_2 => return self.direct_req2(x, out),
             fid::DIRECT_REQ2 => return Err(FfaError::NotSupported),
             _ => {}
         }
@@ -262,7 +263,7 @@ impl<M: NsMemory> Spmc<M> {
             arm_ffa::Error::InvalidInformationTag(_) => FfaError::InvalidParameters,
             e => ffa_abi::status_of(e),
         })?;
-        match call {
+        *out = match call {
             Interface::Features { .. } => self.features(v, w(1), w(2)),
             Interface::IdGet => Ok(success32(&[u32::from(NS_ID)])),
             Interface::SpmIdGet => Ok(success32(&[u32::from(SPMC_ID)])),
@@ -278,7 +279,8 @@ impl<M: NsMemory> Spmc<M> {
             Interface::MemLend { .. } => self.mem_send(v, true, x),
             Interface::MemReclaim { .. } => self.mem_reclaim(x),
             _ => Err(FfaError::NotSupported),
-        }
+        }?;
+        Ok(())
     }
 
     /// FFA_VERSION (§13.2): answer our version; record the caller's.
@@ -494,7 +496,7 @@ impl<M: NsMemory> Spmc<M> {
     }
 
     /// FFA_MSG_SEND_DIRECT_REQ (§15.2), 32- or 64-bit.
-    fn direct_req(&mut self, wide: bool, x: &[u64; 18]) -> Result<[u64; 18], FfaError> {
+    fn direct_req(&mut self, wide: bool, x: &[u64; 18], r: &mut [u64; 18]) -> Result<(), FfaError> {
         let w1 = x[1] as u32;
         let (sender, receiver) = ((w1 >> 16) as u16, w1 as u16);
         // w2: bit 31 framework message (none supported here); other bits MBZ.
@@ -513,7 +515,6 @@ impl<M: NsMemory> Spmc<M> {
             mem: &mut self.mem,
         };
         let out = self.partitions[i].direct_req(&mut ctx, sender, args)?;
-        let mut r = [0u64; 18];
         r[0] = u64::from(if wide {
             fid::DIRECT_RESP64
         } else {
@@ -523,11 +524,11 @@ impl<M: NsMemory> Spmc<M> {
         for k in 0..5 {
             r[3 + k] = out[k] & mask;
         }
-        Ok(r)
+        Ok(())
     }
 
     /// FFA_MSG_SEND_DIRECT_REQ2 (v1.2 §15.4): x2/x3 name the service UUID (Nil: the partition).
-    fn direct_req2(&mut self, x: &[u64; 18]) -> Result<[u64; 18], FfaError> {
+    fn direct_req2(&mut self, x: &[u64; 18], r: &mut [u64; 18]) -> Result<(), FfaError> {
         let w1 = x[1];
         let (sender, receiver) = (((w1 >> 16) & 0xffff) as u16, w1 as u16);
         if sender != NS_ID || w1 >> 32 != 0 {
@@ -552,8 +553,8 @@ impl<M: NsMemory> Spmc<M> {
             state: &mut self.txns,
             mem: &mut self.mem,
         };
-        // The payload in place: x4–x17 in, the response's x4–x17 out; x2/x3 MBZ in RESP2.
-        let mut r = [0u64; 18];
+        // The payload in place: x4–x17 in, the response's x4–x17 out; x2/x3 MBZ in RESP2
+        // (`r` is zero on entry).
         r[4..].copy_from_slice(&x[4..]);
         let args: &mut [u64; 14] = (&mut r[4..])
             .try_into()
@@ -561,7 +562,7 @@ impl<M: NsMemory> Spmc<M> {
         self.partitions[i].direct_req2(&mut ctx, sender, uuid, args)?;
         r[0] = u64::from(fid::DIRECT_RESP2);
         r[1] = (u64::from(receiver) << 16) | u64::from(sender);
-        Ok(r)
+        Ok(())
     }
 
     /// FFA_MEM_SHARE / FFA_MEM_LEND from the normal world, descriptor in its TX buffer.
