@@ -119,8 +119,8 @@ const BUSY_RETRIES: usize = 100;
 impl Channel for Ffa {
     fn call(&mut self, offset: u64) -> Result<i64, &'static str> {
         for _ in 0..BUSY_RETRIES {
-            let mut a = [0u64; 14];
-            a[0] = offset;
+            // One register out and back (x3), the rest zero.
+            let mut a = [offset];
             let r = with_session(|f| {
                 f.send_in_place(self.id, self.props, &self.uuid, &mut a, Some(Form::Req))
             })

@@ -67,12 +67,14 @@ fuzz_target!(|data: &[u8]| {
     };
     let dst = 0x8001u16;
     let form = if sel & 1 == 0 { Form::Req2 } else { Form::Req };
+    let n = usize::from(sel >> 1) % 15;
     let mut a = [0x5a5a_5a5a_5a5a_5a5au64; 14];
     let before = a;
-    match c.send_in_place(dst, 0x301, &[7; 16], &mut a, Some(form)) {
+    match c.send_in_place(dst, 0x301, &[7; 16], &mut a[..n], Some(form)) {
         Ok(f) => assert_eq!(f, form),
         Err(_) => assert_eq!(a, before, "a failed request changed its arguments"),
     }
+    assert_eq!(a[n..], before[n..], "registers past the arguments written");
     let _ = c.partitions(&[0; 16]);
     let _ = c.share(dst, 0x4008_0000, 1);
     let _ = c.direct_req2(dst, &[7; 16], [1; 14]);

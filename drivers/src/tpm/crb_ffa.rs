@@ -116,18 +116,16 @@ impl Channel for Ffa {
     fn call(&mut self, func: u64, x5: u64, x6: u64) -> Result<(u64, u64), &'static str> {
         let form = self.form;
         for _ in 0..BUSY_RETRIES {
-            let mut a = [0u64; 14];
-            // REQ carries x3 (MBZ) first; REQ2 starts at x4.
+            // REQ carries x3 (MBZ) first; REQ2 starts at x4. Only these registers travel
+            // (x7 onwards zero, as DEN0138 §3.2 wants), and come back: status x4, result x5.
+            let mut req = [0, func, x5, x6];
             let first = if form == Form::Req { 1 } else { 0 };
-            a[first] = func;
-            a[first + 1] = x5;
-            a[first + 2] = x6;
-            let r = with_session(|f| {
-                f.send_in_place(self.id, self.props, &self.uuid, &mut a, Some(form))
-            })
-            .ok_or("no FF-A session")?;
+            let a = &mut req[1 - first..];
+            let r =
+                with_session(|f| f.send_in_place(self.id, self.props, &self.uuid, a, Some(form)))
+                    .ok_or("no FF-A session")?;
             match r {
-                Ok(_) => return Ok((a[first], a[first + 1])),
+                Ok(_) => return Ok((req[1], req[2])),
                 Err(CallError::Ffa(FfaError::Busy)) => core::hint::spin_loop(),
                 Err(e) => {
                     log::error!("tpm-crb-ffa: direct request: {}", errno(e));

@@ -354,15 +354,17 @@ impl<C: Conduit, M: Mailbox> Client<C, M> {
         force: Option<Form>,
     ) -> Result<(Form, [u64; 14]), CallError> {
         let mut a = args;
-        let form = self.send_in_place(dst, props, uuid, &mut a, force)?;
-        if form == Form::Req {
-            a[5..].fill(0);
-        }
+        let form = crate::form(props, self.req2, self.version, force);
+        let n = if form == Form::Req2 { 14 } else { 5 };
+        self.send_in_place(dst, props, uuid, &mut a[..n], Some(form))?;
+        a[n..].fill(0);
         Ok((form, a))
     }
 
-    /// [`Client::send`] in place: `args` go out (REQ2: x4–x17; REQ: the first five, x3–x7)
-    /// and the response's payload replaces them (REQ: the first five only).
+    /// [`Client::send`] in place: `args` go out (REQ2: x4 onwards, at most 14; REQ: x3
+    /// onwards, at most 5; the registers after them zero) and as many of the response's
+    /// payload registers replace them. More than the form carries is `InvalidParameters`,
+    /// before any call.
     ///
     /// The hot path of every FF-A driver (a TPM command is three of these), so the registers
     /// are built and the response checked here by hand rather than through arm-ffa's
@@ -378,14 +380,19 @@ impl<C: Conduit, M: Mailbox> Client<C, M> {
         dst: u16,
         props: u32,
         uuid: &Uuid,
-        args: &mut [u64; 14],
+        args: &mut [u64],
         force: Option<Form>,
     ) -> Result<Form, CallError> {
         let form = crate::form(props, self.req2, self.version, force);
-        let (name, resp) = match form {
-            Form::Req2 => ("FFA_MSG_SEND_DIRECT_REQ2", fid::DIRECT_RESP2),
-            Form::Req => ("FFA_MSG_SEND_DIRECT_REQ", fid::DIRECT_RESP64),
+        let (name, resp, first) = match form {
+            Form::Req2 => ("FFA_MSG_SEND_DIRECT_REQ2", fid::DIRECT_RESP2, 4),
+            Form::Req => ("FFA_MSG_SEND_DIRECT_REQ", fid::DIRECT_RESP64, 3),
         };
+        let n = args.len();
+        let carried = if form == Form::Req2 { 14 } else { 5 };
+        if n > carried {
+            return Err(CallError::Ffa(FfaError::InvalidParameters));
+        }
         let ids = (u64::from(self.id) << 16) | u64::from(dst);
         let mut x = [0u64; 18];
         x[1] = ids;
@@ -395,13 +402,10 @@ impl<C: Conduit, M: Mailbox> Client<C, M> {
                 x[0] = u64::from(fid::DIRECT_REQ2);
                 x[2] = lo;
                 x[3] = hi;
-                x[4..].copy_from_slice(args);
             }
-            Form::Req => {
-                x[0] = u64::from(fid::DIRECT_REQ64);
-                x[3..8].copy_from_slice(&args[..5]);
-            }
+            Form::Req => x[0] = u64::from(fid::DIRECT_REQ64),
         }
+        x[first..first + n].copy_from_slice(args);
         let back = (u64::from(dst) << 16) | u64::from(self.id);
         for _ in 0..=crate::MAX_RESUMES {
             self.conduit.call(&mut x);
@@ -415,10 +419,7 @@ impl<C: Conduit, M: Mailbox> Client<C, M> {
                 if x[1] != back || mbz != 0 {
                     break;
                 }
-                match form {
-                    Form::Req2 => args.copy_from_slice(&x[4..]),
-                    Form::Req => args[..5].copy_from_slice(&x[3..8]),
-                }
+                args.copy_from_slice(&x[first..first + n]);
                 return Ok(form);
             }
             match f {

@@ -380,21 +380,38 @@ fn in_place_requests_echo_in_both_forms() {
     c.send_in_place(testsp::ID, TESTSP_PROPS, &testsp::UUID_ALT, &mut who, None)
         .unwrap();
     assert_eq!(ffa_abi::uuid_from_regs(who[1], who[2]), testsp::UUID_ALT);
-    // REQ: five registers out and back, the rest of `args` untouched; `send` zeroes it.
+    // REQ carries five registers: more is refused before any call; `send` zeroes the rest.
     let mut a = a14;
     a[0] = 7;
+    let before = c.conduit().log.len();
+    assert_eq!(
+        c.send_in_place(
+            testsp::ID,
+            TESTSP_PROPS,
+            &testsp::UUID,
+            &mut a,
+            Some(crate::Form::Req),
+        ),
+        Err(CallError::Ffa(FfaError::InvalidParameters))
+    );
+    assert_eq!(c.conduit().log.len(), before, "nothing sent");
     let form = c
         .send_in_place(
             testsp::ID,
             TESTSP_PROPS,
             &testsp::UUID,
-            &mut a,
+            &mut a[..5],
             Some(crate::Form::Req),
         )
         .unwrap();
     assert_eq!(form, crate::Form::Req);
     assert_eq!(a[0], 7);
     assert_eq!(a[5..], a14[5..]);
+    // Fewer: only those travel (the registers after them zero) and come back.
+    let mut three = [11u64, 12, 13];
+    c.send_in_place(testsp::ID, TESTSP_PROPS, &testsp::UUID, &mut three, None)
+        .unwrap();
+    assert_eq!(three, [11, 12, 13]);
     let (_, out) = c
         .send(
             testsp::ID,
@@ -409,7 +426,7 @@ fn in_place_requests_echo_in_both_forms() {
     // A partition without REQ2 receipt gets REQ.
     let mut a = a14;
     let form = c
-        .send_in_place(testsp::ID, 0x101, &testsp::UUID, &mut a, None)
+        .send_in_place(testsp::ID, 0x101, &testsp::UUID, &mut a[..5], None)
         .unwrap();
     assert_eq!(form, crate::Form::Req);
     // A partition that does not exist: the SPMC's error.
@@ -468,7 +485,8 @@ fn in_place_requests_refuse_every_wrong_answer_and_keep_args() {
     for (regs, form, what) in cases {
         let mut c = liar(reply(&regs));
         let mut a = [1u64; 14];
-        let r = c.send_in_place(testsp::ID, TESTSP_PROPS, &testsp::UUID, &mut a, form);
+        let n = if form == req { 5 } else { 14 };
+        let r = c.send_in_place(testsp::ID, TESTSP_PROPS, &testsp::UUID, &mut a[..n], form);
         if what == "good" {
             assert_eq!(r, Ok(crate::Form::Req2));
             assert_eq!(a[..4], [9, 9, 9, 9]);

@@ -540,12 +540,14 @@ impl<M: NsMemory> Spmc<M> {
             return Err(FfaError::InvalidParameters);
         }
         let uuid = ffa_abi::uuid_from_regs(x[2], x[3]);
-        let uuid = if uuid == NIL_UUID {
+        // UUIDs compared as integers: slice equality calls memcmp on this path.
+        let same = |a: &Uuid, b: &Uuid| u128::from_ne_bytes(*a) == u128::from_ne_bytes(*b);
+        let uuid = if same(&uuid, &NIL_UUID) {
             p.uuids().first().copied().unwrap_or(NIL_UUID)
         } else {
             uuid
         };
-        if !p.uuids().contains(&uuid) {
+        if !p.uuids().iter().any(|u| same(u, &uuid)) {
             return Err(FfaError::InvalidParameters);
         }
         let mut ctx = PartitionCtx {
