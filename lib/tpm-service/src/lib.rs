@@ -299,7 +299,16 @@ impl Service {
             return Ok(DENIED);
         }
         let p = u64::from(loc) * PAGE;
-        if r32(crb, p + reg::CTRL_CANCEL)? & 1 != 0 {
+        // The control area, CTRL_REQ through RSP_ADDR, in one read: every value below comes
+        // from this one snapshot, taken once per START (the normal world may write the page
+        // at any time; nothing is read from it twice).
+        let mut ctl = [0u8; (reg::RSP_ADDR + 8 - reg::CTRL_REQ) as usize];
+        crb.read(p + reg::CTRL_REQ, &mut ctl)?;
+        let at = |o: u64| (o - reg::CTRL_REQ) as usize;
+        let c32 = |o: u64| {
+            u32::from_le_bytes([ctl[at(o)], ctl[at(o) + 1], ctl[at(o) + 2], ctl[at(o) + 3]])
+        };
+        if c32(reg::CTRL_CANCEL) & 1 != 0 {
             // A cancel: nothing runs; the command, if any, is dropped.
             w32(crb, p + reg::CTRL_CANCEL, 0)?;
             w32(crb, p + reg::CTRL_START, 0)?;
@@ -308,8 +317,8 @@ impl Service {
         // CTRL_REQ: Linux's `tpm_crb` asks for Ready (cmdReady, bit 0) before a command and
         // for Idle (goIdle, bit 1) after, each with START(command) and CTRL_START clear, then
         // polls for the bit to clear (PTP §6.5.3.4). Both at once is not a request.
-        let req = r32(crb, p + reg::CTRL_REQ)? & 3;
-        let start = r32(crb, p + reg::CTRL_START)? & 1 != 0;
+        let req = c32(reg::CTRL_REQ) & 3;
+        let start = c32(reg::CTRL_START) & 1 != 0;
         match req {
             0 => {}
             3 => return Ok(INV_CRB_CTRL_DATA),
@@ -325,13 +334,10 @@ impl Service {
         if !start {
             return Ok(INV_CRB_CTRL_DATA);
         }
-        let cmd_addr = u64::from(r32(crb, p + reg::CMD_LADDR)?)
-            | (u64::from(r32(crb, p + reg::CMD_HADDR)?) << 32);
-        let cmd_size = r32(crb, p + reg::CMD_SIZE)?;
-        let mut rsp = [0u8; 8];
-        crb.read(p + reg::RSP_ADDR, &mut rsp)?;
-        let rsp_addr = u64::from_le_bytes(rsp);
-        let rsp_size = r32(crb, p + reg::RSP_SIZE)?;
+        let cmd_addr = u64::from(c32(reg::CMD_LADDR)) | (u64::from(c32(reg::CMD_HADDR)) << 32);
+        let cmd_size = c32(reg::CMD_SIZE);
+        let rsp_addr = u64::from(c32(reg::RSP_ADDR)) | (u64::from(c32(reg::RSP_ADDR + 4)) << 32);
+        let rsp_size = c32(reg::RSP_SIZE);
         let (Some(cmd_off), Some(rsp_off)) = (
             self.buffer(loc, cmd_addr, cmd_size),
             self.buffer(loc, rsp_addr, rsp_size),
@@ -339,20 +345,20 @@ impl Service {
             return Ok(INV_CRB_CTRL_DATA);
         };
         // The command's own length: bytes 2..6, big-endian (TPM 2.0 Part 1 §18); at least a
-        // header (10 bytes), at most the buffer.
-        let mut head = [0u8; 10];
+        // header (10 bytes), at most the buffer. The header is read once, into the copy the
+        // TPM gets, then the rest after it.
         if cmd_size < 10 {
-            return Ok(INV_CRB_CTRL_DATA);
-        }
-        crb.read(cmd_off, &mut head)?;
-        let len = u32::from_be_bytes([head[2], head[3], head[4], head[5]]);
-        if len < 10 || len > cmd_size {
             return Ok(INV_CRB_CTRL_DATA);
         }
         // Both sizes are at most DATA_SIZE (checked by `buffer`), each half of `scratch`.
         let (cmd, out) = self.scratch.split_at_mut(DATA_SIZE as usize);
+        crb.read(cmd_off, &mut cmd[..10])?;
+        let len = u32::from_be_bytes([cmd[2], cmd[3], cmd[4], cmd[5]]);
+        if len < 10 || len > cmd_size {
+            return Ok(INV_CRB_CTRL_DATA);
+        }
         let cmd = &mut cmd[..len as usize];
-        crb.read(cmd_off, cmd)?;
+        crb.read(cmd_off + 10, &mut cmd[10..])?;
         let out = &mut out[..rsp_size as usize];
         match tpm.execute(loc, cmd, out) {
             Ok(n) if n <= out.len() && n >= 10 => {
