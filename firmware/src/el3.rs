@@ -30,6 +30,17 @@ const CPTR_EL2_RES1: u64 = 0x33ff;
 const SPSR_EL2H_MASKED: u64 = 0x3c9;
 const SPSR_EL1H_MASKED: u64 = 0x3c5;
 
+/// The physical counter, after an ISB (read after the code before it).
+pub fn counter() -> u64 {
+    arch::isb();
+    read_cntpct_el0().bits()
+}
+
+/// The counter's frequency in Hz.
+pub fn counter_hz() -> u64 {
+    read_cntfrq_el0().bits()
+}
+
 /// Microseconds since reset, from the physical counter (QEMU starts it at 0 at reset).
 pub fn now_us() -> u64 {
     arch::isb();

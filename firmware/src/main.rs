@@ -314,11 +314,12 @@ extern "C" fn fw_main() -> ! {
         }
     };
     if let Some(n) = bootargs.as_deref().and_then(tpm::bench_calls) {
-        let (ok, us) = tpm::bench_direct(&platform, n);
+        let (ok, us, median_ns) = tpm::bench_direct(&platform, n);
         console::event(catena_event::FwEvent::TpmBench, |e| {
             e.u64("calls", u64::from(n))
                 .u64("ok", u64::from(ok))
                 .u64("us", us)
+                .u64("median_ns", median_ns)
         });
     }
     let tis_path = platform

@@ -31,6 +31,24 @@ pub fn ticks_to_us(ticks: u64, hz: u64) -> u64 {
     u64::try_from(u128::from(ticks) * 1_000_000 / u128::from(hz)).unwrap_or(u64::MAX)
 }
 
+/// Counter ticks at `hz` as nanoseconds (0 when the frequency is unknown).
+pub fn ticks_to_ns(ticks: u64, hz: u64) -> u64 {
+    if hz == 0 {
+        return 0;
+    }
+    u64::try_from(u128::from(ticks) * 1_000_000_000 / u128::from(hz)).unwrap_or(u64::MAX)
+}
+
+/// The median of `v` (sorted in place; the lower middle of an even count; 0 when empty): a
+/// benchmark's per-call time that one long stall of the host does not move.
+pub fn median(v: &mut [u64]) -> u64 {
+    v.sort_unstable();
+    match v.len() {
+        0 => 0,
+        n => v[(n - 1) / 2],
+    }
+}
+
 /// Declares the event kinds: one list, the only way an emitter names a kind (so a new kind is
 /// added here or not at all), and what `qemu.toml` patterns are checked against.
 macro_rules! kinds {
@@ -379,6 +397,17 @@ pub fn parse_line(line: &str) -> Result<Option<Event>, ParseError> {
 mod tests {
     use super::*;
     use alloc::string::ToString;
+
+    #[test]
+    fn medians_ignore_one_long_stall_and_ticks_become_nanoseconds() {
+        let mut v = [120, 118, 5000, 121, 119];
+        assert_eq!(median(&mut v), 120);
+        assert_eq!(median(&mut [3, 1, 2, 4]), 2);
+        assert_eq!(median(&mut []), 0);
+        // QEMU virt's counter: 62.5 MHz, 16 ns a tick.
+        assert_eq!(ticks_to_ns(7_500, 62_500_000), 120_000);
+        assert_eq!(ticks_to_ns(1, 0), 0);
+    }
 
     #[test]
     fn kinds_are_spelled_once_and_parse_back() {
