@@ -36,11 +36,6 @@ pub fn counter() -> u64 {
     read_cntpct_el0().bits()
 }
 
-/// The counter's frequency in Hz.
-pub fn counter_hz() -> u64 {
-    read_cntfrq_el0().bits()
-}
-
 /// Microseconds since reset, from the physical counter (QEMU starts it at 0 at reset).
 pub fn now_us() -> u64 {
     arch::isb();

@@ -189,37 +189,64 @@ pub fn bench_calls(cmdline: &str) -> Option<u32> {
         .filter(|n| (1..=100_000).contains(n))
 }
 
+/// A test-only SMC (SiP service, SMC64, DEN0028 §6.1 ranges): one PCR 16 extend through the TIS
+/// from here, timed; w0 = 0 and x1 = its counter ticks, or SMCCC NOT_SUPPORTED. Answered only
+/// when the boot's command line had `catena.tpm_bench_pairs=` (`cargo xtask bench tpm` times
+/// it against an extend through the chain, call by call, in one boot). PCR 16 is the debug
+/// PCR, which the normal world can extend through the TPM service anyway.
+pub const BENCH_DIRECT_SMC: u32 = 0xC200_CA01;
+
+static PAIRS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static PAIR_CORE: spin::Once<spin::Mutex<TpmCore<SharedTis>>> = spin::Once::new();
+
+/// Turns [`BENCH_DIRECT_SMC`] on when the command line asks for `catena.tpm_bench_pairs=`.
+pub fn enable_pairs(cmdline: &str) {
+    let on = cmdline
+        .split_ascii_whitespace()
+        .any(|w| w.starts_with("catena.tpm_bench_pairs="));
+    PAIRS.store(
+        on && TIS.get().is_some(),
+        core::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// [`BENCH_DIRECT_SMC`]: the extend's counter ticks, `None` when not enabled or it failed.
+/// The TIS's lock serialises it with the TPM partition.
+pub fn bench_one_direct() -> Option<u64> {
+    if !PAIRS.load(core::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    let core = PAIR_CORE.call_once(|| spin::Mutex::new(TpmCore::new(SharedTis(()))));
+    let mut tpm = core.lock();
+    let s = crate::el3::counter();
+    let r = tpm.pcr_extend_sha256(16, &[0x5a; 32]);
+    let t = crate::el3::counter().wrapping_sub(s);
+    r.ok().map(|_| t)
+}
+
 /// The benchmark's direct side: N PCR extends through the TIS from here, between the
-/// instruction counter's markers; how many succeeded, the loop's time in microseconds and the
-/// median call's in nanoseconds (by the counter, the TPM's own work included). Runs on the boot CPU before the normal
+/// instruction counter's markers; how many succeeded. Runs on the boot CPU before the normal
 /// world exists, so the TPM partition (the TIS's owner) cannot run meanwhile.
-pub fn bench_direct(p: &Platform, n: u32) -> (u32, u64, u64) {
+pub fn bench_direct(p: &Platform, n: u32) -> u32 {
     let Some(r) = p
         .secure_compatible("tcg,tpm-tis-mmio")
         .or_else(|| p.compatible("tcg,tpm-tis-mmio"))
         .and_then(|t| t.regions.first())
         .filter(|r| r.size >= u64::from(TIS_SIZE))
     else {
-        return (0, 0, 0);
+        return 0;
     };
     // SAFETY: the DT's TIS region; its owner, the TPM partition, runs only on FF-A calls from
     // the normal world, which has not been entered yet: this is the only user meanwhile.
     let tis = unsafe { TisMmio::new(r.base as usize) };
     let mut tpm = TpmCore::new(Tis::new(tis, Timeouts::PTP));
     let mut ok = 0;
-    // Each call's time in counter ticks, as the kernel's side records them.
-    let mut ticks = alloc::vec::Vec::with_capacity(n as usize);
-    let t0 = crate::el3::now_us();
     arch::count_start();
     for _ in 0..n {
-        let s = crate::el3::counter();
         if tpm.pcr_extend_sha256(16, &[0x5a; 32]).is_ok() {
             ok += 1;
         }
-        ticks.push(crate::el3::counter().wrapping_sub(s));
     }
     arch::count_end();
-    let median_ns =
-        catena_event::ticks_to_ns(catena_event::median(&mut ticks), crate::el3::counter_hz());
-    (ok, crate::el3::now_us().saturating_sub(t0), median_ns)
+    ok
 }

@@ -91,6 +91,9 @@ pub struct Params<'a> {
     pub ffa_bench: Option<u32>,
     /// `catena.tpm_bench=N`: N PCR extends through the TPM (1-100000), for `bench tpm`.
     pub tpm_bench: Option<u32>,
+    /// `catena.tpm_bench_pairs=N`: N pairs of PCR extends, one through the chain and one by
+    /// the firmware through the TIS (a test SMC), each timed (1-100000), for `bench tpm`.
+    pub tpm_bench_pairs: Option<u32>,
     /// `catena.efivar_bench=N`: N SetVariable+GetVariable rounds (1-100000), for `bench efivar`.
     pub efivar_bench: Option<u32>,
     /// `catena.certs_bench`: `load_uefi_certs` between the instruction counter's markers, for
@@ -133,6 +136,7 @@ impl Default for Params<'_> {
             certs_late: false,
             hyp_deny_req2: false,
             tpm_bench: None,
+            tpm_bench_pairs: None,
             efivar_bench: None,
             certs_bench: false,
             efivar_ops: Vec::new(),
@@ -231,6 +235,7 @@ pub fn efivar_ops(v: &str) -> Result<Vec<EfivarOp<'_>>, &'static str> {
 
 /// Whether the test hooks (`catena.fault`, `catena.ffa_early`, `catena.hyp_probes`,
 /// `catena.ffa_bench`, `catena.hyp_deny_req2`, `catena.tpm_bench`, `catena.tpm_bench_fw`,
+/// `catena.tpm_bench_pairs`,
 /// `catena.efivar_ops`, `catena.efivar_bench`, `catena.efivar_bench_fw`) are parameters of this image. A product image is built without them,
 /// and for it they are unknown parameters like any other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,7 +247,7 @@ pub enum Hooks {
 }
 
 /// The test hooks' names.
-pub const HOOKS: [&str; 11] = [
+pub const HOOKS: [&str; 12] = [
     "catena.certs_bench",
     "catena.efivar_bench",
     // Read by the firmware (the benchmark's direct side); the kernel only recognises it.
@@ -256,6 +261,8 @@ pub const HOOKS: [&str; 11] = [
     "catena.tpm_bench",
     // Read by the firmware (the benchmark's direct side); the kernel only recognises it.
     "catena.tpm_bench_fw",
+    // Read by both: the kernel times the pairs, the firmware answers their direct halves.
+    "catena.tpm_bench_pairs",
 ];
 
 /// Parses a command line. Never fails: problems are collected in the result.
@@ -296,6 +303,10 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
             },
             ("catena.tpm_bench", Some(v)) => match parse_u32_in(v, 1, 100_000) {
                 Ok(n) => p.tpm_bench = Some(n),
+                Err(why) => bad(why),
+            },
+            ("catena.tpm_bench_pairs", Some(v)) => match parse_u32_in(v, 1, 100_000) {
+                Ok(n) => p.tpm_bench_pairs = Some(n),
                 Err(why) => bad(why),
             },
             ("catena.efivar_bench", Some(v)) => match parse_u32_in(v, 1, 100_000) {
@@ -347,6 +358,7 @@ pub fn parse(cmdline: &str, hooks: Hooks) -> Params<'_> {
                 | "catena.load_uefi_certs"
                 | "catena.tpm_bench"
                 | "catena.tpm_bench_fw"
+                | "catena.tpm_bench_pairs"
                 | "catena.efivar_bench"
                 | "catena.efivar_bench_fw"
                 | "catena.efivar_ops"

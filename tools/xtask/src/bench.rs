@@ -75,21 +75,21 @@ fn bench_boot(
     Ok((args, log, tpm))
 }
 
-/// Both sides in one boot without the counter (when both run in the same scenario): each
-/// side's median call by the guest's counter (`median_ns=` on its event), the TPM's own work
-/// included; the median, because one stall of this shared host can make a single call take
-/// milliseconds. Returns (with, without) nanoseconds.
-fn timed_once(
+/// `pairs` in one boot of `scenario` without the counter: the kernel alternates one call
+/// through the chain and one by the firmware, each timed by the guest's counter, and reports
+/// the medians (the two halves of a pair run back to back, so a slow stretch of this shared
+/// host slows both; the median, so one stall does not move it). Returns (with, without) ns.
+fn paired(
     root: &Path,
     cfg: &config::Config,
     images: &build::Images,
-    sides: [Side<'_>; 2],
+    scenario: &str,
+    pairs: &str,
+    event: &str,
     calls: u32,
 ) -> Result<(u64, u64)> {
-    let scenario = sides[0].scenario;
     let s = cfg.scenario(scenario)?;
-    let cmdline = format!("{}={calls} {}={calls}", sides[0].param, sides[1].param);
-    let (args, log, _tpm) = bench_boot(root, cfg, images, scenario, &cmdline)?;
+    let (args, log, _tpm) = bench_boot(root, cfg, images, scenario, &format!("{pairs}={calls}"))?;
     let (outcome, stderr) = runner::boot(
         &args,
         Duration::from_secs(cfg.timeout(s) * 4),
@@ -100,31 +100,26 @@ fn timed_once(
     )?;
     if outcome.status() != "ok" {
         bail!(
-            "`{scenario}` with both sides did not boot cleanly: {} {}",
+            "`{scenario}` with {pairs} did not boot cleanly: {} {}",
             outcome.reason(),
             stderr.trim()
         );
     }
-    let us = |side: &Side<'_>| -> Result<u64> {
-        let pattern = crate::judge::Pattern::parse(side.event)?;
-        let e = outcome
-            .events
-            .iter()
-            .chain(&outcome.fw_events)
-            .find(|e| pattern.matches(e))
-            .with_context(|| format!("the guest reported no `{}` event", side.event))?;
-        if e.get("ok") != Some(&calls.to_string()) {
-            bail!(
-                "`{}`: only {:?} of {calls} calls succeeded",
-                side.event,
-                e.get("ok")
-            );
-        }
-        e.get("median_ns")
+    let pattern = crate::judge::Pattern::parse(&format!("{event} pairs={calls}"))?;
+    let e = outcome
+        .events
+        .iter()
+        .find(|e| pattern.matches(e))
+        .with_context(|| format!("the guest reported no `{event} pairs={calls}` event"))?;
+    if e.get("ok") != Some(&calls.to_string()) {
+        bail!("only {:?} of {calls} pairs succeeded", e.get("ok"));
+    }
+    let ns = |k: &str| -> Result<u64> {
+        e.get(k)
             .and_then(|v| v.parse().ok())
-            .with_context(|| format!("`{}` has no median_ns=", side.event))
+            .with_context(|| format!("`{event}` has no {k}="))
     };
-    Ok((us(&sides[0])?, us(&sides[1])?))
+    Ok((ns("chain_ns")?, ns("direct_ns")?))
 }
 
 /// Runs one side; returns the instructions counted in the window. With `profile`, also
@@ -402,7 +397,6 @@ pub fn run(root: &Path, name: &str, calls: Option<u32>, profile: bool) -> Result
         param: b.param_without.as_deref().unwrap_or(&b.param),
         event: b.event_without.as_deref().unwrap_or(event),
     };
-    let sides = [with, without];
     let with = count(root, &cfg, &images, &plugin, with, calls, profile)?;
     let without = count(root, &cfg, &images, &plugin, without, calls, profile)?;
     let (pw, po) = (
@@ -426,14 +420,14 @@ pub fn run(root: &Path, name: &str, calls: Option<u32>, profile: bool) -> Result
         pw / po,
         pw - po
     );
-    // Time in one boot, both sides, where the benchmark allows it: what a caller waits,
-    // the TPM's own work included (the counts above leave it out).
-    if b.timed && b.with == b.without {
-        let (tw, to) = timed_once(root, &cfg, &images, sides, calls)?;
+    // Time, where the benchmark has pairs: what a caller waits, the device's own work
+    // included (the counts above leave it out).
+    if let Some(pairs) = &b.pairs {
+        let (tw, to) = paired(root, &cfg, &images, &b.with, pairs, event, calls)?;
         let (tw, to) = (tw as f64 / 1000.0, to as f64 / 1000.0);
         println!(
-            "  time in one boot (median call by the guest counter, swtpm's work included, one \
-             CPU): with {tw:.1} us, without {to:.1} us, ratio {:.3}",
+            "  time, {calls} pairs in one boot (median call by the guest counter, swtpm's work \
+             included, one CPU): with {tw:.1} us, without {to:.1} us, ratio {:.3}",
             tw / to
         );
     }

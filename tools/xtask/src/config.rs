@@ -43,11 +43,10 @@ pub struct Bench {
     pub event_without: Option<String>,
     /// N.
     pub calls: u32,
-    /// Also boot both sides together (the same scenario) without the counter and compare
-    /// their times by the guest's counter (`us=` on both events), the device's own work
-    /// included.
-    #[serde(default)]
-    pub timed: bool,
+    /// A kernel parameter that runs `=N` pairs (one call each way, back to back) in one boot
+    /// without the counter and reports both sides' median times by the guest's counter
+    /// (`chain_ns=`, `direct_ns=` on `event`), the device's own work included.
+    pub pairs: Option<String>,
 }
 
 /// Defaults for every machine.
