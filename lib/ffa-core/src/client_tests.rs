@@ -319,8 +319,8 @@ impl Conduit for Script {
     }
 }
 
-#[test]
-fn interrupted_requests_are_resumed_with_run() {
+/// A session set up for real whose later calls are answered by `answers`, in order.
+fn scripted(answers: Vec<[u64; 18]>) -> Client<Script, SimMbox> {
     let ram = SimRam::new(RAM, RAM_SIZE as usize);
     let cfg = Config {
         ns_ram: alloc::vec![(RAM, RAM_SIZE)],
@@ -331,35 +331,44 @@ fn interrupted_requests_are_resumed_with_run() {
         spmc: Spmc::new(cfg, ram.clone()),
         log: Vec::new(),
     };
-    let mut resp = reply(&[u64::from(fid::DIRECT_RESP64), u64::from(testsp::ID) << 16]);
-    resp[3] = 42;
     let script = Script {
         good,
         calls: Vec::new(),
-        answers: alloc::vec![
-            reply(&[u64::from(fid::INTERRUPT)]),
-            reply(&[u64::from(fid::YIELD)]),
-            resp,
-        ]
-        .into_iter(),
+        answers: answers.into_iter(),
     };
-    let mut c = Client::open(script, SimMbox(ram)).unwrap();
-    assert_eq!(c.direct_req(testsp::ID, [1, 0, 0, 0, 0]).unwrap()[0], 42);
+    Client::open(script, SimMbox(ram)).unwrap()
+}
+
+/// The scripted calls were the request `req` to the test partition, then two FFA_RUNs, which
+/// (SMC32) name the partition in w1[31:16].
+fn assert_resumed_twice(c: &Client<Script, SimMbox>, req: u32) {
     let calls: Vec<(u32, u64)> = c
         .conduit()
         .calls
         .iter()
         .map(|x| (x[0] as u32, x[1]))
         .collect();
-    // FFA_RUN (SMC32) names the partition in w1[31:16].
     assert_eq!(
         calls,
         [
-            (fid::DIRECT_REQ64, u64::from(testsp::ID)),
+            (req, u64::from(testsp::ID)),
             (fid::RUN, u64::from(testsp::ID) << 16),
             (fid::RUN, u64::from(testsp::ID) << 16),
         ]
     );
+}
+
+#[test]
+fn interrupted_requests_are_resumed_with_run() {
+    let mut resp = reply(&[u64::from(fid::DIRECT_RESP64), u64::from(testsp::ID) << 16]);
+    resp[3] = 42;
+    let mut c = scripted(alloc::vec![
+        reply(&[u64::from(fid::INTERRUPT)]),
+        reply(&[u64::from(fid::YIELD)]),
+        resp,
+    ]);
+    assert_eq!(c.direct_req(testsp::ID, [1, 0, 0, 0, 0]).unwrap()[0], 42);
+    assert_resumed_twice(&c, fid::DIRECT_REQ64);
 }
 
 /// The test partition's properties: REQ and REQ2 receipt, AArch64 (0x301).
@@ -521,29 +530,13 @@ fn in_place_requests_refuse_every_wrong_answer_and_keep_args() {
 
 #[test]
 fn interrupted_in_place_requests_are_resumed_with_run() {
-    let ram = SimRam::new(RAM, RAM_SIZE as usize);
-    let cfg = Config {
-        ns_ram: alloc::vec![(RAM, RAM_SIZE)],
-        secure: alloc::vec![],
-        exec_ctx: 2,
-    };
-    let good = El3 {
-        spmc: Spmc::new(cfg, ram.clone()),
-        log: Vec::new(),
-    };
     let mut resp = reply(&[u64::from(fid::DIRECT_RESP2), u64::from(testsp::ID) << 16]);
     resp[4] = 42;
-    let script = Script {
-        good,
-        calls: Vec::new(),
-        answers: alloc::vec![
-            reply(&[u64::from(fid::YIELD)]),
-            reply(&[u64::from(fid::INTERRUPT)]),
-            resp,
-        ]
-        .into_iter(),
-    };
-    let mut c = Client::open(script, SimMbox(ram)).unwrap();
+    let mut c = scripted(alloc::vec![
+        reply(&[u64::from(fid::YIELD)]),
+        reply(&[u64::from(fid::INTERRUPT)]),
+        resp,
+    ]);
     let mut a = [0u64; 14];
     c.send_in_place(
         testsp::ID,
@@ -554,18 +547,5 @@ fn interrupted_in_place_requests_are_resumed_with_run() {
     )
     .unwrap();
     assert_eq!(a[0], 42);
-    let calls: Vec<(u32, u64)> = c
-        .conduit()
-        .calls
-        .iter()
-        .map(|x| (x[0] as u32, x[1]))
-        .collect();
-    assert_eq!(
-        calls,
-        [
-            (fid::DIRECT_REQ2, u64::from(testsp::ID)),
-            (fid::RUN, u64::from(testsp::ID) << 16),
-            (fid::RUN, u64::from(testsp::ID) << 16),
-        ]
-    );
+    assert_resumed_twice(&c, fid::DIRECT_REQ2);
 }

@@ -88,38 +88,62 @@ fn paired(
     event: &str,
     calls: u32,
 ) -> Result<(u64, u64)> {
-    let s = cfg.scenario(scenario)?;
     let (args, log, _tpm) = bench_boot(root, cfg, images, scenario, &format!("{pairs}={calls}"))?;
-    let (outcome, stderr) = runner::boot(
-        &args,
-        Duration::from_secs(cfg.timeout(s) * 4),
-        false,
-        s.firmware.then_some(log.as_path()),
-        None,
-        &[],
-    )?;
-    if outcome.status() != "ok" {
-        bail!(
-            "`{scenario}` with {pairs} did not boot cleanly: {} {}",
-            outcome.reason(),
-            stderr.trim()
-        );
-    }
-    let pattern = crate::judge::Pattern::parse(&format!("{event} pairs={calls}"))?;
-    let e = outcome
-        .events
-        .iter()
-        .find(|e| pattern.matches(e))
-        .with_context(|| format!("the guest reported no `{event} pairs={calls}` event"))?;
-    if e.get("ok") != Some(&calls.to_string()) {
-        bail!("only {:?} of {calls} pairs succeeded", e.get("ok"));
-    }
+    let outcome = boot_clean(cfg, scenario, &args, &log, "with its pairs")?;
+    let e = reported(&outcome, &format!("{event} pairs={calls}"), calls)?;
     let ns = |k: &str| -> Result<u64> {
         e.get(k)
             .and_then(|v| v.parse().ok())
             .with_context(|| format!("`{event}` has no {k}="))
     };
     Ok((ns("chain_ns")?, ns("direct_ns")?))
+}
+
+/// Boots a benchmark's QEMU arguments (four times the scenario's timeout) and requires a clean
+/// end.
+fn boot_clean(
+    cfg: &config::Config,
+    scenario: &str,
+    args: &[String],
+    log: &Path,
+    how: &str,
+) -> Result<crate::judge::Outcome> {
+    let s = cfg.scenario(scenario)?;
+    let (outcome, stderr) = runner::boot(
+        args,
+        Duration::from_secs(cfg.timeout(s) * 4),
+        false,
+        s.firmware.then_some(log),
+        None,
+        &[],
+    )?;
+    if outcome.status() != "ok" {
+        bail!(
+            "`{scenario}` did not boot cleanly {how}: {} {}",
+            outcome.reason(),
+            stderr.trim()
+        );
+    }
+    Ok(outcome)
+}
+
+/// The event matching `pattern` (kernel's or firmware's), which must say all `calls` worked.
+fn reported<'a>(
+    outcome: &'a crate::judge::Outcome,
+    pattern: &str,
+    calls: u32,
+) -> Result<&'a catena_event::Event> {
+    let p = crate::judge::Pattern::parse(pattern)?;
+    let e = outcome
+        .events
+        .iter()
+        .chain(&outcome.fw_events)
+        .find(|e| p.matches(e))
+        .with_context(|| format!("the guest reported no `{pattern}` event"))?;
+    if e.get("ok") != Some(&calls.to_string()) {
+        bail!("`{pattern}`: only {:?} of {calls} succeeded", e.get("ok"));
+    }
+    Ok(e)
 }
 
 /// Runs one side; returns the instructions counted in the window. With `profile`, also
@@ -138,8 +162,8 @@ fn count(
         param,
         event,
     } = side;
-    let s = cfg.scenario(scenario)?;
-    let pattern = crate::judge::Pattern::parse(event)?;
+    // A bad pattern fails before the boot, not after.
+    crate::judge::Pattern::parse(event)?;
     let dir = root.join("target/catena/runs");
     let counts = dir.join(format!("bench-{scenario}.count"));
     let (mut args, log, _tpm) =
@@ -157,33 +181,8 @@ fn count(
         "-plugin".into(),
         plugin_arg,
     ]);
-    let (outcome, stderr) = runner::boot(
-        &args,
-        Duration::from_secs(cfg.timeout(s) * 4),
-        false,
-        s.firmware.then_some(log.as_path()),
-        None,
-        &[],
-    )?;
-    if outcome.status() != "ok" {
-        bail!(
-            "`{scenario}` did not boot cleanly under the counter: {} {}",
-            outcome.reason(),
-            stderr.trim()
-        );
-    }
-    let done = outcome
-        .events
-        .iter()
-        .chain(&outcome.fw_events)
-        .find(|e| pattern.matches(e))
-        .with_context(|| format!("the guest reported no `{event}` event"))?;
-    if done.get("ok") != Some(&calls.to_string()) {
-        bail!(
-            "`{scenario}`: only {:?} of {calls} calls succeeded",
-            done.get("ok")
-        );
-    }
+    let outcome = boot_clean(cfg, scenario, &args, &log, "under the counter")?;
+    reported(&outcome, event, calls)?;
     let text = std::fs::read_to_string(&counts)
         .with_context(|| format!("reading {}", counts.display()))?;
     let window: u64 = text
