@@ -189,12 +189,9 @@ pub fn bench_calls(cmdline: &str) -> Option<u32> {
         .filter(|n| (1..=100_000).contains(n))
 }
 
-/// A test-only SMC (SiP service, SMC64, DEN0028 §6.1 ranges): one PCR 16 extend through the TIS
-/// from here, timed; w0 = 0 and x1 = its counter ticks, or SMCCC NOT_SUPPORTED. Answered only
-/// when the boot's command line had `catena.tpm_bench_pairs=` (`cargo xtask bench tpm` times
-/// it against an extend through the chain, call by call, in one boot). PCR 16 is the debug
-/// PCR, which the normal world can extend through the TPM service anyway.
-pub const BENCH_DIRECT_SMC: u32 = 0xC200_CA01;
+/// [`tpm_service::BENCH_DIRECT_SMC`], answered here: PCR 16 is the debug PCR, which the normal
+/// world can extend through the TPM service anyway.
+pub use tpm_service::BENCH_DIRECT_SMC;
 
 static PAIRS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 static PAIR_CORE: spin::Once<spin::Mutex<TpmCore<SharedTis>>> = spin::Once::new();

@@ -735,7 +735,6 @@ initcall!(TPM_BENCH = late_sync("tpm_bench", after [DEFERRED_PROBE_FLUSH]) => tp
 /// stretch of the host slows both; the medians of both go in the event.
 #[cfg(feature = "test-hooks")]
 fn tpm_bench_pairs() -> Result<(), InitError> {
-    const BENCH_DIRECT_SMC: u64 = 0xC200_CA01;
     let Some(n) = params().tpm_bench_pairs else {
         return Ok(());
     };
@@ -748,7 +747,7 @@ fn tpm_bench_pairs() -> Result<(), InitError> {
             let a = c.pcr_extend_sha256(16, &[0x5a; 32]).is_ok();
             chain.push(time::counter().wrapping_sub(s));
             let mut x = [0u64; 18];
-            x[0] = BENCH_DIRECT_SMC;
+            x[0] = u64::from(tpm_service::BENCH_DIRECT_SMC);
             let r = catena_drivers::ffa::conduit::call(x);
             if r[0] == 0 {
                 direct.push(r[1]);

@@ -13,6 +13,13 @@
 
 extern crate alloc;
 
+/// A test-only SMC of Catena's firmware (SMC64 fast call, owning entity 2: the SiP service;
+/// SMCCC DEN0028 function-ID bits 29:24): one PCR 16 extend through the TIS, done and timed at
+/// EL3; w0 = 0 and x1 = its counter ticks, else SMCCC NOT_SUPPORTED. The firmware answers it
+/// only when the boot's command line asked for `catena.tpm_bench_pairs=` (`cargo xtask bench
+/// tpm`'s time ratio); the kernel's bench hook calls it.
+pub const BENCH_DIRECT_SMC: u32 = 0xC200_CA01;
+
 pub mod den0138 {
     //! DEN0138 constants (function IDs and status codes in x4, as Linux `tpm_crb_ffa` and
     //! Trusted Services use them).
