@@ -172,6 +172,17 @@ pub fn hyp_probes() -> Result<(), InitError> {
             ok = false;
         }
     }
+    // The firmware's bench-only SMC (a PCR 16 extend at EL3) without the command-line word
+    // that turns it on: NOT_SUPPORTED.
+    let mut x = [0u64; 18];
+    x[0] = u64::from(tpm_service::BENCH_DIRECT_SMC);
+    let r = catena_drivers::ffa::conduit::call(x);
+    if r[0] == u64::MAX {
+        probe_event("bench-smc", me, "refused", "not-supported");
+    } else {
+        probe_event("bench-smc", me, "leaked", &format!("x0={:#x}", r[0]));
+        ok = false;
+    }
     // FF-A with a hyp page: refused by the proxy (or FF-A is absent altogether).
     ok &= ffa_probes(crate::hyp::region().map_or(0, |h| h.region.base));
     if ok {
