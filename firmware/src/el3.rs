@@ -38,8 +38,7 @@ pub fn counter() -> u64 {
 
 /// Microseconds since reset, from the physical counter (QEMU starts it at 0 at reset).
 pub fn now_us() -> u64 {
-    arch::isb();
-    catena_event::ticks_to_us(read_cntpct_el0().bits(), read_cntfrq_el0().bits())
+    catena_event::ticks_to_us(counter(), read_cntfrq_el0().bits())
 }
 
 fn has_pauth() -> bool {

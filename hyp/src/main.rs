@@ -642,7 +642,7 @@ fn smc(frame: &mut Frame) {
         return cpu_on(frame, &x);
     }
     // The host's x0–x17, answered in place (no copy of the registers on the hot path).
-    let Some((x, _)) = frame.x.split_first_chunk_mut::<18>() else {
+    let Some(x) = frame.x.first_chunk_mut::<18>() else {
         return;
     };
     let handled = {

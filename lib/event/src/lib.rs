@@ -23,20 +23,21 @@ pub const TIME_KEY: &str = "t";
 
 /// Counter ticks at `hz` as microseconds (0 when the frequency is unknown).
 pub fn ticks_to_us(ticks: u64, hz: u64) -> u64 {
-    if hz == 0 {
-        return 0;
-    }
-    // The product fits in u128; the quotient is at most `ticks * 10^6`, at most 2^84, so it is
-    // cut to u64 only after 584,000 years of uptime at 1 MHz.
-    u64::try_from(u128::from(ticks) * 1_000_000 / u128::from(hz)).unwrap_or(u64::MAX)
+    scale(ticks, hz, 1_000_000)
 }
 
 /// Counter ticks at `hz` as nanoseconds (0 when the frequency is unknown).
 pub fn ticks_to_ns(ticks: u64, hz: u64) -> u64 {
+    scale(ticks, hz, 1_000_000_000)
+}
+
+/// `ticks * per_second / hz`, in u128 so the product cannot overflow (the quotient is cut to
+/// u64 only after centuries of uptime at 1 MHz).
+fn scale(ticks: u64, hz: u64, per_second: u64) -> u64 {
     if hz == 0 {
         return 0;
     }
-    u64::try_from(u128::from(ticks) * 1_000_000_000 / u128::from(hz)).unwrap_or(u64::MAX)
+    u64::try_from(u128::from(ticks) * u128::from(per_second) / u128::from(hz)).unwrap_or(u64::MAX)
 }
 
 /// The median of `v` (sorted in place; the lower middle of an even count; 0 when empty): a

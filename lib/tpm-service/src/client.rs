@@ -8,7 +8,7 @@
 //! caller's). Must not: make the FF-A call itself (a [`Channel`] does: the kernel's FF-A
 //! session, or the service directly in tests).
 
-use crate::{Crb, DATA, DATA_SIZE, LOCALITIES, OutsideCrb, PAGE, den0138::*, reg};
+use crate::{Crb, DATA, DATA_SIZE, LOCALITIES, OutsideCrb, PAGE, den0138::*, r32, reg, snap32};
 
 /// One DEN0138 call: x4 = `func`, x5, x6 (x7 = 0); returns (x4 status, x5 result).
 pub trait Channel {
@@ -69,12 +69,6 @@ impl From<OutsideCrb> for ClientError {
     fn from(_: OutsideCrb) -> ClientError {
         ClientError::Crb("access outside the CRB")
     }
-}
-
-fn r32(crb: &dyn Crb, off: u64) -> Result<u32, OutsideCrb> {
-    let mut b = [0u8; 4];
-    crb.read(off, &mut b)?;
-    Ok(u32::from_le_bytes(b))
 }
 
 /// A TPM response's header: tag, size, response code (TPM 2.0 Part 1 §18.10).
@@ -191,8 +185,7 @@ impl<C: Crb, F: Channel> Client<C, F> {
         }
         let mut r = [0u8; (reg::RSP_ADDR + 8 - reg::CMD_SIZE) as usize];
         self.crb.read(p + reg::CMD_SIZE, &mut r)?;
-        let at = |o: u64| (o - reg::CMD_SIZE) as usize;
-        let w = |o: u64| u32::from_le_bytes([r[at(o)], r[at(o) + 1], r[at(o) + 2], r[at(o) + 3]]);
+        let w = |o: u64| snap32(&r, reg::CMD_SIZE, o);
         let cmd_addr = u64::from(w(reg::CMD_LADDR)) | (u64::from(w(reg::CMD_HADDR)) << 32);
         let rsp_addr = u64::from(w(reg::RSP_ADDR)) | (u64::from(w(reg::RSP_ADDR + 4)) << 32);
         let (cmd_off, cmd_cap) = self.buffer(loc, cmd_addr, w(reg::CMD_SIZE))?;

@@ -149,6 +149,13 @@ fn r32(crb: &dyn Crb, off: u64) -> Result<u32, OutsideCrb> {
     Ok(u32::from_le_bytes(b))
 }
 
+/// Register `off` out of `snap`, a copy of the CRB page's registers taken from offset `base`.
+/// Both are the crate's own register offsets, `off` inside the copy.
+fn snap32(snap: &[u8], base: u64, off: u64) -> u32 {
+    let i = (off - base) as usize;
+    u32::from_le_bytes([snap[i], snap[i + 1], snap[i + 2], snap[i + 3]])
+}
+
 fn w32(crb: &mut dyn Crb, off: u64, v: u32) -> Result<(), OutsideCrb> {
     crb.write(off, &v.to_le_bytes())
 }
@@ -311,10 +318,7 @@ impl Service {
         // at any time; nothing is read from it twice).
         let mut ctl = [0u8; (reg::RSP_ADDR + 8 - reg::CTRL_REQ) as usize];
         crb.read(p + reg::CTRL_REQ, &mut ctl)?;
-        let at = |o: u64| (o - reg::CTRL_REQ) as usize;
-        let c32 = |o: u64| {
-            u32::from_le_bytes([ctl[at(o)], ctl[at(o) + 1], ctl[at(o) + 2], ctl[at(o) + 3]])
-        };
+        let c32 = |o: u64| snap32(&ctl, reg::CTRL_REQ, o);
         if c32(reg::CTRL_CANCEL) & 1 != 0 {
             // A cancel: nothing runs; the command, if any, is dropped.
             w32(crb, p + reg::CTRL_CANCEL, 0)?;

@@ -75,12 +75,8 @@ pub fn release_version(release: &str) -> Option<(u32, u32)> {
 
 /// The release `linux-image-RELEASE` names, from `apt-cache depends linux-image-arm64`.
 fn release_of(depends: &str) -> Option<String> {
-    crate::boards::linux_image_package(depends).map(|p| {
-        p.trim_start_matches("linux-image-")
-            .trim_end_matches("-arm64")
-            .to_string()
-            + "-arm64"
-    })
+    crate::boards::linux_image_package(depends)
+        .map(|p| p.trim_start_matches("linux-image-").to_string())
 }
 
 fn fetch(root: &Path) -> Result<()> {
